@@ -133,3 +133,43 @@ def read_entries(path: pathlib.Path) -> Iterator[dict[str, Any]]:
             except ValueError:
                 entry = {"event": "unreadable line", "line": number}
             yield entry
+
+
+def verify_log(path: pathlib.Path) -> list[tuple[str, int]]:
+    """Faults in a log as (class, first index affected): every fault, not just the first.
+
+    Checks that sequence numbers run 0, 1, 2, ... and that each entry names the sha256 of the
+    line before it. Without a signed checkpoint a cut-off tail cannot be seen here.
+    """
+    faults: list[tuple[str, int]] = []
+    expected = 0
+    seen: set[int] = set()
+    prev_hash = GENESIS
+    with path.open("rb") as handle:
+        for index, raw in enumerate(handle):
+            line = raw.rstrip(b"\n")
+            digest = hashlib.sha256(line).hexdigest()
+            try:
+                entry = json.loads(line)
+                seq = entry["seq"]
+                prev = entry["prev"]
+                if not isinstance(seq, int):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                faults.append(("modified", index))
+                prev_hash = digest
+                expected += 1
+                continue
+            if seq == expected:
+                if prev != prev_hash:
+                    faults.append(("modified", max(seq - 1, 0)))
+            elif seq in seen:
+                faults.append(("inserted", index))
+            elif seq > expected:
+                faults.append(("missing", expected))
+            else:
+                faults.append(("reordered", index))
+            seen.add(seq)
+            expected = max(expected, seq) + 1
+            prev_hash = digest
+    return faults
