@@ -1,0 +1,72 @@
+"""Who is calling. The servicers ask an Authenticator; they never read identity themselves.
+
+Only the explicit insecure development mode exists so far: the principal is taken from the
+`x-wsg-principal` request metadata, and the server refuses to run this mode on anything but a
+loopback address (see gateway.server.check_insecure_listen). Mutual TLS plugs in here later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Protocol
+
+import grpc
+
+from gateway.errors import InvalidArgument, Unauthenticated
+
+PRINCIPAL_HEADER = "x-wsg-principal"
+_PRINCIPAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+
+class Authenticator(Protocol):
+    def authenticate(self, context: grpc.ServicerContext) -> str:
+        """The calling principal's name, or raise Unauthenticated."""
+        ...
+
+
+def check_principal_name(name: str) -> str:
+    if not _PRINCIPAL.match(name):
+        raise Unauthenticated(
+            f"principal {name[:80]!r} is not a valid name (letters, digits, . _ @ -; at most 64)"
+        )
+    return name
+
+
+class InsecureMetadataAuthenticator:
+    """Development only: trusts the principal named in request metadata."""
+
+    def authenticate(self, context: grpc.ServicerContext) -> str:
+        for key, value in context.invocation_metadata() or ():
+            if key == PRINCIPAL_HEADER:
+                return check_principal_name(str(value))
+        raise Unauthenticated(
+            f"no identity on the call: pass --identity NAME (metadata {PRINCIPAL_HEADER})"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """'HOST:PORT' (or '[v6]:PORT') -> (host, port); InvalidArgument naming what is wrong."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InvalidArgument(f"{address!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def require_loopback(address: str) -> None:
+    host, _ = split_address(address)
+    if not is_loopback(host):
+        raise InvalidArgument(
+            f"--insecure is allowed only on a loopback address (127.0.0.1, ::1, localhost), "
+            f"not {host!r}"
+        )

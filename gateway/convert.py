@@ -1,0 +1,110 @@
+"""Translation between the wire messages (gateway.api) and the domain (gateway.warrants).
+
+Everything that arrives from the wire is checked here or in warrants.validate_spec, and every
+problem becomes InvalidArgument naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway.api import wsg_pb2 as pb
+from gateway.errors import InvalidArgument
+from gateway.model import WarrantState, Window
+from gateway.warrants import Warrant, WarrantSpec, parse_category
+
+MAX_LIST = 10_000
+
+
+def _time(msg: pb.WarrantSpec | pb.Window, field: str, path: str, required: bool = True) -> dt.datetime | None:
+    if not msg.HasField(field):
+        if required:
+            raise InvalidArgument(f"{path}: required")
+        return None
+    ts: Timestamp = getattr(msg, field)
+    try:
+        return ts.ToDatetime(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"{path}: not a valid timestamp") from None
+
+
+def spec_from_pb(msg: pb.WarrantSpec) -> WarrantSpec:
+    if len(msg.targets) > 1000 or len(msg.categories) > 1000:
+        raise InvalidArgument("spec: too many targets or categories")
+    if not msg.HasField("window"):
+        raise InvalidArgument("spec.window: required")
+    start = _time(msg.window, "start", "spec.window.start")
+    end = _time(msg.window, "end", "spec.window.end")
+    expires = _time(msg, "expires_at", "spec.expires_at")
+    assert start and end and expires
+    return WarrantSpec(
+        case_number=msg.case_number,
+        authority=msg.authority,
+        legal_basis=msg.legal_basis,
+        targets=tuple(t.strip() for t in msg.targets),
+        window=Window(start, end),
+        categories=tuple(
+            parse_category(c, f"spec.categories[{i}]") for i, c in enumerate(msg.categories)
+        ),
+        expires_at=expires,
+        nondisclosure_until=_time(msg, "nondisclosure_until", "spec.nondisclosure_until", False),
+        include_received_direct=msg.include_received_direct,
+        document_sha256=msg.document_sha256.lower() or None,
+    )
+
+
+def _ts(value: dt.datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def spec_to_pb(spec: WarrantSpec) -> pb.WarrantSpec:
+    msg = pb.WarrantSpec(
+        case_number=spec.case_number,
+        authority=spec.authority,
+        legal_basis=spec.legal_basis,
+        targets=list(spec.targets),
+        window=pb.Window(start=_ts(spec.window.start), end=_ts(spec.window.end)),
+        categories=[c.value for c in spec.categories],
+        expires_at=_ts(spec.expires_at),
+        include_received_direct=spec.include_received_direct,
+        document_sha256=spec.document_sha256 or "",
+    )
+    if spec.nondisclosure_until:
+        msg.nondisclosure_until.CopyFrom(_ts(spec.nondisclosure_until))
+    return msg
+
+
+def state_to_pb(state: WarrantState) -> int:
+    return int(pb.WarrantState.Value(f"WARRANT_STATE_{state.value}"))
+
+
+def state_from_pb(value: int) -> WarrantState | None:
+    if value == pb.WARRANT_STATE_UNSPECIFIED:
+        return None
+    try:
+        return WarrantState(pb.WarrantState.Name(value).removeprefix("WARRANT_STATE_"))
+    except ValueError:
+        raise InvalidArgument(f"state: unknown value {value}") from None
+
+
+def warrant_to_pb(w: Warrant, now: dt.datetime) -> pb.Warrant:
+    msg = pb.Warrant(
+        id=w.id,
+        spec=spec_to_pb(w.spec),
+        state=state_to_pb(w.live_state(now)),  # type: ignore[arg-type]
+        target_accounts=list(w.target_accounts),
+        submitted_by=w.submitted_by,
+        submitted_at=_ts(w.submitted_at),
+        decided_by=w.decided_by or "",
+        revoked_by=w.revoked_by or "",
+        reason=w.reason or "",
+    )
+    if w.decided_at:
+        msg.decided_at.CopyFrom(_ts(w.decided_at))
+    if w.revoked_at:
+        msg.revoked_at.CopyFrom(_ts(w.revoked_at))
+    return msg
