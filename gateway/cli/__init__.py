@@ -1,0 +1,34 @@
+"""The `wsg` command line."""
+
+from __future__ import annotations
+
+import click
+
+from gateway import __version__
+from gateway.cli.audit import audit
+from gateway.cli.demo import demo
+from gateway.cli.release import release
+from gateway.cli.serve import serve
+from gateway.cli.store import store
+from gateway.cli.warrant import warrant
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="wsg")
+def main() -> None:
+    """Warrant Scope Gateway: release exactly what a warrant names, nothing about anyone else.
+
+    \b
+    Typical session (development mode, one machine):
+      wsg store seed --accounts 200          # or: wsg store import data.jsonl
+      wsg serve --insecure &                 # 127.0.0.1:50051, state in ./wsg-data
+      export WSG_INSECURE=1
+      wsg warrant submit warrant.yaml --identity alice
+      wsg warrant approve w-... --identity bob
+      wsg release w-... --out evidence/ --identity alice
+      wsg audit tail
+    """
+
+
+for command in (serve, demo, store, warrant, release, audit):
+    main.add_command(command)

@@ -1,0 +1,125 @@
+"""What every CLI command shares: connection options, JSON/human output, one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.table import Table
+
+from gateway.api import wsg_pb2 as pb
+from gateway.client import Client, ClientError
+from gateway.errors import GatewayError
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"wsg: error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    """Every known failure becomes one line on stderr and a non-zero exit, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ClientError as exc:
+            fail(f"{exc.message} [{exc.code.name}]", 1)
+        except GatewayError as exc:
+            fail(exc.message, 2)
+        except (OSError, ValueError) as exc:
+            fail(str(exc), 2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def connection_options(func: F) -> F:
+    func = click.option(
+        "--insecure", is_flag=True, envvar="WSG_INSECURE",
+        help="Development mode without TLS, loopback only; the server must run with it too.",
+    )(func)
+    func = click.option(
+        "--identity", envvar="WSG_IDENTITY", required=True, metavar="NAME",
+        help="The principal you act as (env WSG_IDENTITY).",
+    )(func)
+    func = click.option(
+        "--server", envvar="WSG_SERVER", default="127.0.0.1:50051", show_default=True,
+        metavar="HOST:PORT", help="The gateway to talk to (env WSG_SERVER).",
+    )(func)
+    return func
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def connect(server: str, identity: str, insecure: bool) -> Client:
+    return Client(server, identity, insecure)
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def warrant_dict(w: pb.Warrant) -> dict[str, Any]:
+    data = MessageToDict(w, preserving_proto_field_name=True)
+    data["state"] = pb.WarrantState.Name(w.state).removeprefix("WARRANT_STATE_")
+    return data
+
+
+def state_name(w: pb.Warrant) -> str:
+    return pb.WarrantState.Name(w.state).removeprefix("WARRANT_STATE_")
+
+
+def warrant_table(warrants: list[pb.Warrant]) -> Table:
+    table = Table(title=f"{len(warrants)} warrant(s)")
+    for col in ("id", "state", "case", "targets", "categories", "window", "expires", "submitted by"):
+        table.add_column(col)
+    for w in warrants:
+        s = w.spec
+        table.add_row(
+            w.id, state_name(w), s.case_number, ", ".join(w.target_accounts),
+            ", ".join(s.categories),
+            f"{s.window.start.ToJsonString()} → {s.window.end.ToJsonString()}",
+            s.expires_at.ToJsonString(), w.submitted_by,
+        )
+    return table
+
+
+def show_warrant(w: pb.Warrant) -> None:
+    s = w.spec
+    table = Table(show_header=False, title=f"warrant {w.id}")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("state", state_name(w)),
+        ("case number", s.case_number),
+        ("authority", s.authority),
+        ("legal basis", s.legal_basis),
+        ("targets", ", ".join(f"{t} → {a}" for t, a in zip(s.targets, w.target_accounts))),
+        ("window", f"[{s.window.start.ToJsonString()}, {s.window.end.ToJsonString()})"),
+        ("categories", ", ".join(s.categories)),
+        ("received direct", "yes" if s.include_received_direct else "no"),
+        ("expires", s.expires_at.ToJsonString()),
+        ("submitted", f"{w.submitted_by} at {w.submitted_at.ToJsonString()}"),
+    ]
+    if w.decided_by:
+        rows.append(("decided", f"{w.decided_by} at {w.decided_at.ToJsonString()}"))
+    if w.revoked_by:
+        rows.append(("revoked", f"{w.revoked_by} at {w.revoked_at.ToJsonString()}"))
+    if w.reason:
+        rows.append(("reason / note", w.reason))
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)

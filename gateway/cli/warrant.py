@@ -1,0 +1,99 @@
+"""`wsg warrant ...`: submit, approve, reject, revoke, show, list."""
+
+from __future__ import annotations
+
+import pathlib
+
+import click
+
+from gateway.api import wsg_pb2 as pb
+from gateway.cli.common import (
+    connect, connection_options, console, friendly_errors, json_option, print_json,
+    show_warrant, warrant_dict, warrant_table,
+)
+from gateway.warrant_file import WarrantFileError, load_warrant_file
+
+
+@click.group()
+def warrant() -> None:
+    """Enter warrants and move them through their states.
+
+    \b
+    SUBMITTED --approve--> APPROVED --revoke--> REVOKED
+              --reject---> REJECTED   (time) -> EXPIRED
+    The approver must be a different person from the submitter (two-person rule).
+    """
+
+
+def _emit(w: pb.Warrant, as_json: bool) -> None:
+    if as_json:
+        print_json(warrant_dict(w))
+    else:
+        show_warrant(w)
+
+
+@warrant.command()
+@click.argument("file", type=click.Path(path_type=pathlib.Path, dir_okay=False))
+@connection_options
+@json_option
+@friendly_errors
+def submit(file: pathlib.Path, server: str, identity: str, insecure: bool, as_json: bool) -> None:
+    """Submit the warrant described in FILE (YAML; see README for the fields)."""
+    try:
+        spec = load_warrant_file(file)
+    except WarrantFileError as exc:
+        raise ValueError(str(exc)) from None
+    with connect(server, identity, insecure) as client:
+        _emit(client.submit(spec), as_json)
+
+
+def _action(name: str, help_text: str, text_option: str | None):  # type: ignore[no-untyped-def]
+    def command(warrant_id: str, server: str, identity: str, insecure: bool, as_json: bool,
+                text: str = "") -> None:
+        with connect(server, identity, insecure) as client:
+            _emit(getattr(client, name)(warrant_id, text), as_json)
+
+    command.__doc__ = help_text
+    cmd = friendly_errors(command)
+    cmd = json_option(cmd)
+    cmd = connection_options(cmd)
+    if text_option:
+        cmd = click.option(f"--{text_option}", "text", default="", help=f"The {text_option}, recorded in the audit log.")(cmd)
+    cmd = click.argument("warrant_id")(cmd)
+    return warrant.command(name)(cmd)
+
+
+_action("approve", "Approve a SUBMITTED warrant (you must not be its submitter).", "note")
+_action("reject", "Reject a SUBMITTED warrant (you must not be its submitter).", "reason")
+_action("revoke", "Revoke an APPROVED warrant; a release in flight stops.", "reason")
+
+
+@warrant.command()
+@click.argument("warrant_id")
+@connection_options
+@json_option
+@friendly_errors
+def show(warrant_id: str, server: str, identity: str, insecure: bool, as_json: bool) -> None:
+    """Show one warrant."""
+    with connect(server, identity, insecure) as client:
+        _emit(client.get(warrant_id), as_json)
+
+
+STATES = ["SUBMITTED", "APPROVED", "REJECTED", "REVOKED", "EXPIRED"]
+
+
+@warrant.command("list")
+@click.option("--state", type=click.Choice(STATES, case_sensitive=False), help="Only this state.")
+@click.option("--limit", default=100, show_default=True, help="At most this many, newest first.")
+@connection_options
+@json_option
+@friendly_errors
+def list_(state: str | None, limit: int, server: str, identity: str, insecure: bool, as_json: bool) -> None:
+    """List warrants, newest first."""
+    value = pb.WarrantState.Value(f"WARRANT_STATE_{state.upper()}") if state else 0
+    with connect(server, identity, insecure) as client:
+        warrants = client.list(value, limit)
+    if as_json:
+        print_json([warrant_dict(w) for w in warrants])
+    else:
+        console.print(warrant_table(warrants))

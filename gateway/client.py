@@ -1,0 +1,90 @@
+"""The gRPC client the CLI uses; transport errors become ClientError in this one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from gateway.api import wsg_pb2 as pb
+from gateway.api import wsg_pb2_grpc as pb_grpc
+from gateway.auth import PRINCIPAL_HEADER, require_loopback
+
+
+class ClientError(Exception):
+    """A call failed; `code` is the gRPC status, `message` the server's human message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _wrap(exc: grpc.RpcError) -> ClientError:
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    if code is grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
+        details = f"cannot reach the gateway ({details})"
+    return ClientError(code, details or code.name)
+
+
+class Client:
+    def __init__(self, server: str, identity: str, insecure: bool, timeout: float = 30.0) -> None:
+        if not insecure:
+            raise ClientError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "mutual TLS is not available in this version yet: pass --insecure "
+                "(development mode, loopback only)",
+            )
+        require_loopback(server)
+        self._channel = grpc.insecure_channel(server)
+        self._metadata = ((PRINCIPAL_HEADER, identity),)
+        self._timeout = timeout
+        self.warrants = pb_grpc.WarrantServiceStub(self._channel)
+        self.releases = pb_grpc.ReleaseServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, metadata=self._metadata, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise _wrap(exc) from None
+
+    def submit(self, spec: pb.WarrantSpec) -> pb.Warrant:
+        return self._call(self.warrants.Submit, pb.SubmitWarrantRequest(spec=spec))
+
+    def get(self, warrant_id: str) -> pb.Warrant:
+        return self._call(self.warrants.Get, pb.GetWarrantRequest(id=warrant_id))
+
+    def list(self, state: int = 0, limit: int = 0) -> list[pb.Warrant]:
+        reply = self._call(self.warrants.List, pb.ListWarrantsRequest(state=state, limit=limit))  # type: ignore[arg-type]
+        return list(reply.warrants)
+
+    def approve(self, warrant_id: str, note: str = "") -> pb.Warrant:
+        return self._call(self.warrants.Approve, pb.ApproveWarrantRequest(id=warrant_id, note=note))
+
+    def reject(self, warrant_id: str, reason: str = "") -> pb.Warrant:
+        return self._call(self.warrants.Reject, pb.RejectWarrantRequest(id=warrant_id, reason=reason))
+
+    def revoke(self, warrant_id: str, reason: str = "") -> pb.Warrant:
+        return self._call(self.warrants.Revoke, pb.RevokeWarrantRequest(id=warrant_id, reason=reason))
+
+    def release(self, warrant_id: str, batch_size: int = 0) -> Iterator[pb.ReleaseResponse]:
+        stream = self.releases.Release(
+            pb.ReleaseRequest(warrant_id=warrant_id, batch_size=batch_size), metadata=self._metadata
+        )
+        try:
+            yield from stream
+        except grpc.RpcError as exc:
+            raise _wrap(exc) from None
+        finally:
+            stream.cancel()

@@ -1,0 +1,90 @@
+"""Evidence packages: a release stream written to DIR/records.jsonl and DIR/manifest.json.
+
+The records file holds each record's payload bytes exactly as released (one per line), so the
+sha256 in the manifest, on the wire and in the audit log are the same digest. Files are written
+under temporary names and renamed only when the release completed: a stopped release never
+leaves something that looks like a finished package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from gateway.api import wsg_pb2 as pb
+
+RECORDS = "records.jsonl"
+MANIFEST = "manifest.json"
+PARTIAL = "records.partial.jsonl"
+
+
+class EvidenceError(Exception):
+    pass
+
+
+def prepare_out_dir(out: pathlib.Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise EvidenceError(f"{out} is not empty; choose a new directory for the evidence package")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_package(
+    out: pathlib.Path,
+    warrant: pb.Warrant,
+    stream: Iterable[pb.ReleaseResponse],
+    on_started: Callable[[int], None] = lambda total: None,
+    on_batch: Callable[[pb.RecordBatch], None] = lambda batch: None,
+) -> dict[str, Any]:
+    """Consume a release stream into `out`; return the manifest. Checks every record's digest."""
+    prepare_out_dir(out)
+    partial = out / PARTIAL
+    file_hash = hashlib.sha256()
+    records: list[list[str]] = []
+    summary: pb.ReleaseSummary | None = None
+    with partial.open("wb") as handle:
+        for item in stream:
+            kind = item.WhichOneof("item")
+            if kind == "started":
+                on_started(item.started.candidate_records)
+            elif kind == "batch":
+                for record in item.batch.records:
+                    if hashlib.sha256(record.payload).hexdigest() != record.sha256:
+                        raise EvidenceError(f"record {record.id}: payload does not match its sha256")
+                    line = record.payload + b"\n"
+                    handle.write(line)
+                    file_hash.update(line)
+                    records.append([record.id, record.sha256])
+                on_batch(item.batch)
+            elif kind == "summary":
+                summary = item.summary
+        handle.flush()
+        os.fsync(handle.fileno())
+    if summary is None:
+        raise EvidenceError("the release stream ended without a summary")
+    if summary.released != len(records):
+        raise EvidenceError(
+            f"the summary counts {summary.released} records but {len(records)} arrived"
+        )
+    manifest = {
+        "warrant": MessageToDict(warrant, preserving_proto_field_name=True),
+        "released": summary.released,
+        "released_by_effect": dict(summary.released_by_effect),
+        "released_by_category": dict(summary.released_by_category),
+        "withheld": dict(summary.withheld),
+        "pseudonymized_parties": summary.pseudonymized_parties,
+        "batches": summary.batches,
+        "audit_seq": summary.audit_seq,
+        "files": {RECORDS: {"sha256": file_hash.hexdigest(), "records": len(records)}},
+        "records": records,
+    }
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    os.replace(partial, out / RECORDS)
+    os.replace(tmp, out / MANIFEST)
+    return manifest

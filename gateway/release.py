@@ -1,0 +1,220 @@
+"""The release pipeline: store records -> Casbin decision -> pseudonyms -> audited batches.
+
+Per record: the policy decides the effect from (relation, category, window position, live warrant
+state, category named, received-direct flag). Released records become canonical JSON with every
+non-target account id replaced by a per-warrant pseudonym. Per batch: the warrant's live state is
+read again (revocation or expiry stops the release), then the batch's audit entry is written and
+fsynced, and only then is the batch handed out (write-ahead).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterator
+
+from gateway.audit import AuditLog, canonical_json
+from gateway.errors import FailedPrecondition
+from gateway.model import Effect, Scope, StoreRecord, WarrantState
+from gateway.policy import ReleasePolicy
+from gateway.pseudonyms import Pseudonymizer
+from gateway.stores.base import Store
+from gateway.warrants import Warrant
+
+DEFAULT_BATCH = 500
+MAX_BATCH = 2000
+EXPOSES_THIRD_PARTY = "policy_would_expose_third_party"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Released:
+    id: str
+    category: str
+    effect: str
+    payload: bytes
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Started:
+    candidates: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    index: int
+    records: list[Released]
+    examined: int
+    audit_seq: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    released: int
+    released_by_effect: dict[str, int]
+    released_by_category: dict[str, int]
+    withheld: dict[str, int]
+    pseudonymized_parties: int
+    batches: int
+    audit_seq: int
+
+
+def scope_of(warrant: Warrant) -> Scope:
+    return Scope(
+        targets=frozenset(warrant.target_accounts),
+        categories=frozenset(warrant.spec.categories),
+        window=warrant.spec.window,
+        include_received_direct=warrant.spec.include_received_direct,
+    )
+
+
+class ReleaseRun:
+    """One release of one warrant; iterate it to get Started, Batch..., Summary."""
+
+    def __init__(
+        self,
+        warrant: Warrant,
+        principal: str,
+        store: Store,
+        policy: ReleasePolicy,
+        audit: AuditLog,
+        secret: bytes,
+        live_state: Callable[[], WarrantState],
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        self.warrant = warrant
+        self.principal = principal
+        self._store = store
+        self._policy = policy
+        self._audit = audit
+        self._pseudonyms = Pseudonymizer(secret, warrant.id)
+        self._live_state = live_state
+        self._batch_size = max(1, min(batch_size or DEFAULT_BATCH, MAX_BATCH))
+        self._scope = scope_of(warrant)
+
+    def _require_live(self, when: str) -> WarrantState:
+        state = self._live_state()
+        if state is not WarrantState.APPROVED:
+            self._audit.append(
+                "release.stopped" if when == "during" else "release.refused",
+                warrant=self.warrant.id, principal=self.principal, state=state.value,
+            )
+            raise FailedPrecondition(
+                f"warrant {self.warrant.id} is {state.value}"
+                + ("; the release stopped" if when == "during" else "; nothing is released")
+            )
+        return state
+
+    def __iter__(self) -> Iterator[Started | Batch | Summary]:
+        state = self._require_live("before")
+        candidates = self._store.count(self._scope)
+        self._audit.append(
+            "release.started", warrant=self.warrant.id, principal=self.principal,
+            policy=self._policy.version, candidates=candidates,
+        )
+        yield Started(candidates)
+
+        totals_effect: collections.Counter[str] = collections.Counter()
+        totals_category: collections.Counter[str] = collections.Counter()
+        totals_withheld: collections.Counter[str] = collections.Counter()
+        batch: list[Released] = []
+        batch_withheld: collections.Counter[str] = collections.Counter()
+        examined = 0
+        index = 0
+        last_seq = -1
+        for record in self._store.records(self._scope):
+            examined += 1
+            released, reason = self._decide(record, state)
+            if released is None:
+                batch_withheld[reason] += 1
+                continue
+            batch.append(released)
+            if len(batch) >= self._batch_size:
+                last_seq = self._write_batch(index, batch, batch_withheld)
+                yield Batch(index, batch, examined, last_seq)
+                self._tally(batch, batch_withheld, totals_effect, totals_category, totals_withheld)
+                index += 1
+                batch, batch_withheld = [], collections.Counter()
+                state = self._require_live("during")
+        if batch:
+            last_seq = self._write_batch(index, batch, batch_withheld)
+            yield Batch(index, batch, examined, last_seq)
+            index += 1
+        self._tally(batch, batch_withheld, totals_effect, totals_category, totals_withheld)
+        summary = Summary(
+            released=sum(totals_effect.values()),
+            released_by_effect=dict(totals_effect),
+            released_by_category=dict(totals_category),
+            withheld=dict(totals_withheld),
+            pseudonymized_parties=self._pseudonyms.parties,
+            batches=index,
+            audit_seq=0,
+        )
+        seq = self._audit.append(
+            "release.completed", warrant=self.warrant.id, principal=self.principal,
+            released=summary.released, released_by_effect=summary.released_by_effect,
+            withheld=summary.withheld, pseudonymized_parties=summary.pseudonymized_parties,
+            batches=summary.batches, examined=examined,
+        )
+        yield dataclasses.replace(summary, audit_seq=seq)
+
+    @staticmethod
+    def _tally(
+        batch: list[Released],
+        withheld: collections.Counter[str],
+        by_effect: collections.Counter[str],
+        by_category: collections.Counter[str],
+        totals_withheld: collections.Counter[str],
+    ) -> None:
+        for r in batch:
+            by_effect[r.effect] += 1
+            by_category[r.category] += 1
+        totals_withheld.update(withheld)
+
+    def _write_batch(self, index: int, batch: list[Released], withheld: collections.Counter[str]) -> int:
+        effects = collections.Counter(r.effect for r in batch)
+        return self._audit.append(
+            "release.batch",
+            warrant=self.warrant.id,
+            principal=self.principal,
+            batch=index,
+            policy=self._policy.version,
+            counts={"released": dict(effects), "withheld": dict(withheld)},
+            records=[[r.id, r.sha256] for r in batch],
+        )
+
+    def _decide(self, record: StoreRecord, state: WarrantState) -> tuple[Released | None, str]:
+        scope = self._scope
+        decision = self._policy.decide_key(
+            record.relation,
+            record.category,
+            record.window_position(scope.window),
+            state,
+            record.category in scope.categories,
+            scope.include_received_direct,
+        )
+        if decision.effect is Effect.WITHHOLD:
+            return None, decision.reason or "withheld"
+        targets = scope.targets
+        if decision.effect is Effect.RELEASE and any(
+            (v not in targets) if isinstance(v, str) else any(p not in targets for p in v)
+            for v in record.people.values()
+        ):
+            # The policy said "release in clear" for a record naming third parties: refuse
+            # rather than guess which of the two is wrong.
+            return None, EXPOSES_THIRD_PARTY
+        pseudonym = self._pseudonyms
+        payload: dict[str, object] = {"id": record.id, "category": record.category.value}
+        payload.update(record.fields)
+        for name, value in record.people.items():
+            if isinstance(value, str):
+                payload[name] = value if value in targets else pseudonym(value)
+            else:
+                payload[name] = [p if p in targets else pseudonym(p) for p in value]
+        data = canonical_json(payload).encode()
+        return (
+            Released(record.id, record.category.value, decision.effect.value, data,
+                     hashlib.sha256(data).hexdigest()),
+            "",
+        )

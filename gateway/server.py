@@ -1,0 +1,132 @@
+"""Wiring: open the state, the store, the policy and the audit log, and serve them over gRPC.
+
+Fail closed at start: a policy that cannot load, a store or audit log that cannot be opened, or a
+secret with loose permissions stops `wsg serve` with one clear line instead of serving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import pathlib
+from collections.abc import Callable
+from concurrent import futures
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gateway.api import wsg_pb2 as pb
+from gateway.api import wsg_pb2_grpc as pb_grpc
+from gateway.audit import AuditLog
+from gateway.auth import Authenticator, InsecureMetadataAuthenticator, require_loopback
+from gateway.errors import FailedPrecondition, InvalidArgument
+from gateway.model import WarrantState
+from gateway.paths import DataDir, load_or_create_secret
+from gateway.policy import ReleasePolicy
+from gateway.release import ReleaseRun
+from gateway.servicers import ReleaseServicer, WarrantServicer
+from gateway.stores.reference import ReferenceStore
+from gateway.warrants import Warrant, WarrantBook
+
+log = structlog.get_logger("wsg.server")
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_POLICY_DIR = pathlib.Path(__file__).resolve().parent.parent / "policies"
+SERVICE_NAMES = (
+    pb.DESCRIPTOR.services_by_name["WarrantService"].full_name,
+    pb.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclasses.dataclass
+class ServerConfig:
+    data: pathlib.Path = pathlib.Path("wsg-data")
+    listen: str = DEFAULT_LISTEN
+    insecure: bool = False
+    policy_dir: pathlib.Path = DEFAULT_POLICY_DIR
+    clock: Callable[[], dt.datetime] = utcnow
+    max_workers: int = 16
+
+
+class Gateway:
+    """A running gateway: its components and the gRPC server serving them."""
+
+    def __init__(self, config: ServerConfig, authenticator: Authenticator | None = None) -> None:
+        if not config.insecure:
+            raise InvalidArgument(
+                "mutual TLS is not available in this version yet: run with --insecure on a "
+                "loopback address (development mode)"
+            )
+        require_loopback(config.listen)
+        self.config = config
+        data = DataDir(config.data).create()
+        self.data = data
+        self.policy = ReleasePolicy.load(config.policy_dir)
+        try:
+            self.secret = load_or_create_secret(data.pseudonym_secret)
+        except (OSError, ValueError) as exc:
+            raise FailedPrecondition(f"pseudonym secret unusable: {exc}") from None
+        try:
+            self.audit = AuditLog(data.audit_log, config.clock)
+        except OSError as exc:
+            raise FailedPrecondition(f"audit log {data.audit_log} cannot be opened: {exc}") from None
+        self.store = ReferenceStore.open(data.store_db)
+        self.book = WarrantBook(data.state_db, self.store, self.audit, config.clock)
+        self.health = health.HealthServicer()
+        self.audit.on_broken(self._audit_broken)
+
+        auth = authenticator or InsecureMetadataAuthenticator()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.max_workers))
+        pb_grpc.add_WarrantServiceServicer_to_server(WarrantServicer(self.book, auth), self.server)
+        pb_grpc.add_ReleaseServiceServicer_to_server(
+            ReleaseServicer(self.book, auth, self._make_run), self.server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.port = self.server.add_insecure_port(config.listen)
+        if self.port == 0:
+            raise InvalidArgument(f"cannot listen on {config.listen} (in use or not an address)")
+
+    def _make_run(self, warrant: Warrant, principal: str, batch_size: int) -> ReleaseRun:
+        def live_state() -> WarrantState:
+            return self.book.live_state(warrant.id)
+
+        return ReleaseRun(warrant, principal, self.store, self.policy, self.audit, self.secret,
+                          live_state, batch_size)
+
+    def _audit_broken(self, why: str) -> None:
+        log.error("audit log broken; refusing to act until restarted", why=why)
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    def start(self) -> Gateway:
+        self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "wsg serving", address=self.address, tls=False, insecure_dev_mode=True,
+            data=str(self.data.root), audit_log=str(self.data.audit_log),
+            policy_dir=str(self.config.policy_dir), policy_version=self.policy.version,
+        )
+        return self
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        self.server.stop(grace).wait()
+        self.book.close()
+        self.store.close()
+        self.audit.close()
+
+    def wait(self) -> None:
+        self.server.wait_for_termination()

@@ -1,0 +1,158 @@
+"""Thin gRPC servicers: authenticate, call the domain, map errors to statuses in one place."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+
+from gateway.api import wsg_pb2 as pb
+from gateway.api import wsg_pb2_grpc as pb_grpc
+from gateway.auth import Authenticator
+from gateway.convert import MAX_LIST, spec_from_pb, state_from_pb, warrant_to_pb
+from gateway.errors import GatewayError, InvalidArgument
+from gateway.release import Batch, ReleaseRun, Started, Summary
+from gateway.warrants import WarrantBook
+
+log = structlog.get_logger("wsg.server")
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_ID = 200
+
+
+def _abort(context: grpc.ServicerContext, exc: BaseException, method: str) -> None:
+    if isinstance(exc, GatewayError):
+        log.info("call refused", method=method, code=exc.code.name, why=exc.message)
+        context.abort(exc.code, exc.message)
+    ref = uuid.uuid4().hex[:12]
+    log.exception("internal error", method=method, ref=ref)
+    context.abort(grpc.StatusCode.INTERNAL, f"internal error (server log reference {ref})")
+
+
+def unary(method: F) -> F:
+    """Turn GatewayError into its status, anything else into INTERNAL without details."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as exc:  # noqa: BLE001 - translated, never leaked
+            _abort(context, exc, method.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def streaming(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            yield from method(self, request, context)
+        except Exception as exc:  # noqa: BLE001 - translated, never leaked
+            _abort(context, exc, method.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _warrant_id(value: str) -> str:
+    if not value:
+        raise InvalidArgument("id: required")
+    if len(value) > MAX_ID:
+        raise InvalidArgument(f"id: longer than {MAX_ID} characters")
+    return value
+
+
+class WarrantServicer(pb_grpc.WarrantServiceServicer):
+    def __init__(self, book: WarrantBook, auth: Authenticator) -> None:
+        self._book = book
+        self._auth = auth
+
+    def _reply(self, warrant: Any) -> pb.Warrant:
+        return warrant_to_pb(warrant, self._book.now())
+
+    @unary
+    def Submit(self, request: pb.SubmitWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
+        principal = self._auth.authenticate(context)
+        if not request.HasField("spec"):
+            raise InvalidArgument("spec: required")
+        return self._reply(self._book.submit(spec_from_pb(request.spec), principal))
+
+    @unary
+    def Get(self, request: pb.GetWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
+        self._auth.authenticate(context)
+        return self._reply(self._book.get(_warrant_id(request.id)))
+
+    @unary
+    def List(
+        self, request: pb.ListWarrantsRequest, context: grpc.ServicerContext
+    ) -> pb.ListWarrantsResponse:
+        self._auth.authenticate(context)
+        limit = min(request.limit or 100, MAX_LIST)
+        warrants = self._book.list(state_from_pb(request.state), limit)
+        return pb.ListWarrantsResponse(warrants=[self._reply(w) for w in warrants])
+
+    @unary
+    def Approve(self, request: pb.ApproveWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
+        principal = self._auth.authenticate(context)
+        return self._reply(self._book.approve(_warrant_id(request.id), principal, request.note))
+
+    @unary
+    def Reject(self, request: pb.RejectWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
+        principal = self._auth.authenticate(context)
+        return self._reply(self._book.reject(_warrant_id(request.id), principal, request.reason))
+
+    @unary
+    def Revoke(self, request: pb.RevokeWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
+        principal = self._auth.authenticate(context)
+        return self._reply(self._book.revoke(_warrant_id(request.id), principal, request.reason))
+
+
+class ReleaseServicer(pb_grpc.ReleaseServiceServicer):
+    def __init__(self, book: WarrantBook, auth: Authenticator, make_run: Callable[..., ReleaseRun]) -> None:
+        self._book = book
+        self._auth = auth
+        self._make_run = make_run
+
+    @streaming
+    def Release(
+        self, request: pb.ReleaseRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ReleaseResponse]:
+        principal = self._auth.authenticate(context)
+        warrant = self._book.get(_warrant_id(request.warrant_id))
+        run = self._make_run(warrant, principal, request.batch_size)
+        for item in run:
+            if not context.is_active():
+                log.info("release abandoned by client", warrant=warrant.id)
+                return
+            if isinstance(item, Started):
+                yield pb.ReleaseResponse(
+                    started=pb.ReleaseStarted(warrant_id=warrant.id, candidate_records=item.candidates)
+                )
+            elif isinstance(item, Batch):
+                yield pb.ReleaseResponse(
+                    batch=pb.RecordBatch(
+                        index=item.index,
+                        examined=item.examined,
+                        audit_seq=item.audit_seq,
+                        records=[
+                            pb.Record(id=r.id, category=r.category, effect=r.effect,
+                                      payload=r.payload, sha256=r.sha256)
+                            for r in item.records
+                        ],
+                    )
+                )
+            elif isinstance(item, Summary):
+                yield pb.ReleaseResponse(
+                    summary=pb.ReleaseSummary(
+                        warrant_id=warrant.id,
+                        released=item.released,
+                        released_by_effect=item.released_by_effect,
+                        released_by_category=item.released_by_category,
+                        withheld=item.withheld,
+                        pseudonymized_parties=item.pseudonymized_parties,
+                        batches=item.batches,
+                        audit_seq=item.audit_seq,
+                    )
+                )
