@@ -1,0 +1,103 @@
+"""Shared fixtures: a real gateway on port 0 over real SQLite files, with a clock tests can move."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway.api import wsg_pb2 as pb
+from gateway.client import Client
+from gateway.server import Gateway, ServerConfig
+from gateway.stores.reference import ReferenceStore
+
+T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+class Clock:
+    """A settable clock: expiry is tested by moving time, not by sleeping."""
+
+    def __init__(self, now: dt.datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += dt.timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def write_jsonl(path: pathlib.Path, rows: list[dict[str, Any]]) -> pathlib.Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def load_store(data: pathlib.Path, rows: list[dict[str, Any]]) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    store = ReferenceStore.open(data / "store.db")
+    try:
+        store.import_jsonl(write_jsonl(data / "import.jsonl", rows))
+    finally:
+        store.close()
+
+
+class Running:
+    """A started gateway plus helpers to act as different principals."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    @property
+    def address(self) -> str:
+        return self.gateway.address
+
+    def client(self, identity: str) -> Client:
+        return Client(self.address, identity, insecure=True)
+
+
+@pytest.fixture
+def start_gateway(tmp_path: pathlib.Path, clock: Clock) -> Iterator[Any]:
+    started: list[Gateway] = []
+
+    def start(rows: list[dict[str, Any]] | None = None, data: pathlib.Path | None = None,
+              **config: Any) -> Running:
+        root = data or tmp_path / "wsg-data"
+        if rows is not None:
+            load_store(root, rows)
+        gw = Gateway(ServerConfig(data=root, listen="127.0.0.1:0", insecure=True, clock=clock,
+                                  **config)).start()
+        started.append(gw)
+        return Running(gw)
+
+    yield start
+    for gw in started:
+        try:
+            gw.stop(grace=None)
+        except Exception:  # noqa: BLE001 - already stopped by the test
+            pass
+
+
+def ts(value: dt.datetime) -> Any:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    t = Timestamp()
+    t.FromDatetime(value)
+    return t
+
+
+def make_spec(targets: list[str], categories: list[str], start: dt.datetime, end: dt.datetime,
+              expires: dt.datetime, received_direct: bool = False) -> pb.WarrantSpec:
+    return pb.WarrantSpec(
+        case_number="2026-TEST-1", authority="Test Court", legal_basis="test",
+        targets=targets, window=pb.Window(start=ts(start), end=ts(end)), categories=categories,
+        expires_at=ts(expires), include_received_direct=received_direct,
+    )
