@@ -84,7 +84,7 @@ class Gateway:
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.max_workers))
         pb_grpc.add_WarrantServiceServicer_to_server(WarrantServicer(self.book, auth), self.server)
         pb_grpc.add_ReleaseServiceServicer_to_server(
-            ReleaseServicer(self.book, auth, self._make_run), self.server
+            ReleaseServicer(self.book, auth, self.release_run), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -94,7 +94,8 @@ class Gateway:
         if self.port == 0:
             raise InvalidArgument(f"cannot listen on {config.listen} (in use or not an address)")
 
-    def _make_run(self, warrant: Warrant, principal: str, batch_size: int) -> ReleaseRun:
+    def release_run(self, warrant: Warrant, principal: str, batch_size: int) -> ReleaseRun:
+        """A release of one warrant whose live state is re-read from the book after every batch."""
         def live_state() -> WarrantState:
             return self.book.live_state(warrant.id)
 

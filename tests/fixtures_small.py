@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 JAN1 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 FEB1 = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
@@ -50,3 +51,18 @@ ROWS = [
 
 NON_TARGETS = {"u10", "u2", "u3", "u4", "+821033334444", "friend@example.org", "Friend",
                "+821099990000", "+821055556666", "shared@example.org"}
+
+
+def strings_in(value: Any) -> set[str]:
+    """Every string value (and key) in a JSON document."""
+    found: set[str] = set()
+    if isinstance(value, str):
+        found.add(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            found.add(k)
+            found |= strings_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= strings_in(v)
+    return found

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import write_jsonl
-from fixtures_small import NON_TARGETS, ROWS
-from test_release_e2e import strings_in
+from fixtures_small import NON_TARGETS, ROWS, strings_in
 
 WSG = [sys.executable, "-m", "gateway"]
 

@@ -15,13 +15,15 @@ import tempfile
 from collections import Counter
 from typing import Any
 
+from google.protobuf.json_format import MessageToDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import Clock, load_store, make_spec
+from fixtures_small import strings_in
+from gateway.client import Client
 from gateway.evidence import write_package
 from gateway.server import Gateway, ServerConfig
-from test_release_e2e import strings_in
 
 BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 CATEGORIES = ["subscriber", "logins", "message_metadata", "message_content", "memberships", "contacts"]
@@ -71,8 +73,9 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
     start = draw(st.integers(0, 40))
     end = draw(st.integers(start + 1, 61))
     return {
-        "accounts": [{"kind": "account", "id": a, "display_name": f"Name {a}", "phone": None,
-                      "email": None, "created_at": iso(BASE)} for a in accounts],
+        "accounts": [{"kind": "account", "id": a, "display_name": f"Name of {a}.",
+                      "phone": f"+8210555{i:04d}", "email": f"{a}@example.org",
+                      "created_at": iso(BASE)} for i, a in enumerate(accounts)],
         "rows": rooms + members + messages + logins + contacts,
         "rooms": rooms, "members": members, "messages": messages, "logins": logins,
         "contacts": contacts, "targets": targets,
@@ -152,8 +155,6 @@ class TestScopeOracle:
             gw = Gateway(ServerConfig(data=root / "data", listen="127.0.0.1:0", insecure=True,
                                       clock=clock)).start()
             try:
-                from gateway.client import Client
-
                 start, end = world["window"]
                 spec = make_spec([f"account:{t}" for t in world["targets"]], world["categories"],
                                  start, end, clock.now + dt.timedelta(days=1), world["received_direct"])
@@ -167,10 +168,13 @@ class TestScopeOracle:
                 gw.stop(grace=None)
             records = [json.loads(x) for x in (root / "out" / "records.jsonl").read_text().splitlines()]
             assert Counter(key_of(r) for r in records) == oracle(world)
-            others = set(a["id"] for a in world["accounts"]) - set(world["targets"])
+            others = [a for a in world["accounts"] if a["id"] not in world["targets"]]
             found = strings_in(manifest) | set().union(*(strings_in(r) for r in records))
             for item in stream:
-                found |= strings_in(json.loads(json.dumps(
-                    __import__("google.protobuf.json_format", fromlist=["MessageToDict"]).MessageToDict(item))))
-            leaked = found & others
+                found |= strings_in(MessageToDict(item))
+            leaked = found & {a["id"] for a in others}
             assert not leaked, f"non-target ids in output: {leaked}"
+            text = json.dumps(sorted(found))
+            for a in others:
+                for value in (a["phone"], a["email"], a["display_name"]):
+                    assert value not in text, f"non-target {a['id']}'s {value!r} in output"

@@ -1,0 +1,98 @@
+"""Revocation or expiry stops a release in flight.
+
+The pipeline-level tests are deterministic: the release generator is paused at a batch while the
+test revokes (or moves the clock), so the very next step must stop. The gRPC test shows the same
+over the wire on a store too large for transport buffering to hide a missed stop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import grpc
+import pytest
+
+from conftest import make_spec
+from fixtures_small import FEB1, JAN1, ROWS
+from gateway.audit import read_entries
+from gateway.client import ClientError
+from gateway.errors import FailedPrecondition
+from gateway.release import Batch, Started
+
+OFFICER, REVIEWER = "alice", "bob"
+CATEGORIES = ["message_content", "message_metadata", "logins", "contacts", "memberships"]
+
+
+def approved_warrant(run: Any, clock: Any, expires_in: dt.timedelta = dt.timedelta(days=30)) -> str:
+    with run.client(OFFICER) as officer:
+        w = officer.submit(make_spec(["account:u1"], CATEGORIES, JAN1, FEB1, clock.now + expires_in))
+    with run.client(REVIEWER) as reviewer:
+        reviewer.approve(w.id)
+    return w.id
+
+
+def many_messages(count: int) -> list[dict[str, Any]]:
+    """The small data set plus `count` of the target's own messages in its direct room."""
+    base = JAN1 + dt.timedelta(days=10)
+    extra = [
+        {"kind": "message", "id": f"bulk-{i}", "room": "r-dm", "sender": "u1",
+         "sent_at": (base + dt.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+         "body": f"bulk message number {i} " + "x" * 200}
+        for i in range(count)
+    ]
+    return ROWS + extra
+
+
+def events(run: Any) -> list[str]:
+    return [e["event"] for e in read_entries(run.gateway.data.audit_log)]
+
+
+@pytest.mark.parametrize("stop", ["revoke", "expire"])
+def test_the_step_after_a_revocation_or_expiry_stops(start_gateway: Any, clock: Any, stop: str) -> None:
+    """With the release paused at its first batch, revoking (or passing expiry) ends it there."""
+    run = start_gateway(ROWS)
+    warrant_id = approved_warrant(run, clock)
+    release = iter(run.gateway.release_run(run.gateway.book.get(warrant_id), OFFICER, 1))
+    assert isinstance(next(release), Started)
+    assert isinstance(next(release), Batch)
+    if stop == "revoke":
+        run.gateway.book.revoke(warrant_id, REVIEWER, "court withdrew it")
+    else:
+        clock.advance(days=31)
+    with pytest.raises(FailedPrecondition, match="REVOKED|EXPIRED"):
+        next(release)
+    log = events(run)
+    assert log[-1] == "release.stopped"
+    assert log.count("release.batch") == 1
+    assert "release.completed" not in log
+
+
+def test_a_release_runs_to_completion_when_nothing_changes(start_gateway: Any, clock: Any) -> None:
+    """The control for the test above: the same release without a stop ends in a summary."""
+    run = start_gateway(ROWS)
+    warrant_id = approved_warrant(run, clock)
+    items = list(run.gateway.release_run(run.gateway.book.get(warrant_id), OFFICER, 1))
+    batches = [i for i in items if isinstance(i, Batch)]
+    assert len(batches) > 2
+    assert events(run)[-1] == "release.completed"
+
+
+def test_revoking_over_grpc_stops_the_stream(start_gateway: Any, clock: Any) -> None:
+    """A revocation sent while a client reads a release ends its stream with FAILED_PRECONDITION."""
+    total = 3000
+    run = start_gateway(many_messages(total))
+    warrant_id = approved_warrant(run, clock)
+    received = 0
+    with run.client(OFFICER) as officer, run.client(REVIEWER) as reviewer:
+        with pytest.raises(ClientError) as err:
+            for item in officer.release(warrant_id, batch_size=1):
+                if item.WhichOneof("item") == "batch":
+                    received += len(item.batch.records)
+                    if received == 1:
+                        reviewer.revoke(warrant_id, "stop")
+    assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert "REVOKED" in str(err.value)
+    assert received < total  # transport buffering can run a few batches ahead, never to the end
+    log = events(run)
+    assert "release.stopped" in log and "release.completed" not in log
