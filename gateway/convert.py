@@ -1,4 +1,4 @@
-"""Translation between the wire messages (gateway.api) and the domain (gateway.warrants).
+"""Translation between the wire messages (gateway.api) and the domain (warrants, releases).
 
 Everything that arrives from the wire is checked here or in warrants.validate_spec, and every
 problem becomes InvalidArgument naming the field.
@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway.api import wsg_pb2 as pb
 from gateway.errors import InvalidArgument
 from gateway.model import WarrantState, Window
+from gateway.release import Batch, Started, Summary
 from gateway.warrants import Warrant, WarrantSpec, parse_category
 
 MAX_LIST = 10_000
@@ -108,3 +109,34 @@ def warrant_to_pb(w: Warrant, now: dt.datetime) -> pb.Warrant:
     if w.revoked_at:
         msg.revoked_at.CopyFrom(_ts(w.revoked_at))
     return msg
+
+
+def release_item_to_pb(warrant_id: str, item: Started | Batch | Summary) -> pb.ReleaseResponse:
+    """One step of a ReleaseRun as the stream message the client receives."""
+    if isinstance(item, Started):
+        return pb.ReleaseResponse(
+            started=pb.ReleaseStarted(warrant_id=warrant_id, candidate_records=item.candidates)
+        )
+    if isinstance(item, Batch):
+        return pb.ReleaseResponse(
+            batch=pb.RecordBatch(
+                index=item.index, examined=item.examined, audit_seq=item.audit_seq,
+                records=[
+                    pb.Record(id=r.id, category=r.category, effect=r.effect, payload=r.payload,
+                              sha256=r.sha256)
+                    for r in item.records
+                ],
+            )
+        )
+    return pb.ReleaseResponse(
+        summary=pb.ReleaseSummary(
+            warrant_id=warrant_id,
+            released=item.released,
+            released_by_effect=item.released_by_effect,
+            released_by_category=item.released_by_category,
+            withheld=item.withheld,
+            pseudonymized_parties=item.pseudonymized_parties,
+            batches=item.batches,
+            audit_seq=item.audit_seq,
+        )
+    )

@@ -13,9 +13,9 @@ import structlog
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
 from gateway.auth import Authenticator
-from gateway.convert import MAX_LIST, spec_from_pb, state_from_pb, warrant_to_pb
+from gateway.convert import MAX_LIST, release_item_to_pb, spec_from_pb, state_from_pb, warrant_to_pb
 from gateway.errors import GatewayError, InvalidArgument
-from gateway.release import Batch, ReleaseRun, Started, Summary
+from gateway.release import ReleaseRun
 from gateway.warrants import WarrantBook
 
 log = structlog.get_logger("wsg.server")
@@ -126,33 +126,4 @@ class ReleaseServicer(pb_grpc.ReleaseServiceServicer):
             if not context.is_active():
                 log.info("release abandoned by client", warrant=warrant.id)
                 return
-            if isinstance(item, Started):
-                yield pb.ReleaseResponse(
-                    started=pb.ReleaseStarted(warrant_id=warrant.id, candidate_records=item.candidates)
-                )
-            elif isinstance(item, Batch):
-                yield pb.ReleaseResponse(
-                    batch=pb.RecordBatch(
-                        index=item.index,
-                        examined=item.examined,
-                        audit_seq=item.audit_seq,
-                        records=[
-                            pb.Record(id=r.id, category=r.category, effect=r.effect,
-                                      payload=r.payload, sha256=r.sha256)
-                            for r in item.records
-                        ],
-                    )
-                )
-            elif isinstance(item, Summary):
-                yield pb.ReleaseResponse(
-                    summary=pb.ReleaseSummary(
-                        warrant_id=warrant.id,
-                        released=item.released,
-                        released_by_effect=item.released_by_effect,
-                        released_by_category=item.released_by_category,
-                        withheld=item.withheld,
-                        pseudonymized_parties=item.pseudonymized_parties,
-                        batches=item.batches,
-                        audit_seq=item.audit_seq,
-                    )
-                )
+            yield release_item_to_pb(warrant.id, item)
