@@ -1,14 +1,21 @@
 """The write-ahead audit log: one canonical JSON line per warrant action and release batch.
 
-Each entry carries its sequence number and the sha256 of the previous line, so deleting,
-reordering or editing a line breaks the chain (the Merkle tree and signed checkpoints come on top
-of this). `append` returns only after the line is written and fsynced; a release sends a batch
-only after that. If a write or fsync ever fails the log is marked broken for good: the gateway
-never retries an fsync and carries on as if the data were safe, it refuses to act instead.
+Each line is a leaf of an RFC 6962 Merkle tree (leaf = the line's exact bytes without its newline),
+so signed checkpoints over the tree let an auditor detect any later change (gateway.checkpoints).
+Each entry also carries its leaf `index` and the sha256 of the line before it (`prev`), which lets
+`wsg audit verify` say *where* and *how* a log was changed, not only that it was.
+
+`append` returns only after the line is written and fsynced; a release sends a batch only after
+that. If a write or fsync ever fails the log is marked broken for good: the gateway never retries
+an fsync and carries on as if the data were safe, it refuses to act instead. On open, a torn last
+line (a crash in the middle of a write) is cut off and recorded in a new entry, never dropped
+silently.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -20,10 +27,13 @@ from typing import Any
 
 import structlog
 
+from gateway import faults
 from gateway.errors import Unavailable
+from gateway.merkle import MerkleTree, leaf_hash
 from gateway.model import format_time
 
 GENESIS = "0" * 64
+TORN_KEEP = 4096  # bytes of a torn line kept (base64) in the recovery entry
 
 
 def canonical_json(value: Any) -> str:
@@ -31,34 +41,72 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+@dataclasses.dataclass
+class _Scan:
+    """What an existing log file holds: line offsets, leaf hashes, and any torn tail."""
+
+    offsets: list[int]
+    leaves: list[bytes]
+    last_hash: str
+    good_length: int
+    torn: bytes
+
+
+def _scan(path: pathlib.Path) -> _Scan:
+    offsets: list[int] = []
+    leaves: list[bytes] = []
+    last, position, torn = GENESIS, 0, b""
+    if path.exists():
+        with path.open("rb") as handle:
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    torn = raw  # the last write never finished
+                    break
+                line = raw[:-1]
+                offsets.append(position)
+                leaves.append(leaf_hash(line))
+                last = hashlib.sha256(line).hexdigest()
+                position += len(raw)
+    return _Scan(offsets, leaves, last, position, torn)
+
+
 class _FsyncedFile:
     """structlog's final 'logger': writes each rendered entry as a line and fsyncs it."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.last_line = ""
+        self.last_line = b""
 
     def msg(self, line: str) -> None:
-        self.last_line = line
         data = (line + "\n").encode()
+        self.last_line = data[:-1]
+        faults.hit("audit.write", torn=lambda: os.write(self.fd, data[: len(data) // 2]))
         view = memoryview(data)
         while view:
             written = os.write(self.fd, view)
             view = view[written:]
+        faults.hit("audit.fsync")
         os.fsync(self.fd)
 
 
 class AuditLog:
-    """Appends entries to DIR/audit.log; thread-safe; fail closed."""
+    """Appends entries to DIR/audit.log and keeps the Merkle tree over them; fail closed."""
 
     def __init__(self, path: pathlib.Path, clock: Callable[[], dt.datetime]) -> None:
         self.path = path
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.broken: str | None = None
         self._on_broken: list[Callable[[str], None]] = []
-        self._next_seq, self._last_hash = _scan(path)
+        scan = _scan(path)
+        if scan.torn:
+            _cut(path, scan.good_length)
+        self._offsets = scan.offsets
+        self._tree = MerkleTree(scan.leaves)
+        self._last_hash = scan.last_hash
+        self._end = scan.good_length
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._reader = os.open(path, os.O_RDONLY)
         self._file = _FsyncedFile(self._fd)
         self._log = structlog.wrap_logger(
             self._file,
@@ -66,110 +114,115 @@ class AuditLog:
             wrapper_class=structlog.BoundLogger,
             cache_logger_on_first_use=True,
         )
+        if scan.torn:
+            self.append(
+                "audit.recovered",
+                why="the last line was cut off by a crash during its write and has been removed",
+                torn_bytes=len(scan.torn),
+                torn_sha256=hashlib.sha256(scan.torn).hexdigest(),
+                torn_head_b64=base64.b64encode(scan.torn[:TORN_KEEP]).decode(),
+            )
 
     def fileno(self) -> int:
+        """The append descriptor (tests swap it for /dev/full to make the disk fail)."""
         return self._fd
 
     @property
     def size(self) -> int:
-        """Entries written so far."""
-        return self._next_seq
+        """Entries written so far (the tree size)."""
+        with self._lock:
+            return len(self._tree)
 
     def on_broken(self, callback: Callable[[str], None]) -> None:
         """Call back (e.g. to set health NOT_SERVING) when the log becomes unwritable."""
         self._on_broken.append(callback)
 
     def append(self, event: str, **fields: Any) -> int:
-        """Write one entry durably and return its sequence number, or raise Unavailable."""
+        """Write one entry durably and return its index, or raise Unavailable."""
         with self._lock:
-            if self.broken is not None:
-                raise Unavailable(f"audit log unavailable ({self.broken}); nothing is released")
-            seq = self._next_seq
-            entry = {
-                "seq": seq,
-                "prev": self._last_hash,
-                "ts": format_time(self._clock()),
-                **fields,
-            }
+            self.require_healthy()
+            index = len(self._tree)
+            entry = {"index": index, "prev": self._last_hash, "ts": format_time(self._clock()), **fields}
             try:
                 self._log.msg(event, **entry)
             except OSError as exc:
-                self.broken = f"cannot write {self.path}: {exc.strerror or exc}"
+                self.fail(f"cannot write {self.path}: {exc.strerror or exc}")
+            line = self._file.last_line
+            self._offsets.append(self._end)
+            self._end += len(line) + 1
+            self._tree.append(leaf_hash(line))
+            self._last_hash = hashlib.sha256(line).hexdigest()
+            return index
+
+    def require_healthy(self) -> None:
+        if self.broken is not None:
+            raise Unavailable(f"audit log unavailable ({self.broken}); nothing is released")
+
+    def fail(self, why: str) -> None:
+        """Mark the log broken for good (a failed write or fsync is never retried) and raise."""
+        with self._lock:
+            if self.broken is None:
+                self.broken = why
                 for callback in self._on_broken:
-                    callback(self.broken)
-                raise Unavailable(f"audit log unavailable ({self.broken}); nothing is released") from None
-            self._next_seq = seq + 1
-            self._last_hash = hashlib.sha256(self._file.last_line.encode()).hexdigest()
-            return seq
+                    callback(why)
+        self.require_healthy()
+
+    # -- the tree, for checkpoints and proofs ---------------------------------------------
+
+    def root(self, size: int) -> bytes:
+        with self._lock:
+            return self._tree.root(size)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with self._lock:
+            return self._tree.inclusion_proof(index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        with self._lock:
+            return self._tree.consistency_proof(old_size, new_size)
+
+    def line(self, index: int) -> bytes:
+        """The exact bytes of entry `index` (the Merkle leaf)."""
+        with self._lock:
+            if not 0 <= index < len(self._offsets):
+                raise IndexError(f"no audit entry {index}; the log has {len(self._offsets)}")
+            start = self._offsets[index]
+            end = self._offsets[index + 1] if index + 1 < len(self._offsets) else self._end
+        return os.pread(self._reader, end - start - 1, start)
 
     def close(self) -> None:
         with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+            for fd in (self._fd, self._reader):
+                if fd >= 0:
+                    os.close(fd)
+            self._fd = self._reader = -1
+
+
+def _cut(path: pathlib.Path, length: int) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, length)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _render(event_dict: dict[str, Any], **_: Any) -> str:
     return canonical_json(event_dict)
 
 
-def _scan(path: pathlib.Path) -> tuple[int, str]:
-    """Next sequence number and hash of the last line of an existing log."""
-    count, last = 0, GENESIS
-    if path.exists():
-        with path.open("rb") as handle:
-            for raw in handle:
-                count += 1
-                last = hashlib.sha256(raw.rstrip(b"\n")).hexdigest()
-    return count, last
+def read_lines(path: pathlib.Path) -> Iterator[bytes]:
+    """The log's lines (leaves) in file order, without newlines; a torn tail is included."""
+    with path.open("rb") as handle:
+        for raw in handle:
+            yield raw[:-1] if raw.endswith(b"\n") else raw
 
 
 def read_entries(path: pathlib.Path) -> Iterator[dict[str, Any]]:
     """Entries of a log as dicts, in file order (for `wsg audit tail`)."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                entry = {"event": "unreadable line", "line": number}
-            yield entry
-
-
-def verify_log(path: pathlib.Path) -> list[tuple[str, int]]:
-    """Faults in a log as (class, first index affected): every fault, not just the first.
-
-    Checks that sequence numbers run 0, 1, 2, ... and that each entry names the sha256 of the
-    line before it. Without a signed checkpoint a cut-off tail cannot be seen here.
-    """
-    faults: list[tuple[str, int]] = []
-    expected = 0
-    seen: set[int] = set()
-    prev_hash = GENESIS
-    with path.open("rb") as handle:
-        for index, raw in enumerate(handle):
-            line = raw.rstrip(b"\n")
-            digest = hashlib.sha256(line).hexdigest()
-            try:
-                entry = json.loads(line)
-                seq = entry["seq"]
-                prev = entry["prev"]
-                if not isinstance(seq, int):
-                    raise TypeError
-            except (ValueError, KeyError, TypeError):
-                faults.append(("modified", index))
-                prev_hash = digest
-                expected += 1
-                continue
-            if seq == expected:
-                if prev != prev_hash:
-                    faults.append(("modified", max(seq - 1, 0)))
-            elif seq in seen:
-                faults.append(("inserted", index))
-            elif seq > expected:
-                faults.append(("missing", expected))
-            else:
-                faults.append(("reordered", index))
-            seen.add(seq)
-            expected = max(expected, seq) + 1
-            prev_hash = digest
-    return faults
+    for number, line in enumerate(read_lines(path)):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = {"event": "unreadable line", "line": number}
+        yield entry

@@ -43,6 +43,7 @@ class Client:
         self._timeout = timeout
         self.warrants = pb_grpc.WarrantServiceStub(self._channel)
         self.releases = pb_grpc.ReleaseServiceStub(self._channel)
+        self.audit = pb_grpc.AuditServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -78,10 +79,27 @@ class Client:
     def revoke(self, warrant_id: str, reason: str = "") -> pb.Warrant:
         return self._call(self.warrants.Revoke, pb.RevokeWarrantRequest(id=warrant_id, reason=reason))
 
+    def checkpoint(self) -> pb.Checkpoint:
+        return self._call(self.audit.GetCheckpoint, pb.GetCheckpointRequest())
+
+    def inclusion_proof(self, index: int, tree_size: int = 0) -> pb.InclusionProof:
+        return self._call(self.audit.GetInclusionProof,
+                          pb.GetInclusionProofRequest(index=index, tree_size=tree_size))
+
+    def consistency_proof(self, old_size: int, new_size: int = 0) -> pb.ConsistencyProof:
+        return self._call(self.audit.GetConsistencyProof,
+                          pb.GetConsistencyProofRequest(old_size=old_size, new_size=new_size))
+
+    def entries(self, request: pb.ListEntriesRequest) -> Iterator[pb.AuditEntry]:
+        return self._stream(self.audit.ListEntries(request, metadata=self._metadata))
+
     def release(self, warrant_id: str, batch_size: int = 0) -> Iterator[pb.ReleaseResponse]:
-        stream = self.releases.Release(
+        return self._stream(self.releases.Release(
             pb.ReleaseRequest(warrant_id=warrant_id, batch_size=batch_size), metadata=self._metadata
-        )
+        ))
+
+    @staticmethod
+    def _stream(stream: Any) -> Iterator[Any]:
         try:
             yield from stream
         except grpc.RpcError as exc:

@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway.api import wsg_pb2 as pb
 from gateway.errors import InvalidArgument
 from gateway.model import WarrantState, Window
-from gateway.release import Batch, Started, Summary
+from gateway.release import Batch, Proof, Started, Summary
 from gateway.warrants import Warrant, WarrantSpec, parse_category
 
 MAX_LIST = 10_000
@@ -120,7 +120,7 @@ def release_item_to_pb(warrant_id: str, item: Started | Batch | Summary) -> pb.R
     if isinstance(item, Batch):
         return pb.ReleaseResponse(
             batch=pb.RecordBatch(
-                index=item.index, examined=item.examined, audit_seq=item.audit_seq,
+                index=item.index, examined=item.examined, audit_index=item.audit_index,
                 records=[
                     pb.Record(id=r.id, category=r.category, effect=r.effect, payload=r.payload,
                               sha256=r.sha256)
@@ -137,6 +137,15 @@ def release_item_to_pb(warrant_id: str, item: Started | Batch | Summary) -> pb.R
             withheld=item.withheld,
             pseudonymized_parties=item.pseudonymized_parties,
             batches=item.batches,
-            audit_seq=item.audit_seq,
+            audit_index=item.audit_index,
+            checkpoint=item.checkpoint,
+            last_batch_proof=proof_to_pb(item.last_batch_proof) if item.last_batch_proof else None,
+            completed_proof=proof_to_pb(item.completed_proof) if item.completed_proof else None,
+            records_sha256=item.records_sha256,
         )
     )
+
+
+def proof_to_pb(proof: Proof) -> pb.InclusionProof:
+    return pb.InclusionProof(index=proof.index, tree_size=proof.tree_size, leaf=proof.leaf,
+                             hashes=proof.hashes)

@@ -18,6 +18,9 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 
 from gateway.api import wsg_pb2 as pb
+from gateway.merkle import ProofError
+from gateway.notes import Checkpoint, NoteError
+from gateway.proofs import check_inclusion_json, inclusion_json
 
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.json"
@@ -67,6 +70,9 @@ def write_package(
         os.fsync(handle.fileno())
     if summary is None:
         raise EvidenceError("the release stream ended without a summary")
+    if summary.records_sha256 != file_hash.hexdigest():
+        raise EvidenceError("the records received do not match the digest the gateway audited")
+    _check_audit_binding(summary)
     if summary.released != len(records):
         raise EvidenceError(
             f"the summary counts {summary.released} records but {len(records)} arrived"
@@ -79,7 +85,12 @@ def write_package(
         "withheld": dict(summary.withheld),
         "pseudonymized_parties": summary.pseudonymized_parties,
         "batches": summary.batches,
-        "audit_seq": summary.audit_seq,
+        "audit_index": summary.audit_index,
+        "audit_checkpoint": summary.checkpoint,
+        "audit_inclusion_proofs": {
+            "last_batch": _proof(summary.last_batch_proof),
+            "completed": _proof(summary.completed_proof),
+        },
         "files": {RECORDS: {"sha256": file_hash.hexdigest(), "records": len(records)}},
         "records": records,
     }
@@ -88,3 +99,24 @@ def write_package(
     os.replace(partial, out / RECORDS)
     os.replace(tmp, out / MANIFEST)
     return manifest
+
+
+
+def _proof(proof: pb.InclusionProof) -> dict[str, Any]:
+    return inclusion_json(proof.index, proof.tree_size, proof.leaf, proof.hashes)
+
+
+def _check_audit_binding(summary: pb.ReleaseSummary) -> None:
+    """The proofs must lead to the checkpoint's root, and the proven release.completed entry
+    must name the digest of exactly the records received (signature: `wsg audit verify`)."""
+    try:
+        checkpoint = Checkpoint.parse(summary.checkpoint.rpartition("\n\n")[0] + "\n")
+        for proof in (summary.last_batch_proof, summary.completed_proof):
+            if proof.tree_size != checkpoint.size:
+                raise ProofError("proof is not against the checkpoint's tree")
+            check_inclusion_json(_proof(proof), checkpoint.root)
+        completed = json.loads(summary.completed_proof.leaf)
+    except (NoteError, ProofError, ValueError) as exc:
+        raise EvidenceError(f"the release's audit proof is not valid: {exc}") from None
+    if completed.get("records_sha256") != summary.records_sha256:
+        raise EvidenceError("the audited release entry names other records than those received")

@@ -3,7 +3,10 @@
     DIR/state.db          warrants (SQLite)
     DIR/store.db          the reference store (SQLite)
     DIR/audit.log         the audit log, one JSON entry per line
-    DIR/keys/             secrets, directory 0700, files 0600, never in the repository
+    DIR/checkpoint        the latest signed checkpoint of the audit log (C2SP signed note)
+    DIR/audit.vkey        the verifier key for those checkpoints (public, note key format)
+    DIR/keys/             secrets, directory 0700, files 0600, never in the repository:
+                          pseudonym.key, audit-signing.key
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ class DataDir:
     @property
     def audit_log(self) -> pathlib.Path:
         return self.root / "audit.log"
+
+    @property
+    def checkpoint(self) -> pathlib.Path:
+        return self.root / "checkpoint"
+
+    @property
+    def verifier_key(self) -> pathlib.Path:
+        return self.root / "audit.vkey"
+
+    @property
+    def audit_signing_key(self) -> pathlib.Path:
+        return self.keys / "audit-signing.key"
 
     @property
     def keys(self) -> pathlib.Path:

@@ -4,7 +4,8 @@ Per record: the policy decides the effect from (relation, category, window posit
 state, category named, received-direct flag). Released records become canonical JSON with every
 non-target account id replaced by a per-warrant pseudonym. Per batch: the warrant's live state is
 read again (revocation or expiry stops the release), then the batch's audit entry is written and
-fsynced, and only then is the batch handed out (write-ahead).
+fsynced, and only then is the batch handed out (write-ahead). The summary ends with a signed
+checkpoint covering the whole release and the inclusion proof of the last batch's entry in it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 
 from gateway.audit import AuditLog, canonical_json
+from gateway.checkpoints import Checkpointer
 from gateway.errors import FailedPrecondition
 from gateway.model import Effect, Scope, StoreRecord, WarrantState
 from gateway.policy import ReleasePolicy
@@ -46,7 +48,17 @@ class Batch:
     index: int
     records: list[Released]
     examined: int
-    audit_seq: int
+    audit_index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Proof:
+    """Inclusion of one audit entry (its exact bytes, the leaf) in the tree of `tree_size`."""
+
+    index: int
+    tree_size: int
+    leaf: bytes
+    hashes: list[bytes]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +69,11 @@ class Summary:
     withheld: dict[str, int]
     pseudonymized_parties: int
     batches: int
-    audit_seq: int
+    audit_index: int
+    checkpoint: str = ""
+    last_batch_proof: Proof | None = None
+    completed_proof: Proof | None = None
+    records_sha256: str = ""
 
 
 def scope_of(warrant: Warrant) -> Scope:
@@ -79,6 +95,7 @@ class ReleaseRun:
         store: Store,
         policy: ReleasePolicy,
         audit: AuditLog,
+        checkpoints: Checkpointer,
         secret: bytes,
         live_state: Callable[[], WarrantState],
         batch_size: int = DEFAULT_BATCH,
@@ -88,10 +105,12 @@ class ReleaseRun:
         self._store = store
         self._policy = policy
         self._audit = audit
+        self._checkpoints = checkpoints
         self._pseudonyms = Pseudonymizer(secret, warrant.id)
         self._live_state = live_state
         self._batch_size = max(1, min(batch_size or DEFAULT_BATCH, MAX_BATCH))
         self._scope = scope_of(warrant)
+        self._records_hash = hashlib.sha256()  # of records.jsonl as the client will write it
 
     def _require_live(self, when: str) -> WarrantState:
         state = self._live_state()
@@ -122,7 +141,7 @@ class ReleaseRun:
         batch_withheld: collections.Counter[str] = collections.Counter()
         examined = 0
         index = 0
-        last_seq = -1
+        last_index = -1
         for record in self._store.records(self._scope):
             examined += 1
             released, reason = self._decide(record, state)
@@ -131,15 +150,15 @@ class ReleaseRun:
                 continue
             batch.append(released)
             if len(batch) >= self._batch_size:
-                last_seq = self._write_batch(index, batch, batch_withheld)
-                yield Batch(index, batch, examined, last_seq)
+                last_index = self._write_batch(index, batch, batch_withheld)
+                yield Batch(index, batch, examined, last_index)
                 self._tally(batch, batch_withheld, totals_effect, totals_category, totals_withheld)
                 index += 1
                 batch, batch_withheld = [], collections.Counter()
                 state = self._require_live("during")
         if batch:
-            last_seq = self._write_batch(index, batch, batch_withheld)
-            yield Batch(index, batch, examined, last_seq)
+            last_index = self._write_batch(index, batch, batch_withheld)
+            yield Batch(index, batch, examined, last_index)
             index += 1
         self._tally(batch, batch_withheld, totals_effect, totals_category, totals_withheld)
         summary = Summary(
@@ -149,15 +168,26 @@ class ReleaseRun:
             withheld=dict(totals_withheld),
             pseudonymized_parties=self._pseudonyms.parties,
             batches=index,
-            audit_seq=0,
+            audit_index=0,
         )
-        seq = self._audit.append(
+        index_done = self._audit.append(
             "release.completed", warrant=self.warrant.id, principal=self.principal,
             released=summary.released, released_by_effect=summary.released_by_effect,
             withheld=summary.withheld, pseudonymized_parties=summary.pseudonymized_parties,
             batches=summary.batches, examined=examined,
+            records_sha256=self._records_hash.hexdigest(),
         )
-        yield dataclasses.replace(summary, audit_seq=seq)
+        signed = self._checkpoints.latest()
+        yield dataclasses.replace(
+            summary, audit_index=index_done, checkpoint=signed.note,
+            last_batch_proof=self._proof(last_index if last_index >= 0 else index_done,
+                                         signed.checkpoint.size),
+            completed_proof=self._proof(index_done, signed.checkpoint.size),
+            records_sha256=self._records_hash.hexdigest(),
+        )
+
+    def _proof(self, index: int, size: int) -> Proof:
+        return Proof(index, size, self._audit.line(index), self._audit.inclusion_proof(index, size))
 
     @staticmethod
     def _tally(
@@ -174,6 +204,8 @@ class ReleaseRun:
 
     def _write_batch(self, index: int, batch: list[Released], withheld: collections.Counter[str]) -> int:
         effects = collections.Counter(r.effect for r in batch)
+        for r in batch:
+            self._records_hash.update(r.payload + b"\n")
         return self._audit.append(
             "release.batch",
             warrant=self.warrant.id,

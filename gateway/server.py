@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import pathlib
+import threading
 from collections.abc import Callable
 from concurrent import futures
 
@@ -20,10 +21,13 @@ from grpc_reflection.v1alpha import reflection
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
 from gateway.audit import AuditLog
+from gateway.audit_servicer import AuditServicer
+from gateway.checkpoints import Checkpointer, Witness
 from gateway.auth import Authenticator, InsecureMetadataAuthenticator, require_loopback
-from gateway.errors import FailedPrecondition, InvalidArgument
+from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument
 from gateway.model import WarrantState
 from gateway.paths import DataDir, load_or_create_secret
+from gateway.notes import NoteError, NoteSigner
 from gateway.policy import ReleasePolicy
 from gateway.release import ReleaseRun
 from gateway.servicers import ReleaseServicer, WarrantServicer
@@ -36,7 +40,10 @@ DEFAULT_POLICY_DIR = pathlib.Path(__file__).resolve().parent.parent / "policies"
 SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["WarrantService"].full_name,
     pb.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
+    pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
+DEFAULT_ORIGIN = "wsg.local/audit"
+EXPORT_TICK = 0.5  # seconds between checks whether a checkpoint export is due
 
 
 def utcnow() -> dt.datetime:
@@ -51,6 +58,14 @@ class ServerConfig:
     policy_dir: pathlib.Path = DEFAULT_POLICY_DIR
     clock: Callable[[], dt.datetime] = utcnow
     max_workers: int = 16
+    # The checkpoint origin line and signing key name; fixed at the first start of a data dir.
+    origin: str = DEFAULT_ORIGIN
+    # Where checkpoints are exported every N entries or T seconds: a directory, "-" (stdout), None.
+    witness: str | None = None
+    export_every_entries: int = 1000
+    export_every_seconds: float = 60.0
+    # Principals who may read every audit entry (until roles come from the API policy).
+    auditors: frozenset[str] = frozenset()
 
 
 class Gateway:
@@ -75,9 +90,13 @@ class Gateway:
             self.audit = AuditLog(data.audit_log, config.clock)
         except OSError as exc:
             raise FailedPrecondition(f"audit log {data.audit_log} cannot be opened: {exc}") from None
+        self.checkpoints = self._open_checkpoints(config, data)
         self.store = ReferenceStore.open(data.store_db)
         self.book = WarrantBook(data.state_db, self.store, self.audit, config.clock)
         self.health = health.HealthServicer()
+        self._stopping = threading.Event()
+        self._exporter = threading.Thread(target=self._export_checkpoints, name="wsg-checkpoints",
+                                          daemon=True)
         self.audit.on_broken(self._audit_broken)
 
         auth = authenticator or InsecureMetadataAuthenticator()
@@ -85,6 +104,9 @@ class Gateway:
         pb_grpc.add_WarrantServiceServicer_to_server(WarrantServicer(self.book, auth), self.server)
         pb_grpc.add_ReleaseServiceServicer_to_server(
             ReleaseServicer(self.book, auth, self.release_run), self.server
+        )
+        pb_grpc.add_AuditServiceServicer_to_server(
+            AuditServicer(self.audit, self.checkpoints, self.book, auth, config.auditors), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -99,8 +121,19 @@ class Gateway:
         def live_state() -> WarrantState:
             return self.book.live_state(warrant.id)
 
-        return ReleaseRun(warrant, principal, self.store, self.policy, self.audit, self.secret,
-                          live_state, batch_size)
+        return ReleaseRun(warrant, principal, self.store, self.policy, self.audit, self.checkpoints,
+                          self.secret, live_state, batch_size)
+
+    def _open_checkpoints(self, config: ServerConfig, data: DataDir) -> Checkpointer:
+        """The signer (created on first start, 0600) and the checkpoints this log must match."""
+        try:
+            signer = NoteSigner.load_or_create(data.audit_signing_key, config.origin)
+        except (OSError, NoteError) as exc:
+            raise FailedPrecondition(f"audit signing key unusable: {exc}") from None
+        data.verifier_key.write_text(signer.verifier_key + "\n")
+        witness = Witness(config.witness) if config.witness else None
+        return Checkpointer(self.audit, signer, data.checkpoint, witness,
+                            config.export_every_entries, config.export_every_seconds)
 
     def _audit_broken(self, why: str) -> None:
         log.error("audit log broken; refusing to act until restarted", why=why)
@@ -112,8 +145,17 @@ class Gateway:
         host = self.config.listen.rpartition(":")[0]
         return f"{host}:{self.port}"
 
+    def _export_checkpoints(self) -> None:
+        """Background: hand the latest checkpoint to the witness every N entries or T seconds."""
+        while not self._stopping.wait(EXPORT_TICK):
+            try:
+                self.checkpoints.maybe_export()
+            except GatewayError as exc:
+                log.error("checkpoint export failed", why=exc.message)
+
     def start(self) -> Gateway:
         self.server.start()
+        self._exporter.start()
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
@@ -125,6 +167,13 @@ class Gateway:
 
     def stop(self, grace: float | None = 1.0) -> None:
         self.server.stop(grace).wait()
+        self._stopping.set()
+        if self._exporter.is_alive():
+            self._exporter.join()
+        try:
+            self.checkpoints.maybe_export(force=True)
+        except GatewayError as exc:
+            log.error("final checkpoint export failed", why=exc.message)
         self.book.close()
         self.store.close()
         self.audit.close()

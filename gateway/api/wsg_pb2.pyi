@@ -164,19 +164,19 @@ class ReleaseStarted(_message.Message):
     def __init__(self, warrant_id: _Optional[str] = ..., candidate_records: _Optional[int] = ...) -> None: ...
 
 class RecordBatch(_message.Message):
-    __slots__ = ("index", "records", "examined", "audit_seq")
+    __slots__ = ("index", "records", "examined", "audit_index")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     EXAMINED_FIELD_NUMBER: _ClassVar[int]
-    AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_INDEX_FIELD_NUMBER: _ClassVar[int]
     index: int
     records: _containers.RepeatedCompositeFieldContainer[Record]
     examined: int
-    audit_seq: int
-    def __init__(self, index: _Optional[int] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., examined: _Optional[int] = ..., audit_seq: _Optional[int] = ...) -> None: ...
+    audit_index: int
+    def __init__(self, index: _Optional[int] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., examined: _Optional[int] = ..., audit_index: _Optional[int] = ...) -> None: ...
 
 class ReleaseSummary(_message.Message):
-    __slots__ = ("warrant_id", "released", "released_by_effect", "withheld", "pseudonymized_parties", "batches", "audit_seq", "released_by_category")
+    __slots__ = ("warrant_id", "released", "released_by_effect", "withheld", "pseudonymized_parties", "batches", "audit_index", "released_by_category", "checkpoint", "last_batch_proof", "completed_proof", "records_sha256")
     class ReleasedByEffectEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -204,17 +204,25 @@ class ReleaseSummary(_message.Message):
     WITHHELD_FIELD_NUMBER: _ClassVar[int]
     PSEUDONYMIZED_PARTIES_FIELD_NUMBER: _ClassVar[int]
     BATCHES_FIELD_NUMBER: _ClassVar[int]
-    AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_INDEX_FIELD_NUMBER: _ClassVar[int]
     RELEASED_BY_CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    LAST_BATCH_PROOF_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_PROOF_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_SHA256_FIELD_NUMBER: _ClassVar[int]
     warrant_id: str
     released: int
     released_by_effect: _containers.ScalarMap[str, int]
     withheld: _containers.ScalarMap[str, int]
     pseudonymized_parties: int
     batches: int
-    audit_seq: int
+    audit_index: int
     released_by_category: _containers.ScalarMap[str, int]
-    def __init__(self, warrant_id: _Optional[str] = ..., released: _Optional[int] = ..., released_by_effect: _Optional[_Mapping[str, int]] = ..., withheld: _Optional[_Mapping[str, int]] = ..., pseudonymized_parties: _Optional[int] = ..., batches: _Optional[int] = ..., audit_seq: _Optional[int] = ..., released_by_category: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    checkpoint: str
+    last_batch_proof: InclusionProof
+    completed_proof: InclusionProof
+    records_sha256: str
+    def __init__(self, warrant_id: _Optional[str] = ..., released: _Optional[int] = ..., released_by_effect: _Optional[_Mapping[str, int]] = ..., withheld: _Optional[_Mapping[str, int]] = ..., pseudonymized_parties: _Optional[int] = ..., batches: _Optional[int] = ..., audit_index: _Optional[int] = ..., released_by_category: _Optional[_Mapping[str, int]] = ..., checkpoint: _Optional[str] = ..., last_batch_proof: _Optional[_Union[InclusionProof, _Mapping]] = ..., completed_proof: _Optional[_Union[InclusionProof, _Mapping]] = ..., records_sha256: _Optional[str] = ...) -> None: ...
 
 class ReleaseResponse(_message.Message):
     __slots__ = ("started", "batch", "summary")
@@ -225,3 +233,75 @@ class ReleaseResponse(_message.Message):
     batch: RecordBatch
     summary: ReleaseSummary
     def __init__(self, started: _Optional[_Union[ReleaseStarted, _Mapping]] = ..., batch: _Optional[_Union[RecordBatch, _Mapping]] = ..., summary: _Optional[_Union[ReleaseSummary, _Mapping]] = ...) -> None: ...
+
+class GetCheckpointRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Checkpoint(_message.Message):
+    __slots__ = ("note", "tree_size", "root_hash", "verifier_key")
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    note: str
+    tree_size: int
+    root_hash: bytes
+    verifier_key: str
+    def __init__(self, note: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., verifier_key: _Optional[str] = ...) -> None: ...
+
+class GetInclusionProofRequest(_message.Message):
+    __slots__ = ("index", "tree_size")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    tree_size: int
+    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ...) -> None: ...
+
+class InclusionProof(_message.Message):
+    __slots__ = ("index", "tree_size", "leaf", "hashes")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LEAF_FIELD_NUMBER: _ClassVar[int]
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    tree_size: int
+    leaf: bytes
+    hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ..., leaf: _Optional[bytes] = ..., hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class GetConsistencyProofRequest(_message.Message):
+    __slots__ = ("old_size", "new_size")
+    OLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NEW_SIZE_FIELD_NUMBER: _ClassVar[int]
+    old_size: int
+    new_size: int
+    def __init__(self, old_size: _Optional[int] = ..., new_size: _Optional[int] = ...) -> None: ...
+
+class ConsistencyProof(_message.Message):
+    __slots__ = ("old_size", "new_size", "hashes")
+    OLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NEW_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    old_size: int
+    new_size: int
+    hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, old_size: _Optional[int] = ..., new_size: _Optional[int] = ..., hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ListEntriesRequest(_message.Message):
+    __slots__ = ("warrant_id", "since", "until")
+    WARRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    warrant_id: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, warrant_id: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AuditEntry(_message.Message):
+    __slots__ = ("index", "line")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    line: bytes
+    def __init__(self, index: _Optional[int] = ..., line: _Optional[bytes] = ...) -> None: ...

@@ -382,3 +382,204 @@ class ReleaseService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AuditServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetCheckpoint = channel.unary_unary(
+                '/wsg.v1.AuditService/GetCheckpoint',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.Checkpoint.FromString,
+                _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/wsg.v1.AuditService/GetInclusionProof',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.InclusionProof.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/wsg.v1.AuditService/GetConsistencyProof',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.ConsistencyProof.FromString,
+                _registered_method=True)
+        self.ListEntries = channel.unary_stream(
+                '/wsg.v1.AuditService/ListEntries',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.ListEntriesRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.AuditEntry.FromString,
+                _registered_method=True)
+
+
+class AuditServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def GetCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEntries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AuditServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.Checkpoint.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.InclusionProof.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.ConsistencyProof.SerializeToString,
+            ),
+            'ListEntries': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListEntries,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.ListEntriesRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.AuditEntry.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'wsg.v1.AuditService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('wsg.v1.AuditService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AuditService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.AuditService/GetCheckpoint',
+            wsg_dot_v1_dot_wsg__pb2.GetCheckpointRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.Checkpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.AuditService/GetInclusionProof',
+            wsg_dot_v1_dot_wsg__pb2.GetInclusionProofRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.InclusionProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.AuditService/GetConsistencyProof',
+            wsg_dot_v1_dot_wsg__pb2.GetConsistencyProofRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.ConsistencyProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wsg.v1.AuditService/ListEntries',
+            wsg_dot_v1_dot_wsg__pb2.ListEntriesRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.AuditEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

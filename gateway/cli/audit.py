@@ -1,31 +1,86 @@
-"""`wsg audit tail|verify`: read the audit log."""
+"""`wsg audit tail|verify|key|checkpoint|proof|consistency`: read and check the audit log.
+
+Everything works offline on a data directory (or an auditor's copy of the log plus the verifier
+key); key, checkpoint, proof and consistency can also ask a running gateway (`--server`), so the
+two answers can be compared.
+"""
 
 from __future__ import annotations
 
 import collections
-import itertools
 import json
 import pathlib
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
-from gateway.audit import read_entries, verify_log
-from gateway.cli.common import console, friendly_errors, json_option, print_json
+
+from gateway.audit import read_entries
+from gateway.audit_copy import LogCopy
+from gateway.audit_verify import verify_log
+from gateway.cli.common import connect, console, friendly_errors, json_option, print_json
+from gateway.notes import NoteError, NoteVerifier
 from gateway.paths import DataDir
+from gateway.proofs import consistency_json, inclusion_json
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DATA = click.option("--data", type=click.Path(path_type=pathlib.Path, file_okay=False),
-                    default="wsg-data", show_default=True, help="The gateway's state directory.")
+                    default="wsg-data", show_default=True,
+                    help="The gateway's state directory (or a copy of it).")
+
+
+def online(func: F) -> F:
+    """--server: ask a running gateway instead of reading the data directory."""
+    func = click.option("--insecure", is_flag=True, envvar="WSG_INSECURE",
+                        help="Development mode without TLS, loopback only.")(func)
+    func = click.option("--identity", envvar="WSG_IDENTITY", metavar="NAME",
+                        help="The principal you act as with --server (env WSG_IDENTITY).")(func)
+    return click.option("--server", metavar="HOST:PORT",
+                        help="Ask this running gateway instead of reading --data.")(func)  # type: ignore[return-value]
+
+
+def _client(server: str, identity: str | None, insecure: bool) -> Any:
+    if not identity:
+        raise ValueError("--server needs --identity NAME (or WSG_IDENTITY)")
+    return connect(server, identity, insecure)
+
+
+def _verifier(data: pathlib.Path, key: str | None) -> NoteVerifier:
+    """The verifier key: a key string, a file holding one, or DIR/audit.vkey."""
+    if key and not pathlib.Path(key).exists():
+        text = key
+    else:
+        path = pathlib.Path(key) if key else DataDir(data).verifier_key
+        if not path.exists():
+            raise ValueError(f"no verifier key at {path}; pass --key NAME+ID+KEY or a file holding it")
+        text = path.read_text().strip()
+    try:
+        return NoteVerifier.from_key(text)
+    except NoteError as exc:
+        raise ValueError(f"verifier key: {exc}") from None
+
+
+def _copy(data: pathlib.Path, key: str | None) -> LogCopy:
+    dirs = DataDir(data)
+    return LogCopy(dirs.audit_log, dirs.checkpoint, [_verifier(data, key)])
+
+
+KEY = click.option("--key", metavar="KEY|FILE",
+                   help="Verifier key (note format) or a file with it; default DIR/audit.vkey.")
 
 
 @click.group()
 def audit() -> None:
-    """Read and check the audit log (DIR/audit.log)."""
+    """Read and check the audit log (DIR/audit.log): a transparency log auditors can verify.
 
-
-def _log_path(data: pathlib.Path) -> pathlib.Path:
-    path = DataDir(data).audit_log
-    if not path.exists():
-        raise ValueError(f"no audit log at {path}")
-    return path
+    \b
+    Hand an auditor three things and any RFC 6962 / C2SP verifier can check the log:
+      wsg audit key                      the verifier key (note format)
+      wsg audit checkpoint               the latest signed checkpoint (C2SP signed note)
+      wsg audit proof --index N --json   inclusion of entry N in that checkpoint
+    Keep a checkpoint; later, `wsg audit verify --checkpoint FILE` proves the log only grew.
+    """
 
 
 @audit.command()
@@ -36,34 +91,158 @@ def _log_path(data: pathlib.Path) -> pathlib.Path:
 @friendly_errors
 def tail(lines: int, warrant: str | None, data: pathlib.Path, as_json: bool) -> None:
     """Show the last entries of the audit log."""
-    entries = (e for e in read_entries(_log_path(data)) if not warrant or e.get("warrant") == warrant)
+    path = DataDir(data).audit_log
+    if not path.exists():
+        raise ValueError(f"no audit log at {path}")
+    entries = (e for e in read_entries(path) if not warrant or e.get("warrant") == warrant)
     last = list(collections.deque(entries, maxlen=lines))
     if as_json:
         print_json(last)
         return
-    skip = {"seq", "ts", "event", "warrant", "principal", "prev", "records"}
+    skip = {"index", "ts", "event", "warrant", "principal", "prev", "records"}
     for e in last:
         details = " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in sorted(e.items())
                            if k not in skip)
         if "records" in e:
             details = f"records={len(e['records'])} " + details
-        click.echo(f"#{e.get('seq', '?'):<6} {e.get('ts', '')}  {e.get('event', ''):<18} "
+        click.echo(f"#{e.get('index', '?'):<6} {e.get('ts', '')}  {e.get('event', ''):<18} "
                    f"{e.get('warrant') or '-':<18} {e.get('principal') or '-':<12} {details}")
 
 
 @audit.command()
 @DATA
+@KEY
+@click.option("--log", "log_file", type=click.Path(path_type=pathlib.Path, dir_okay=False),
+              help="The log to check; default DIR/audit.log.")
+@click.option("--checkpoint", "kept", multiple=True,
+              type=click.Path(path_type=pathlib.Path, dir_okay=False, exists=True),
+              help="A checkpoint you kept earlier (repeatable): the log must extend it.")
+@click.option("--witness", type=click.Path(path_type=pathlib.Path, file_okay=False, exists=True),
+              help="A directory of exported checkpoints: the log must extend each.")
 @json_option
 @friendly_errors
-def verify(data: pathlib.Path, as_json: bool) -> None:
-    """Check the log's sequence and hash chain; list every fault, exit 1 if any."""
-    faults = verify_log(_log_path(data))
+def verify(data: pathlib.Path, key: str | None, log_file: pathlib.Path | None,
+           kept: tuple[pathlib.Path, ...], witness: pathlib.Path | None, as_json: bool) -> None:
+    """Rebuild the Merkle tree from the log and check every entry and checkpoint.
+
+    Reports every fault (modified, missing, reordered, inserted, truncated, bad_signature) with
+    the first entry it affects, and exits 1 if there is any. Needs no server: a copy of the log
+    and the verifier key are enough.
+    """
+    dirs = DataDir(data)
+    path = log_file or dirs.audit_log
+    if not path.exists():
+        raise ValueError(f"no audit log at {path}")
+    checkpoints = [(str(p), p.read_text()) for p in kept]
+    if witness is not None:
+        checkpoints += [(str(p), p.read_text()) for p in sorted(witness.glob("*.checkpoint"))]
+    if dirs.checkpoint.exists() and log_file is None:
+        checkpoints.append(("latest checkpoint", dirs.checkpoint.read_text()))
+    verifiers = [_verifier(data, key)] if (key or dirs.verifier_key.exists()) else []
+    if checkpoints and not verifiers:
+        raise ValueError("checkpoints need a verifier key: pass --key")
+    report = verify_log(path, verifiers, checkpoints)
     if as_json:
-        print_json({"ok": not faults, "faults": [{"class": c, "index": i} for c, i in faults]})
-    elif faults:
-        for cls, index in itertools.islice(faults, 100):
-            console.print(f"[red]fault[/red] {cls} at entry {index}")
+        print_json({"ok": report.ok, "faults": [f.as_dict() for f in report.faults],
+                    "tree_size": report.size, "checkpoints_checked": len(checkpoints)})
+    elif report.faults:
+        for fault in report.faults[:100]:
+            console.print(f"[red]fault[/red] {fault.kind} at entry {fault.index}  {fault.detail}")
+        if len(report.faults) > 100:
+            console.print(f"... and {len(report.faults) - 100} more (see --json)")
     else:
-        console.print("audit log ok")
-    if faults:
+        console.print(f"audit log ok: {report.size} entries, {len(checkpoints)} checkpoint(s) "
+                      "verified and consistent")
+    if report.faults:
         raise SystemExit(1)
+
+
+@audit.command()
+@DATA
+@online
+@json_option
+@friendly_errors
+def key(data: pathlib.Path, server: str | None, identity: str | None, insecure: bool,
+        as_json: bool) -> None:
+    """Print the checkpoint verifier key: <name>+<key id>+<base64 Ed25519 key>."""
+    if server:
+        with _client(server, identity, insecure) as client:
+            text = client.checkpoint().verifier_key
+    else:
+        path = DataDir(data).verifier_key
+        if not path.exists():
+            raise ValueError(f"no verifier key at {path}; start the gateway once with --data {data}")
+        text = path.read_text().strip()
+    print_json({"verifier_key": text}) if as_json else click.echo(text)
+
+
+@audit.command()
+@DATA
+@online
+@json_option
+@friendly_errors
+def checkpoint(data: pathlib.Path, server: str | None, identity: str | None, insecure: bool,
+               as_json: bool) -> None:
+    """Print the latest signed checkpoint (a C2SP signed note)."""
+    if server:
+        with _client(server, identity, insecure) as client:
+            note = client.checkpoint().note
+    else:
+        path = DataDir(data).checkpoint
+        if not path.exists():
+            raise ValueError(f"no signed checkpoint at {path} yet")
+        note = path.read_text()
+    print_json({"checkpoint": note}) if as_json else click.echo(note, nl=False)
+
+
+@audit.command()
+@click.option("--index", required=True, type=click.IntRange(min=0), help="The entry to prove.")
+@click.option("--tree-size", default=0, type=click.IntRange(min=0),
+              help="Prove against this size; default the latest checkpoint's.")
+@DATA
+@KEY
+@online
+@json_option
+@friendly_errors
+def proof(index: int, tree_size: int, data: pathlib.Path, key: str | None, server: str | None,
+          identity: str | None, insecure: bool, as_json: bool) -> None:
+    """Print the inclusion proof of entry N in the latest checkpoint's tree."""
+    if server:
+        with _client(server, identity, insecure) as client:
+            p = client.inclusion_proof(index, tree_size)
+        result = inclusion_json(p.index, p.tree_size, p.leaf, p.hashes)
+    else:
+        result = _copy(data, key).inclusion(index, tree_size)
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(f"entry {result['index']} in a tree of {result['tree_size']}:")
+        for h in result["proof"]:
+            click.echo(f"  {h}")
+
+
+@audit.command()
+@click.option("--old", "old_size", required=True, type=click.IntRange(min=0),
+              help="Size of the tree you already hold a checkpoint for.")
+@click.option("--new", "new_size", default=0, type=click.IntRange(min=0),
+              help="Prove up to this size; default the latest checkpoint's.")
+@DATA
+@KEY
+@online
+@json_option
+@friendly_errors
+def consistency(old_size: int, new_size: int, data: pathlib.Path, key: str | None,
+                server: str | None, identity: str | None, insecure: bool, as_json: bool) -> None:
+    """Print the proof that the tree of size M is a prefix of the latest checkpoint's tree."""
+    if server:
+        with _client(server, identity, insecure) as client:
+            p = client.consistency_proof(old_size, new_size)
+        result = consistency_json(p.old_size, p.new_size, p.hashes)
+    else:
+        result = _copy(data, key).consistency(old_size, new_size)
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(f"tree {result['old_size']} -> {result['new_size']}:")
+        for h in result["proof"]:
+            click.echo(f"  {h}")

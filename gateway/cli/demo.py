@@ -10,11 +10,12 @@ import click
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.api import wsg_pb2 as pb
-from gateway.audit import verify_log
+from gateway.audit_verify import verify_log
 from gateway.cli.common import console, friendly_errors, state_name
 from gateway.cli.release import print_summary, run_release
 from gateway.client import Client
 from gateway.logs import quiet_logging
+from gateway.notes import NoteVerifier
 from gateway.paths import DataDir
 from gateway.server import Gateway, ServerConfig
 from gateway.stores.reference import ReferenceStore
@@ -94,8 +95,12 @@ def demo(data: pathlib.Path | None, accounts: int, seed_value: int) -> None:
     finally:
         gateway.stop()
     console.rule("[bold]4. the audit log")
-    faults = verify_log(dirs.audit_log)
-    entries = sum(1 for _ in dirs.audit_log.open())
-    console.print(f"{entries} entries in {dirs.audit_log}; chain check: "
-                  + ("ok" if not faults else f"[red]{len(faults)} faults[/red]"))
-    console.print(f"look around: wsg audit tail --data {root}")
+    key = dirs.verifier_key.read_text().strip()
+    verifier = NoteVerifier.from_key(key)
+    report = verify_log(dirs.audit_log, [verifier], [("checkpoint", manifest["audit_checkpoint"])])
+    console.print(f"{report.size} entries in {dirs.audit_log}; the release's signed checkpoint "
+                  f"covers {report.checkpoints[0].size if report.checkpoints else 0} of them; "
+                  + ("verified: ok" if report.ok else f"[red]{len(report.faults)} faults[/red]"))
+    console.print(f"verifier key: {key}")
+    console.print(f"look around: wsg audit tail --data {root}; wsg audit verify --data {root}")
+

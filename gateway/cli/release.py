@@ -51,7 +51,7 @@ def summary_view(manifest: dict[str, Any]) -> dict[str, Any]:
         "released_by_effect": manifest["released_by_effect"],
         "withheld": manifest["withheld"],
         "pseudonymized_parties": manifest["pseudonymized_parties"],
-        "audit_seq": manifest["audit_seq"],
+        "audit_index": manifest["audit_index"],
     }
 
 
@@ -66,7 +66,7 @@ def print_summary(manifest: dict[str, Any], out: pathlib.Path) -> None:
     table.add_row("third parties pseudonymized", str(manifest["pseudonymized_parties"]))
     console.print(table)
     console.print(f"evidence package: {out}/records.jsonl, {out}/manifest.json "
-                  f"(audit entry #{manifest['audit_seq']})")
+                  f"(audit entry #{manifest['audit_index']})")
 
 
 @click.command()

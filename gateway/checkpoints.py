@@ -1,0 +1,159 @@
+"""Signed checkpoints over the audit log's Merkle tree, and their export to a witness.
+
+A checkpoint (C2SP tlog-checkpoint, signed as a C2SP signed-note with Ed25519) commits the gateway
+to the first N entries of its log. The gateway signs only trees that extend the last one it signed
+(it checks consistency before signing and refuses to start on a log that no longer matches its
+latest checkpoint), so it never signs two inconsistent views. Every N entries or T seconds the
+latest checkpoint is also written outside the log, to a witness directory or to stdout for a
+collector: then cutting off the log's tail is detectable beyond the last exported checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from gateway import faults
+from gateway.audit import AuditLog
+from gateway.errors import FailedPrecondition, Unavailable
+from gateway.notes import (
+    Checkpoint,
+    NoteError,
+    NoteSigner,
+    NoteVerifier,
+    open_checkpoint,
+    sign_checkpoint,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedCheckpoint:
+    checkpoint: Checkpoint
+    note: str
+
+
+def write_durably(path: pathlib.Path, text: str, point: str = "checkpoint") -> None:
+    """Replace `path` atomically with `text`, fsyncing the file and its directory."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        data = text.encode()
+        faults.hit(f"{point}.write", torn=lambda: os.write(fd, data[: len(data) // 2]))
+        os.write(fd, data)
+        faults.hit(f"{point}.fsync")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class Witness:
+    """Where exported checkpoints go: DIR/<size>.checkpoint files, or '-' for stdout."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        if target != "-":
+            pathlib.Path(target).mkdir(parents=True, exist_ok=True)
+
+    def export(self, signed: SignedCheckpoint) -> None:
+        if self.target == "-":
+            sys.stdout.write(signed.note + "\n")
+            sys.stdout.flush()
+            return
+        path = pathlib.Path(self.target) / f"{signed.checkpoint.size:012d}.checkpoint"
+        write_durably(path, signed.note, "witness")
+
+
+class Checkpointer:
+    """Signs tree heads of one audit log; keeps the latest durably in `latest_path`."""
+
+    def __init__(
+        self,
+        audit: AuditLog,
+        signer: NoteSigner,
+        latest_path: pathlib.Path,
+        witness: Witness | None = None,
+        every_entries: int = 1000,
+        every_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._audit = audit
+        self._signer = signer
+        self.origin = signer.name
+        self._path = latest_path
+        self._witness = witness
+        self._every_entries = max(1, every_entries)
+        self._every_seconds = every_seconds
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._latest = self._load()
+        self._exported_size = -1
+        self._exported_at = monotonic()
+
+    @property
+    def verifier_key(self) -> str:
+        return self._signer.verifier_key
+
+    def _load(self) -> SignedCheckpoint | None:
+        """The latest checkpoint from a previous run, which the log must still match."""
+        if not self._path.exists():
+            return None
+        note = self._path.read_text()
+        try:
+            checkpoint = open_checkpoint(note, [NoteVerifier.from_key(self._signer.verifier_key)], self.origin)
+        except NoteError as exc:
+            raise FailedPrecondition(f"{self._path} does not verify with this gateway's key: {exc}") from None
+        if checkpoint.size > self._audit.size or self._audit.root(checkpoint.size) != checkpoint.root:
+            raise FailedPrecondition(
+                f"the audit log no longer matches the checkpoint this gateway signed for its first "
+                f"{checkpoint.size} entries ({self._path}); refusing to sign anything that could "
+                f"contradict it: run `wsg audit verify` and investigate"
+            )
+        return SignedCheckpoint(checkpoint, note)
+
+    def latest(self) -> SignedCheckpoint:
+        """A signed checkpoint covering every entry written so far (signing a new one if needed)."""
+        with self._lock:
+            size = self._audit.size
+            if self._latest is not None and self._latest.checkpoint.size == size:
+                return self._latest
+            root = self._audit.root(size)
+            previous = self._latest.checkpoint if self._latest else None
+            if previous is not None and self._audit.root(previous.size) != previous.root:
+                self._audit.fail("the in-memory tree contradicts the last signed checkpoint")
+            checkpoint = Checkpoint(self.origin, size, root)
+            signed = SignedCheckpoint(checkpoint, sign_checkpoint(self._signer, checkpoint))
+            try:
+                write_durably(self._path, signed.note)
+            except OSError as exc:
+                self._audit.fail(f"cannot write checkpoint {self._path}: {exc.strerror or exc}")
+            self._latest = signed
+            return signed
+
+    def maybe_export(self, force: bool = False) -> SignedCheckpoint | None:
+        """Export the latest checkpoint to the witness if N entries or T seconds have passed."""
+        if self._witness is None or self._audit.broken is not None:
+            return None
+        size = self._audit.size
+        due = (size - max(self._exported_size, 0) >= self._every_entries
+               or self._monotonic() - self._exported_at >= self._every_seconds)
+        if size == self._exported_size or not (force or due):
+            return None
+        signed = self.latest()
+        try:
+            self._witness.export(signed)
+        except OSError as exc:
+            raise Unavailable(f"cannot export checkpoint to {self._witness.target}: {exc}") from None
+        self._exported_size = signed.checkpoint.size
+        self._exported_at = self._monotonic()
+        return signed
