@@ -287,11 +287,12 @@ class NoteSigner:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
+            os.link(tmp, path)  # unlike a rename, never replaces a key another process just made
+        except FileExistsError:
+            return cls.load_or_create(path, name)
+        finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise
         with contextlib.suppress(OSError):  # make the rename durable where supported
             dfd = os.open(parent, os.O_RDONLY)
             try:

@@ -382,3 +382,14 @@ def test_key_file_garbage_refused(tmp_path: pathlib.Path) -> None:
     os.close(fd)
     with pytest.raises(NoteError, match="bad.key"):
         NoteSigner.load_or_create(path, ORIGIN)
+
+
+def test_concurrent_first_starts_agree_on_one_key(tmp_path: pathlib.Path) -> None:
+    """Two processes starting at once must not each sign with a key of their own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "keys" / "audit-signing.key"
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: NoteSigner.load_or_create(path, ORIGIN).verifier_key, range(32)))
+    assert set(keys) == {path.read_text().strip() and NoteSigner.load_or_create(path, ORIGIN).verifier_key}
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files left
