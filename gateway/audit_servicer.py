@@ -44,10 +44,10 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         except NotFound:
             return False
 
-    def _size(self, requested: int) -> int:
+    def _size(self, requested: int, field: str = "tree_size") -> int:
         latest = self._checkpoints.latest().checkpoint.size
         if requested > latest:
-            raise InvalidArgument(f"tree_size: {requested} is beyond the latest checkpoint ({latest})")
+            raise InvalidArgument(f"{field}: {requested} is beyond the latest checkpoint ({latest})")
         return requested or latest
 
     @unary
@@ -76,7 +76,9 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         self, request: pb.GetConsistencyProofRequest, context: grpc.ServicerContext
     ) -> pb.ConsistencyProof:
         self._auth.authenticate(context)
-        new_size = self._size(request.new_size)
+        new_size = self._size(request.new_size, "new_size")
+        if request.old_size == 0:
+            raise InvalidArgument("old_size: must be at least 1 (every tree extends the empty one)")
         if request.old_size > new_size:
             raise InvalidArgument(f"old_size: {request.old_size} is larger than new_size {new_size}")
         return pb.ConsistencyProof(old_size=request.old_size, new_size=new_size,
