@@ -8,18 +8,19 @@ leaves something that looks like a finished package.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import pathlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
 from gateway.api import wsg_pb2 as pb
 from gateway.merkle import ProofError
-from gateway.notes import Checkpoint, NoteError
+from gateway.notes import Checkpoint, NoteError, NoteVerifier, open_checkpoint
 from gateway.proofs import check_inclusion_json, inclusion_json
 
 RECORDS = "records.jsonl"
@@ -101,22 +102,69 @@ def write_package(
     return manifest
 
 
-
 def _proof(proof: pb.InclusionProof) -> dict[str, Any]:
     return inclusion_json(proof.index, proof.tree_size, proof.leaf, proof.hashes)
 
 
 def _check_audit_binding(summary: pb.ReleaseSummary) -> None:
     """The proofs must lead to the checkpoint's root, and the proven release.completed entry
-    must name the digest of exactly the records received (signature: `wsg audit verify`)."""
+    must name the digest of exactly the records received (signature: `wsg audit evidence`)."""
     try:
         checkpoint = Checkpoint.parse(summary.checkpoint.rpartition("\n\n")[0] + "\n")
-        for proof in (summary.last_batch_proof, summary.completed_proof):
-            if proof.tree_size != checkpoint.size:
+    except NoteError as exc:
+        raise EvidenceError(f"the release's audit checkpoint is not valid: {exc}") from None
+    _check_proofs(checkpoint, _proof(summary.last_batch_proof), _proof(summary.completed_proof),
+                  summary.records_sha256)
+
+
+def _check_proofs(checkpoint: Checkpoint, last_batch: dict[str, Any], completed: dict[str, Any],
+                  records_sha256: str) -> dict[str, Any]:
+    """Both proofs lead to the checkpoint's root; returns the proven release.completed entry."""
+    try:
+        for proof in (last_batch, completed):
+            if proof["tree_size"] != checkpoint.size:
                 raise ProofError("proof is not against the checkpoint's tree")
-            check_inclusion_json(_proof(proof), checkpoint.root)
-        completed = json.loads(summary.completed_proof.leaf)
-    except (NoteError, ProofError, ValueError) as exc:
+            check_inclusion_json(proof, checkpoint.root)
+        entry = json.loads(base64.b64decode(completed["leaf"]))
+    except (KeyError, TypeError, ProofError, ValueError) as exc:
         raise EvidenceError(f"the release's audit proof is not valid: {exc}") from None
-    if completed.get("records_sha256") != summary.records_sha256:
+    if not isinstance(entry, dict) or entry.get("event") != "release.completed":
+        raise EvidenceError("the proven audit entry is not a release.completed entry")
+    if entry.get("records_sha256") != records_sha256:
         raise EvidenceError("the audited release entry names other records than those received")
+    return entry
+
+
+def verify_package(out: pathlib.Path, verifiers: Sequence[NoteVerifier]) -> dict[str, Any]:
+    """Check an evidence package on disk, with no server: every record against the manifest,
+    the records file against the audited release entry, that entry against the checkpoint, and
+    the checkpoint's signature against the gateway's verifier key. Returns the manifest."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+        data = (out / RECORDS).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise EvidenceError(f"{out} is not an evidence package: {exc}") from None
+    try:
+        listed = manifest["records"]
+        file_sha256 = manifest["files"][RECORDS]["sha256"]
+        note, proofs = manifest["audit_checkpoint"], manifest["audit_inclusion_proofs"]
+        warrant_id = manifest["warrant"]["id"]
+    except (KeyError, TypeError) as exc:
+        raise EvidenceError(f"{MANIFEST} lacks {exc}") from None
+    if hashlib.sha256(data).hexdigest() != file_sha256:
+        raise EvidenceError(f"{RECORDS} does not match the sha256 in {MANIFEST}")
+    lines = data.splitlines()
+    if len(lines) != len(listed):
+        raise EvidenceError(f"{RECORDS} holds {len(lines)} records, {MANIFEST} lists {len(listed)}")
+    for number, (line, (record_id, digest)) in enumerate(zip(lines, listed, strict=True), 1):
+        if hashlib.sha256(line).hexdigest() != digest:
+            raise EvidenceError(f"{RECORDS} line {number} ({record_id}) does not match its sha256")
+    try:
+        checkpoint = open_checkpoint(note, verifiers)
+    except NoteError as exc:
+        raise EvidenceError(f"the audit checkpoint does not verify: {exc}") from None
+    entry = _check_proofs(checkpoint, proofs.get("last_batch", {}), proofs.get("completed", {}),
+                          file_sha256)
+    if entry.get("warrant") != warrant_id:
+        raise EvidenceError(f"the audited release is of warrant {entry.get('warrant')}, not {warrant_id}")
+    return manifest

@@ -483,6 +483,52 @@ class TestEvidence:
         with pytest.raises(ProofError):
             check_inclusion_json(forged, checkpoint.root)
 
+    def test_a_package_on_disk_verifies_offline_and_tampering_is_named(
+            self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path) -> None:
+        """`wsg audit evidence DIR`: the package alone plus the verifier key prove the release;
+        an edited record, a dropped record or a checkpoint from another key is refused."""
+        run = start_gateway(ROWS)
+        w = submit(run, clock, ALICE, ["account:u1"], ["message_content", "message_metadata"])
+        approve(run, w.id)
+        out = tmp_path / "evidence"
+        wsg("release", w.id, "--out", str(out), "--batch-size", "2", "--server", run.address,
+            "--identity", ALICE, "--insecure")
+        data = str(run.gateway.data.root)
+        ok = json.loads(wsg("audit", "evidence", str(out), "--data", data, "--json").stdout)
+        assert ok == {"ok": True, "warrant": w.id, "records": json.loads(
+            (out / "manifest.json").read_text())["released"]}
+
+        def broken(change: Any) -> str:
+            copy = tmp_path / f"copy-{len(list(tmp_path.iterdir()))}"
+            shutil.copytree(out, copy)
+            change(copy)
+            proc = wsg("audit", "evidence", str(copy), "--data", data, "--json", check=False)
+            assert proc.returncode == 1, proc.stdout
+            return json.loads(proc.stdout)["problem"]
+
+        def edit_record(d: pathlib.Path) -> None:
+            raw = (d / "records.jsonl").read_bytes()
+            (d / "records.jsonl").write_bytes(raw[:20] + bytes([raw[20] ^ 1]) + raw[21:])
+
+        def drop_record(d: pathlib.Path) -> None:
+            lines = (d / "records.jsonl").read_bytes().splitlines(keepends=True)
+            (d / "records.jsonl").write_bytes(b"".join(lines[1:]))
+            manifest = json.loads((d / "manifest.json").read_text())
+            manifest["records"] = manifest["records"][1:]
+            manifest["files"]["records.jsonl"]["sha256"] = hashlib.sha256(b"".join(lines[1:])).hexdigest()
+            (d / "manifest.json").write_text(json.dumps(manifest))
+
+        def foreign_checkpoint(d: pathlib.Path) -> None:
+            manifest = json.loads((d / "manifest.json").read_text())
+            checkpoint = Checkpoint.parse(manifest["audit_checkpoint"].rpartition("\n\n")[0] + "\n")
+            other = NoteSigner.generate(checkpoint.origin)
+            manifest["audit_checkpoint"] = sign_checkpoint(other, checkpoint)
+            (d / "manifest.json").write_text(json.dumps(manifest))
+
+        assert "sha256" in broken(edit_record)
+        assert "other records" in broken(drop_record)
+        assert "does not verify" in broken(foreign_checkpoint)
+
     def test_records_changed_in_transit_leave_no_package(self, start_gateway: Any, clock: Any,
                                                          tmp_path: pathlib.Path) -> None:
         """A record altered on the way (its per-record digest fixed up to match) no longer

@@ -1,4 +1,4 @@
-"""`wsg audit tail|verify|key|checkpoint|proof|consistency`: read and check the audit log.
+"""`wsg audit tail|verify|key|checkpoint|proof|consistency|evidence`: read and check the audit log.
 
 Everything works offline on a data directory (or an auditor's copy of the log plus the verifier
 key); key, checkpoint, proof and consistency can also ask a running gateway (`--server`), so the
@@ -18,6 +18,7 @@ import click
 from gateway.audit import read_entries
 from gateway.audit_copy import LogCopy
 from gateway.audit_verify import verify_log
+from gateway.evidence import EvidenceError, verify_package
 from gateway.cli.common import connect, console, friendly_errors, json_option, print_json
 from gateway.notes import NoteError, NoteVerifier
 from gateway.paths import DataDir
@@ -246,3 +247,31 @@ def consistency(old_size: int, new_size: int, data: pathlib.Path, key: str | Non
         click.echo(f"tree {result['old_size']} -> {result['new_size']}:")
         for h in result["proof"]:
             click.echo(f"  {h}")
+
+
+@audit.command()
+@click.argument("package", type=click.Path(path_type=pathlib.Path, file_okay=False, exists=True))
+@DATA
+@KEY
+@json_option
+@friendly_errors
+def evidence(package: pathlib.Path, data: pathlib.Path, key: str | None, as_json: bool) -> None:
+    """Check an evidence package written by `wsg release --out PACKAGE`, with no server.
+
+    Every record against the manifest, records.jsonl against the audited release.completed
+    entry, that entry's inclusion proof against the signed checkpoint in the manifest, and the
+    checkpoint's signature against the verifier key. Exits 1 if anything does not hold.
+    """
+    try:
+        manifest = verify_package(package, [_verifier(data, key)])
+    except EvidenceError as exc:
+        if as_json:
+            print_json({"ok": False, "problem": str(exc)})
+        else:
+            console.print(f"[red]evidence package does not verify:[/red] {exc}")
+        raise SystemExit(1) from None
+    if as_json:
+        print_json({"ok": True, "warrant": manifest["warrant"]["id"], "records": manifest["released"]})
+    else:
+        console.print(f"evidence package ok: {manifest['released']} records of warrant "
+                      f"{manifest['warrant']['id']}, proven in the signed audit log")
