@@ -118,6 +118,27 @@ def _public_bytes(key: Ed25519PublicKey) -> bytes:
 # keys
 
 
+def _split_key(text: str, kind: str, material: str) -> tuple[str, str, bytes]:
+    """``<name>+<8 hex id>+<base64(0x01 || key)>`` -> (name, id, key), checked as Go's note does."""
+    name, _, rest = text.partition("+")
+    id_hex, _, key64 = rest.partition("+")
+    if not _valid_name(name):
+        raise NoteError(f"malformed {kind} key: invalid key name {name!r}")
+    if not _HEX8.fullmatch(id_hex):
+        raise NoteError(f"malformed {kind} key: key ID {id_hex!r} is not 8 hex digits")
+    try:
+        key = _b64decode(key64)
+    except NoteError as exc:
+        raise NoteError(f"malformed {kind} key: key data is not standard base64") from exc
+    if not key:
+        raise NoteError(f"malformed {kind} key: empty key data")
+    if key[0] != ALG_ED25519:
+        raise NoteError(f"unknown {kind} algorithm {key[0]:#04x} (only 0x01 Ed25519)")
+    if len(key) != 33:
+        raise NoteError(f"malformed {kind} key: Ed25519 {material} is {len(key) - 1} bytes, not 32")
+    return name, id_hex, key
+
+
 class NoteVerifier:
     """An Ed25519 note verifier for one (name, key ID), built from a Go-format verifier key."""
 
@@ -139,22 +160,7 @@ class NoteVerifier:
     @classmethod
     def from_key(cls, verifier_key: str) -> NoteVerifier:
         """Parse ``<name>+<8 hex id>+<base64(0x01 || pubkey)>`` (as Go's note.NewVerifier)."""
-        name, _, rest = verifier_key.partition("+")
-        id_hex, _, key64 = rest.partition("+")
-        if not _valid_name(name):
-            raise NoteError(f"malformed verifier key: invalid key name {name!r}")
-        if not _HEX8.fullmatch(id_hex):
-            raise NoteError(f"malformed verifier key: key ID {id_hex!r} is not 8 hex digits")
-        try:
-            key = _b64decode(key64)
-        except NoteError as exc:
-            raise NoteError("malformed verifier key: key data is not standard base64") from exc
-        if not key:
-            raise NoteError("malformed verifier key: empty key data")
-        if key[0] != ALG_ED25519:
-            raise NoteError(f"unknown verifier algorithm {key[0]:#04x} (only 0x01 Ed25519)")
-        if len(key) != 33:
-            raise NoteError(f"malformed verifier key: Ed25519 key is {len(key) - 1} bytes, not 32")
+        name, id_hex, key = _split_key(verifier_key, "verifier", "key")
         verifier = cls(name, key[1:])
         if verifier.key_id != int(id_hex, 16):
             raise NoteError(
@@ -220,24 +226,9 @@ class NoteSigner:
         """Parse ``PRIVATE+KEY+<name>+<8 hex id>+<base64(0x01 || seed)>`` (Go's NewSigner)."""
         priv1, _, rest = signer_key.partition("+")
         priv2, _, rest = rest.partition("+")
-        name, _, rest = rest.partition("+")
-        id_hex, _, key64 = rest.partition("+")
         if priv1 != "PRIVATE" or priv2 != "KEY":
             raise NoteError("malformed signer key: must start with PRIVATE+KEY+")
-        if not _valid_name(name):
-            raise NoteError(f"malformed signer key: invalid key name {name!r}")
-        if not _HEX8.fullmatch(id_hex):
-            raise NoteError("malformed signer key: key ID is not 8 hex digits")
-        try:
-            key = _b64decode(key64)
-        except NoteError as exc:
-            raise NoteError("malformed signer key: key data is not standard base64") from exc
-        if not key:
-            raise NoteError("malformed signer key: empty key data")
-        if key[0] != ALG_ED25519:
-            raise NoteError(f"unknown signer algorithm {key[0]:#04x} (only 0x01 Ed25519)")
-        if len(key) != 33:
-            raise NoteError(f"malformed signer key: Ed25519 seed is {len(key) - 1} bytes, not 32")
+        name, id_hex, key = _split_key(rest, "signer", "seed")
         signer = cls(name, key[1:])
         if signer.key_id != int(id_hex, 16):
             raise NoteError("invalid signer key: key ID does not match name and derived public key")
