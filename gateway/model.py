@@ -80,7 +80,7 @@ class Scope:
     include_received_direct: bool = False
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)  # not frozen: built once per record on the hot path
 class StoreRecord:
     """One record as a store yields it, before any decision.
 

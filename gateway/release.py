@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator
 
-from gateway.audit import AuditLog, canonical_json
+from gateway.audit import AuditLog, canonical_bytes
 from gateway.checkpoints import Checkpointer
 from gateway.errors import FailedPrecondition
 from gateway.model import Effect, Scope, StoreRecord, WarrantState
@@ -29,7 +29,7 @@ MAX_BATCH = 2000
 EXPOSES_THIRD_PARTY = "policy_would_expose_third_party"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)  # not frozen: one per released record, on the hot path
 class Released:
     id: str
     category: str
@@ -111,6 +111,9 @@ class ReleaseRun:
         self._batch_size = max(1, min(batch_size or DEFAULT_BATCH, MAX_BATCH))
         self._scope = scope_of(warrant)
         self._records_hash = hashlib.sha256()  # of records.jsonl as the client will write it
+        # The policy's decision per (relation, category, window position, state): a release
+        # asks the same few questions for every record.
+        self._decisions: dict[tuple, tuple] = {}
 
     def _require_live(self, when: str) -> WarrantState:
         state = self._live_state()
@@ -218,14 +221,15 @@ class ReleaseRun:
 
     def _decide(self, record: StoreRecord, state: WarrantState) -> tuple[Released | None, str]:
         scope = self._scope
-        decision = self._policy.decide_key(
-            record.relation,
-            record.category,
-            record.window_position(scope.window),
-            state,
-            record.category in scope.categories,
-            scope.include_received_direct,
-        )
+        key = (record.relation, record.category, record.window_position(scope.window), state)
+        known = self._decisions.get(key)
+        if known is None:
+            decision = self._policy.decide_key(
+                record.relation, record.category, key[2], state,
+                record.category in scope.categories, scope.include_received_direct,
+            )
+            known = self._decisions[key] = (decision, decision.effect.value, record.category.value)
+        decision, effect, category = known
         if decision.effect is Effect.WITHHOLD:
             return None, decision.reason or "withheld"
         targets = scope.targets
@@ -237,16 +241,12 @@ class ReleaseRun:
             # rather than guess which of the two is wrong.
             return None, EXPOSES_THIRD_PARTY
         pseudonym = self._pseudonyms
-        payload: dict[str, object] = {"id": record.id, "category": record.category.value}
+        payload: dict[str, object] = {"id": record.id, "category": category}
         payload.update(record.fields)
         for name, value in record.people.items():
             if isinstance(value, str):
                 payload[name] = value if value in targets else pseudonym(value)
             else:
                 payload[name] = [p if p in targets else pseudonym(p) for p in value]
-        data = canonical_json(payload).encode()
-        return (
-            Released(record.id, record.category.value, decision.effect.value, data,
-                     hashlib.sha256(data).hexdigest()),
-            "",
-        )
+        data = canonical_bytes(payload)
+        return Released(record.id, category, effect, data, hashlib.sha256(data).hexdigest()), ""
