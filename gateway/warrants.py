@@ -176,28 +176,45 @@ class WarrantBook:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one writer; reads use their own connections (WAL)
+        self._path = path
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._store = store
         self._audit = audit
         self._clock = clock
 
     def close(self) -> None:
         self._db.close()
+        with self._readers_lock:
+            for db in self._readers:
+                db.close()
+            self._readers.clear()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection: with WAL, reads never wait for a writer's fsync."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA query_only = ON")
+            self._local.db = db
+            with self._readers_lock:
+                self._readers.append(db)
+        return db
 
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, warrant_id: str) -> Warrant:
         if not _ID.match(warrant_id):
             raise NotFound(f"no warrant {warrant_id[:80]!r}")
-        with self._lock:
-            row = self._db.execute("SELECT * FROM warrants WHERE id = ?", (warrant_id,)).fetchone()
+        row = self._reader().execute("SELECT * FROM warrants WHERE id = ?", (warrant_id,)).fetchone()
         if row is None:
             raise NotFound(f"no warrant {warrant_id!r}")
         return self._from_row(row)
 
     def list(self, state: WarrantState | None = None, limit: int = 100) -> list[Warrant]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM warrants ORDER BY seq DESC").fetchall()
+        rows = self._reader().execute("SELECT * FROM warrants ORDER BY seq DESC").fetchall()
         warrants = [self._from_row(r) for r in rows]
         now = self._clock()
         if state is not None:

@@ -251,6 +251,9 @@ class ReferenceStore:
         self._writer: sqlite3.Connection | None = writer
         self._write_lock = threading.Lock()
         self._trace = trace
+        self._local = threading.local()
+        self._small_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not the write lock: an import may hold that long
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -289,6 +292,10 @@ class ReferenceStore:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+            with self._readers_lock:
+                for db in self._small_readers:
+                    db.close()
+                self._small_readers.clear()
 
     def _reader(self) -> sqlite3.Connection:
         """A fresh read-only connection: safe to use from any one thread at a time."""
@@ -304,14 +311,18 @@ class ReferenceStore:
         return db
 
     def _query(self, sql: str, params: Iterable | dict = ()) -> list[tuple]:
-        """A small query (never the release stream) on its own connection."""
-        db = self._reader()
+        """A small query (never the release stream) on this thread's cached read connection:
+        opening one costs more than the lookups warrant submission makes."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._reader()
+            with self._readers_lock:
+                self._small_readers.append(db)
         try:
             return db.execute(sql, params).fetchall()
         except sqlite3.Error as e:
+            self._local.db = None  # a broken connection is not reused
             raise Unavailable(f"reference store: {e}") from None
-        finally:
-            db.close()
 
     # --- loading ---------------------------------------------------------------------------
 
