@@ -1,0 +1,168 @@
+"""`python -m bench release`: gateway release throughput against raw and naive, in one run.
+
+Each pipeline streams the benchmark target's messages from its own server process to a client
+in this process that reads every record (the same client work for all three). Rates are records
+received per second of wall time from request to the end of the stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import pathlib
+import shutil
+import time
+from collections.abc import Callable, Iterable
+
+import grpc
+
+from bench import procs
+from bench.dataset import END, START, TARGET, Shape, build
+from gateway.api import wsg_pb2 as pb
+from gateway.api import wsg_pb2_grpc as pb_grpc
+from gateway.auth import PRINCIPAL_HEADER
+from gateway.client import Client
+from google.protobuf.timestamp_pb2 import Timestamp
+
+OFFICER, REVIEWER = "bench.officer", "bench.reviewer"
+
+
+@dataclasses.dataclass
+class Run:
+    records: int
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+def drain(stream: Iterable[pb.ReleaseResponse]) -> int:
+    """Read a release stream to its end, touching every record; returns the record count."""
+    count = 0
+    for item in stream:
+        if item.WhichOneof("item") == "batch":
+            for record in item.batch.records:
+                count += len(record.payload) > 0
+    return count
+
+
+def timed(call: Callable[[], int]) -> Run:
+    started = time.perf_counter()
+    records = call()
+    return Run(records, time.perf_counter() - started)
+
+
+def _stub(address: str) -> tuple[grpc.Channel, pb_grpc.ReleaseServiceStub]:
+    channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
+    return channel, pb_grpc.ReleaseServiceStub(channel)
+
+
+def baseline(kind: str, store: pathlib.Path, workdir: pathlib.Path, limit: int) -> Run:
+    args = ["bench.servers", kind, "--store", str(store), "--limit", str(limit),
+            "--audit", str(workdir / "naive-audit.log")]
+    with procs.server(args, workdir / f"{kind}.log", f"{kind} serving") as (_, address):
+        channel, stub = _stub(address)
+        with channel:
+            return timed(lambda: drain(stub.Release(pb.ReleaseRequest(warrant_id="bench"))))
+
+
+def _ts(value: dt.datetime) -> Timestamp:
+    t = Timestamp()
+    t.FromDatetime(value)
+    return t
+
+
+def warrant_spec() -> pb.WarrantSpec:
+    return pb.WarrantSpec(
+        case_number="BENCH-1", authority="Benchmark Court", legal_basis="benchmark",
+        targets=[f"account:{TARGET}"], window=pb.Window(start=_ts(START), end=_ts(END)),
+        categories=["message_content"],
+        expires_at=_ts(dt.datetime.now(dt.UTC) + dt.timedelta(days=1)),
+    )
+
+
+@dataclasses.dataclass
+class GatewayRun(Run):
+    idle_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0
+
+    @property
+    def peak_above_idle_mb(self) -> float:
+        return max(0.0, self.peak_rss_mb - self.idle_rss_mb)
+
+
+def gateway(store: pathlib.Path, workdir: pathlib.Path, name: str) -> GatewayRun:
+    """The real thing: `wsg serve` on a copy of the store, a warrant approved by two people,
+    the release read through the gRPC stream with audit and pseudonyms on."""
+    data = workdir / name
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    shutil.copyfile(store, data / "store.db")
+    args = ["gateway", "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data)]
+    with procs.server(args, workdir / f"{name}.log", "wsg serving") as (proc, address):
+        with Client(address, OFFICER, insecure=True) as officer:
+            warrant = officer.submit(warrant_spec())
+        with Client(address, REVIEWER, insecure=True) as reviewer:
+            reviewer.approve(warrant.id)
+        channel, stub = _stub(address)
+        with channel, procs.PeakMemory(proc.pid) as memory:
+            request = pb.ReleaseRequest(warrant_id=warrant.id, batch_size=500)
+            run = timed(lambda: drain(stub.Release(request, metadata=((PRINCIPAL_HEADER, OFFICER),))))
+    return GatewayRun(run.records, run.seconds, memory.idle, memory.peak)
+
+
+@dataclasses.dataclass
+class Results:
+    messages: int
+    target_records: int
+    raw: Run
+    naive: Run
+    gateway: GatewayRun
+    scale: GatewayRun | None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "machine": procs.machine(),
+            "date": dt.date.today().isoformat(),
+            "messages": self.messages,
+            "target_records": self.target_records,
+            "raw_rps": round(self.raw.rps),
+            "naive_rps": round(self.naive.rps),
+            "gateway_rps": round(self.gateway.rps),
+            "gateway_over_raw": round(self.gateway.rps / self.raw.rps, 3),
+            "gateway_over_naive": round(self.gateway.rps / self.naive.rps, 1),
+            "gateway_seconds": round(self.gateway.seconds, 3),
+            "idle_rss_mb": round(self.gateway.idle_rss_mb, 1),
+            "peak_rss_mb": round(self.gateway.peak_rss_mb, 1),
+            "peak_above_idle_mb": round(self.gateway.peak_above_idle_mb, 1),
+            "naive_records_measured": self.naive.records,
+        }
+        if self.scale is not None:
+            out["scale_10x_seconds"] = round(self.scale.seconds, 3)
+            out["scale_10x_ratio"] = round(self.scale.seconds / self.gateway.seconds, 3)
+        else:
+            out["scale_10x_ratio"] = None
+        return out
+
+
+def run(messages: int, workdir: pathlib.Path, naive_limit: int, scale: bool,
+        log: Callable[[str], None]) -> Results:
+    shape = Shape.for_messages(messages)
+    store = build(shape, workdir, log)
+    log(f"raw: {shape.target_messages:,} records ...")
+    raw = baseline("raw", store, workdir, naive_limit)
+    log(f"naive: first {min(naive_limit, shape.target_messages):,} records ...")
+    naive = baseline("naive", store, workdir, naive_limit)
+    log("gateway ...")
+    gw = gateway(store, workdir, "gateway-1x")
+    big = None
+    if scale:
+        big_store = build(Shape.for_messages(messages, scale=10), workdir, log)
+        log("gateway on the 10x store ...")
+        big = gateway(big_store, workdir, "gateway-10x")
+        (workdir / "gateway-10x" / "store.db").unlink(missing_ok=True)  # a large copy: free it now
+    for check in (raw, gw, big):
+        if check is not None and check.records != shape.target_messages:
+            raise RuntimeError(f"expected {shape.target_messages} records, a pipeline sent {check.records}")
+    return Results(shape.messages, shape.target_messages, raw, naive, gw, big)

@@ -1,0 +1,68 @@
+"""`python -m bench unary`: latency of unary calls (Get, Submit) with concurrent clients.
+
+Each client thread has its own channel and alternates Get of an existing warrant and Submit of a
+new one against one `wsg serve`, the way several officers' tools would. Submit includes an
+fsync'ed audit entry and a durable warrant row, so its latency is mostly the disk's.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import statistics
+import threading
+import time
+
+from bench import procs
+from bench.dataset import Shape, build
+from bench.release import OFFICER, warrant_spec
+from gateway.client import Client
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(clients: int, calls: int, workdir: pathlib.Path) -> dict[str, object]:
+    data = workdir / "unary"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    shutil.copyfile(build(Shape.for_messages(10_000), workdir, lambda _: None), data / "store.db")
+    args = ["gateway", "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data)]
+    timings: dict[str, list[float]] = {"get": [], "submit": []}
+    lock = threading.Lock()
+    with procs.server(args, workdir / "unary.log", "wsg serving") as (_, address):
+        with Client(address, OFFICER, insecure=True) as client:
+            existing = client.submit(warrant_spec()).id
+        barrier = threading.Barrier(clients)
+
+        def work() -> None:
+            mine: dict[str, list[float]] = {"get": [], "submit": []}
+            with Client(address, OFFICER, insecure=True) as client:
+                client.get(existing)  # connect before the clock starts
+                barrier.wait()
+                for _ in range(calls):
+                    for name, call in (("get", lambda: client.get(existing)),
+                                       ("submit", lambda: client.submit(warrant_spec()))):
+                        started = time.perf_counter()
+                        call()
+                        mine[name].append((time.perf_counter() - started) * 1000)
+            with lock:
+                for name, values in mine.items():
+                    timings[name].extend(values)
+
+        threads = [threading.Thread(target=work) for _ in range(clients)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+    result: dict[str, object] = {"machine": procs.machine(), "clients": clients,
+                                 "calls_per_client": calls,
+                                 "calls_per_second": round(2 * clients * calls / elapsed)}
+    for name, values in timings.items():
+        result[f"{name}_p50_ms"] = round(statistics.median(values), 2)
+        result[f"{name}_p99_ms"] = round(percentile(values, 0.99), 2)
+    return result

@@ -1,0 +1,38 @@
+"""The benchmarks work (on a tiny store): they are not timed tests, so only shape and sanity."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def bench(*args: str, workdir: pathlib.Path) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "bench", "--workdir", str(workdir), *args, "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_release_benchmark_reports_every_figure(tmp_path: pathlib.Path) -> None:
+    r = bench("release", "--messages", "3000", "--naive-limit", "50", workdir=tmp_path)
+    assert r["messages"] == 3000 and r["target_records"] == 300
+    for key in ("raw_rps", "naive_rps", "gateway_rps", "peak_rss_mb", "idle_rss_mb"):
+        assert r[key] > 0, key
+    assert r["gateway_over_raw"] == round(r["gateway_rps"] / r["raw_rps"], 3)
+    assert r["gateway_over_naive"] == round(r["gateway_rps"] / r["naive_rps"], 1)
+    assert r["naive_records_measured"] == 50
+    assert r["peak_rss_mb"] >= r["idle_rss_mb"]
+    assert r["scale_10x_ratio"] > 0
+    assert {p.name for p in tmp_path.glob("store-*.db")} == {  # built once, cached, 10x beside it
+        "store-v2-t300-p60-o2640-s1.db", "store-v2-t300-p60-o26400-s1.db"}
+
+
+def test_unary_benchmark_reports_percentiles(tmp_path: pathlib.Path) -> None:
+    r = bench("unary", "--clients", "2", "--calls", "5", workdir=tmp_path)
+    assert r["clients"] == 2 and r["calls_per_client"] == 5
+    for name in ("get", "submit"):
+        assert 0 < r[f"{name}_p50_ms"] <= r[f"{name}_p99_ms"], name
