@@ -1,7 +1,7 @@
 """Benchmarks for wsg; see bench/README.md for what they measure and the latest results.
 
     python -m bench release [--messages N] [--json]   release throughput vs raw and naive
-    python -m bench unary [--clients 8] [--json]      p50/p99 of Get and Submit
+    python -m bench unary [--clients 8] [--rate R] [--json]   p50/p99 of Get and Submit
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     una = sub.add_parser("unary", help="p50/p99 latency of Get and Submit with concurrent clients")
     una.add_argument("--clients", type=int, default=8)
     una.add_argument("--calls", type=int, default=200, help="Get+Submit pairs per client (default %(default)s)")
+    una.add_argument("--rate", type=float, default=0.0,
+                     help="Get+Submit pairs per second per client; 0: as fast as answers come (default)")
     una.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     log = _log(args.json)
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                                                    f"{r['scale_10x_ratio']:.2f} x the time"))
         print(_table(rows))
     else:
-        results = unary.run(args.clients, args.calls, args.workdir)
+        results = unary.run(args.clients, args.calls, args.workdir, args.rate)
         if args.json:
             print(json.dumps(results, indent=2))
             return 0

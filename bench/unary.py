@@ -24,7 +24,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(clients: int, calls: int, workdir: pathlib.Path) -> dict[str, object]:
+def run(clients: int, calls: int, workdir: pathlib.Path, rate: float = 0.0) -> dict[str, object]:
+    """`rate`: Get+Submit pairs per second per client (open loop, as officers' tools would
+    call); 0 means each client calls again as soon as it has an answer (saturation)."""
     data = workdir / "unary"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
@@ -37,12 +39,16 @@ def run(clients: int, calls: int, workdir: pathlib.Path) -> dict[str, object]:
             existing = client.submit(warrant_spec()).id
         barrier = threading.Barrier(clients)
 
-        def work() -> None:
+        def work(offset: float) -> None:
             mine: dict[str, list[float]] = {"get": [], "submit": []}
             with Client(address, OFFICER, insecure=True) as client:
                 client.get(existing)  # connect before the clock starts
                 barrier.wait()
+                due = time.perf_counter() + offset  # clients spread over the period, not in lockstep
                 for _ in range(calls):
+                    if rate:
+                        due += 1 / rate
+                        time.sleep(max(0.0, due - time.perf_counter()))
                     for name, call in (("get", lambda: client.get(existing)),
                                        ("submit", lambda: client.submit(warrant_spec()))):
                         started = time.perf_counter()
@@ -52,7 +58,8 @@ def run(clients: int, calls: int, workdir: pathlib.Path) -> dict[str, object]:
                 for name, values in mine.items():
                     timings[name].extend(values)
 
-        threads = [threading.Thread(target=work) for _ in range(clients)]
+        period = 1 / rate if rate else 0.0
+        threads = [threading.Thread(target=work, args=(i * period / clients,)) for i in range(clients)]
         started = time.perf_counter()
         for t in threads:
             t.start()
@@ -60,7 +67,7 @@ def run(clients: int, calls: int, workdir: pathlib.Path) -> dict[str, object]:
             t.join()
         elapsed = time.perf_counter() - started
     result: dict[str, object] = {"machine": procs.machine(), "clients": clients,
-                                 "calls_per_client": calls,
+                                 "calls_per_client": calls, "pairs_per_second_per_client": rate or "max",
                                  "calls_per_second": round(2 * clients * calls / elapsed)}
     for name, values in timings.items():
         result[f"{name}_p50_ms"] = round(statistics.median(values), 2)

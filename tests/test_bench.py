@@ -32,7 +32,7 @@ def test_release_benchmark_reports_every_figure(tmp_path: pathlib.Path) -> None:
 
 
 def test_unary_benchmark_reports_percentiles(tmp_path: pathlib.Path) -> None:
-    r = bench("unary", "--clients", "2", "--calls", "5", workdir=tmp_path)
-    assert r["clients"] == 2 and r["calls_per_client"] == 5
+    r = bench("unary", "--clients", "2", "--calls", "5", "--rate", "50", workdir=tmp_path)
+    assert r["clients"] == 2 and r["calls_per_client"] == 5 and r["pairs_per_second_per_client"] == 50
     for name in ("get", "submit"):
         assert 0 < r[f"{name}_p50_ms"] <= r[f"{name}_p99_ms"], name
