@@ -82,15 +82,36 @@ def _scan(path: pathlib.Path) -> _Scan:
 
 
 class _FsyncedFile:
-    """structlog's final 'logger': writes each rendered entry as a line and fsyncs it."""
+    """structlog's final 'logger': writes each rendered entry as a line and fsyncs it.
+
+    While held (group commit), rendered lines are kept and then written with one fsync."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.last_line = b""
+        self._held: list[bytes] | None = None
 
     def msg(self, line: str) -> None:
         data = (line + "\n").encode()
         self.last_line = data[:-1]
+        if self._held is not None:
+            self._held.append(data)
+        else:
+            self._write(data)
+
+    def hold(self) -> None:
+        self._held = []
+
+    def drop(self) -> None:
+        self._held = None
+
+    def release(self) -> None:
+        """Write every held line, then fsync once."""
+        held, self._held = self._held or [], None
+        if held:
+            self._write(b"".join(held))
+
+    def _write(self, data: bytes) -> None:
         faults.hit("audit.write", torn=lambda: os.write(self.fd, data[: len(data) // 2]))
         view = memoryview(data)
         while view:
@@ -150,20 +171,35 @@ class AuditLog:
 
     def append(self, event: str, **fields: Any) -> int:
         """Write one entry durably and return its index, or raise Unavailable."""
+        return self.append_many([(event, fields)])[0]
+
+    def append_many(self, entries: list[tuple[str, dict[str, Any]]]) -> list[int]:
+        """Write entries in order with one fsync (group commit); return their indexes once all
+        are durable, or raise Unavailable. Nobody sees them (tree, proofs, checkpoints) before."""
         with self._lock:
             self.require_healthy()
-            index = len(self._tree)
-            entry = {"index": index, "prev": self._last_hash, "ts": format_time(self._clock()), **fields}
+            first = len(self._tree)
+            lines: list[bytes] = []
+            last = self._last_hash
+            self._file.hold()
             try:
-                self._log.msg(event, **entry)
+                for offset, (event, fields) in enumerate(entries):
+                    entry = {"index": first + offset, "prev": last, "ts": format_time(self._clock()),
+                             **fields}
+                    self._log.msg(event, **entry)
+                    lines.append(self._file.last_line)
+                    last = hashlib.sha256(lines[-1]).hexdigest()
+                self._file.release()
             except OSError as exc:
                 self.fail(f"cannot write {self.path}: {exc.strerror or exc}")
-            line = self._file.last_line
-            self._offsets.append(self._end)
-            self._end += len(line) + 1
-            self._tree.append(leaf_hash(line))
-            self._last_hash = hashlib.sha256(line).hexdigest()
-            return index
+            finally:
+                self._file.drop()  # a rendering error must not leave lines held
+            for line in lines:
+                self._offsets.append(self._end)
+                self._end += len(line) + 1
+                self._tree.append(leaf_hash(line))
+            self._last_hash = last
+            return list(range(first, first + len(lines)))
 
     def require_healthy(self) -> None:
         if self.broken is not None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from gateway.audit import AuditLog
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from gateway.group_commit import Entry, GroupCommit
 from gateway.model import TARGET_KINDS, Category, WarrantState, Window, format_time, parse_time
 from gateway.stores.base import Store
 
@@ -176,7 +177,8 @@ class WarrantBook:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()  # one writer; reads use their own connections (WAL)
+        # Writes go through group commit; reads use per-thread connections (WAL).
+        self._writes = GroupCommit(self._db, audit)
         self._path = path
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -208,10 +210,7 @@ class WarrantBook:
     def get(self, warrant_id: str) -> Warrant:
         if not _ID.match(warrant_id):
             raise NotFound(f"no warrant {warrant_id[:80]!r}")
-        row = self._reader().execute("SELECT * FROM warrants WHERE id = ?", (warrant_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"no warrant {warrant_id!r}")
-        return self._from_row(row)
+        return self._get_on(self._reader(), warrant_id)
 
     def list(self, state: WarrantState | None = None, limit: int = 100) -> list[Warrant]:
         rows = self._reader().execute("SELECT * FROM warrants ORDER BY seq DESC").fetchall()
@@ -241,35 +240,24 @@ class WarrantBook:
             submitted_by=principal,
             submitted_at=now,
         )
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT INTO warrants (id, spec, state, target_accounts, submitted_by,"
-                    " submitted_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        warrant.id,
-                        _spec_to_json(spec),
-                        warrant.state.value,
-                        json.dumps(accounts),
-                        principal,
-                        format_time(now),
-                    ),
-                )
-                self._audit.append(
-                    "warrant.submitted",
-                    warrant=warrant.id,
-                    principal=principal,
-                    case_number=spec.case_number,
-                    target_accounts=list(accounts),
-                    categories=[c.value for c in spec.categories],
-                    window=[format_time(spec.window.start), format_time(spec.window.end)],
-                    expires_at=format_time(spec.expires_at),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        def insert(db: sqlite3.Connection) -> tuple[Entry, None]:
+            db.execute(
+                "INSERT INTO warrants (id, spec, state, target_accounts, submitted_by,"
+                " submitted_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (warrant.id, _spec_to_json(spec), warrant.state.value, json.dumps(accounts),
+                 principal, format_time(now)),
+            )
+            return ("warrant.submitted", {
+                "warrant": warrant.id,
+                "principal": principal,
+                "case_number": spec.case_number,
+                "target_accounts": list(accounts),
+                "categories": [c.value for c in spec.categories],
+                "window": [format_time(spec.window.start), format_time(spec.window.end)],
+                "expires_at": format_time(spec.expires_at),
+            }), None
+
+        self._writes.run(insert)
         return warrant
 
     def approve(self, warrant_id: str, principal: str, note: str = "") -> Warrant:
@@ -318,8 +306,8 @@ class WarrantBook:
             raise InvalidArgument(f"reason: longer than {MAX_TEXT} characters")
         now = self._clock()
         action = target.value.lower()
-        with self._lock:
-            warrant = self._get_locked(warrant_id)
+        def change(db: sqlite3.Connection) -> tuple[Entry, BaseException | None]:
+            warrant = self._get_on(db, warrant_id)
             live = warrant.live_state(now)
             try:
                 if live is not source:
@@ -329,39 +317,25 @@ class WarrantBook:
                     )
                 check(warrant, now)
             except (FailedPrecondition, PermissionDenied) as refused:
-                self._audit_refused(action, warrant_id, principal, refused.message)
-                raise
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self._db.execute(
-                    f"UPDATE warrants SET state = ?, {who}_by = ?, {who}_at = ?, reason = ?"
-                    " WHERE id = ? AND state = ?",
-                    (target.value, principal, format_time(now), reason or None, warrant_id,
-                     source.value),
-                )
-                if cur.rowcount != 1:
-                    raise FailedPrecondition(f"warrant {warrant_id} changed state meanwhile")
-                self._audit.append(
-                    f"warrant.{action}", warrant=warrant_id, principal=principal,
-                    reason=reason or None,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return self._get_locked(warrant_id)
+                return (f"warrant.{action}_refused",
+                        {"warrant": warrant_id, "principal": principal, "why": refused.message}), refused
+            cur = db.execute(
+                f"UPDATE warrants SET state = ?, {who}_by = ?, {who}_at = ?, reason = ?"
+                " WHERE id = ? AND state = ?",
+                (target.value, principal, format_time(now), reason or None, warrant_id, source.value),
+            )
+            if cur.rowcount != 1:
+                raise FailedPrecondition(f"warrant {warrant_id} changed state meanwhile")
+            return (f"warrant.{action}",
+                    {"warrant": warrant_id, "principal": principal, "reason": reason or None}), None
 
-    def _audit_refused(self, action: str, warrant_id: str, principal: str, why: str) -> None:
-        try:
-            self._audit.append(f"warrant.{action}_refused", warrant=warrant_id, principal=principal,
-                               why=why)
-        except Exception:  # noqa: BLE001 - the refusal stands whether or not it was logged
-            pass
+        self._writes.run(change)
+        return self.get(warrant_id)
 
-    def _get_locked(self, warrant_id: str) -> Warrant:
+    def _get_on(self, db: sqlite3.Connection, warrant_id: str) -> Warrant:
         if not _ID.match(warrant_id):
             raise NotFound(f"no warrant {warrant_id[:80]!r}")
-        row = self._db.execute("SELECT * FROM warrants WHERE id = ?", (warrant_id,)).fetchone()
+        row = db.execute("SELECT * FROM warrants WHERE id = ?", (warrant_id,)).fetchone()
         if row is None:
             raise NotFound(f"no warrant {warrant_id!r}")
         return self._from_row(row)

@@ -47,23 +47,3 @@ def test_store_time_text_is_format_time(value: dt.datetime) -> None:
     assert _time(us) == format_time(from_us(us))
     assert _time(None) is None
 
-
-def test_warrant_reads_do_not_wait_for_a_writer(start_gateway, clock) -> None:  # noqa: ANN001
-    """Get runs on its own connection: a writer holding the lock through its fsyncs must not
-    stall every reader behind it (the unary latency benchmark's p99)."""
-    import threading
-
-    from conftest import make_spec
-    from fixtures_small import FEB1, JAN1, ROWS
-
-    run = start_gateway(ROWS)
-    book = run.gateway.book
-    with run.client("alice") as alice:
-        w = alice.submit(make_spec(["account:u1"], ["message_content"], JAN1, FEB1,
-                                   clock.now + dt.timedelta(days=30)))
-    got: list[object] = []
-    with book._lock:  # a writer mid-transaction
-        reader = threading.Thread(target=lambda: got.append(book.get(w.id)))
-        reader.start()
-        reader.join(timeout=5)
-        assert not reader.is_alive() and got[0].id == w.id
