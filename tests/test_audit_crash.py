@@ -244,12 +244,7 @@ def test_a_failed_write_or_fsync_stops_the_gateway_and_loses_no_released_record(
     assert health(restarted.address) == SERVING
     lines = list(read_lines(data / "audit.log"))
     assert "audit.recovered" not in {e["event"] for e in entries_of(lines)}  # nothing was torn
-    assert_covered(lines, warrant_id, received)
-    assert_verifies(data, old_note)
-    with restarted.client(OFFICER) as officer:
-        summary = finish_a_release(officer, warrant_id)
-        assert_consistent(data, officer, old_note, summary.checkpoint)
-    assert_verifies(data, old_note, summary.checkpoint)
+    assert_recovered(restarted, data, lines, warrant_id, received, old_note)
 
 
 def test_a_failed_witness_export_is_logged_and_loses_nothing(
@@ -288,6 +283,18 @@ def test_a_failed_witness_export_is_logged_and_loses_nothing(
     assert_verifies(data, old_note, summary.checkpoint, *exported)
     with restarted.client(OFFICER) as officer:
         assert_consistent(data, officer, old_note, finish_a_release(officer, warrant_id).checkpoint)
+
+
+def assert_recovered(restarted: Any, data: pathlib.Path, lines: list[bytes], warrant_id: str,
+                     received: Received, old_note: str) -> None:
+    """After a restart: what was received is covered, the log verifies against the checkpoint
+    from before the failure, and a new release ends in a checkpoint consistent with it."""
+    assert_covered(lines, warrant_id, received)
+    assert_verifies(data, old_note)
+    with restarted.client(OFFICER) as officer:
+        summary = finish_a_release(officer, warrant_id)
+        assert_consistent(data, officer, old_note, summary.checkpoint)
+    assert_verifies(data, old_note, summary.checkpoint)
 
 
 # -- B: a killed `wsg serve` process ------------------------------------------------------------
@@ -403,9 +410,4 @@ def test_a_killed_gateway_recovers_and_covers_every_record_it_sent(
         assert b'"event":"release.batch"' in head  # it was batch 2's entry, never sent
     else:
         assert after_lines == lines and not recovered
-    assert_covered(after_lines, warrant_id, received)
-    assert_verifies(data, old_note)
-    with restarted.client(OFFICER) as officer:
-        summary = finish_a_release(officer, warrant_id)
-        assert_consistent(data, officer, old_note, summary.checkpoint)
-    assert_verifies(data, old_note, summary.checkpoint)
+    assert_recovered(restarted, data, after_lines, warrant_id, received, old_note)

@@ -47,6 +47,17 @@ def _client(server: str, identity: str | None, insecure: bool) -> Any:
     return connect(server, identity, insecure)
 
 
+def _served_or_stored(server: str | None, identity: str | None, insecure: bool,
+                      ask: Callable[[Any], str], path: pathlib.Path, missing: str) -> str:
+    """A running gateway's answer with --server, else the file in the data directory."""
+    if server:
+        with _client(server, identity, insecure) as client:
+            return ask(client)
+    if not path.exists():
+        raise ValueError(missing.replace("{path}", str(path)))
+    return path.read_text()
+
+
 def _verifier(data: pathlib.Path, key: str | None) -> NoteVerifier:
     """The verifier key: a key string, a file holding one, or DIR/audit.vkey."""
     if key and not pathlib.Path(key).exists():
@@ -166,14 +177,9 @@ def verify(data: pathlib.Path, key: str | None, log_file: pathlib.Path | None,
 def key(data: pathlib.Path, server: str | None, identity: str | None, insecure: bool,
         as_json: bool) -> None:
     """Print the checkpoint verifier key: <name>+<key id>+<base64 Ed25519 key>."""
-    if server:
-        with _client(server, identity, insecure) as client:
-            text = client.checkpoint().verifier_key
-    else:
-        path = DataDir(data).verifier_key
-        if not path.exists():
-            raise ValueError(f"no verifier key at {path}; start the gateway once with --data {data}")
-        text = path.read_text().strip()
+    text = _served_or_stored(server, identity, insecure, lambda c: c.checkpoint().verifier_key,
+                             DataDir(data).verifier_key,
+                             f"no verifier key at {{path}}; start the gateway once with --data {data}").strip()
     print_json({"verifier_key": text}) if as_json else click.echo(text)
 
 
@@ -185,14 +191,8 @@ def key(data: pathlib.Path, server: str | None, identity: str | None, insecure: 
 def checkpoint(data: pathlib.Path, server: str | None, identity: str | None, insecure: bool,
                as_json: bool) -> None:
     """Print the latest signed checkpoint (a C2SP signed note)."""
-    if server:
-        with _client(server, identity, insecure) as client:
-            note = client.checkpoint().note
-    else:
-        path = DataDir(data).checkpoint
-        if not path.exists():
-            raise ValueError(f"no signed checkpoint at {path} yet")
-        note = path.read_text()
+    note = _served_or_stored(server, identity, insecure, lambda c: c.checkpoint().note,
+                             DataDir(data).checkpoint, "no signed checkpoint at {path} yet")
     print_json({"checkpoint": note}) if as_json else click.echo(note, nl=False)
 
 
