@@ -1,8 +1,9 @@
 """Who is calling. The servicers ask an Authenticator; they never read identity themselves.
 
-Only the explicit insecure development mode exists so far: the principal is taken from the
-`x-wsg-principal` request metadata, and the server refuses to run this mode on anything but a
-loopback address (see gateway.server.check_insecure_listen). Mutual TLS plugs in here later.
+With mutual TLS (the default) the principal is the common name of the client certificate the
+TLS handshake verified against the gateway's CA. The explicit insecure development mode takes it
+from the `x-wsg-principal` request metadata instead, and the server refuses to run that mode on
+anything but a loopback address.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ class InsecureMetadataAuthenticator:
         raise Unauthenticated(
             f"no identity on the call: pass --identity NAME (metadata {PRINCIPAL_HEADER})"
         )
+
+
+class MtlsAuthenticator:
+    """The principal named by the verified client certificate (common name)."""
+
+    def authenticate(self, context: grpc.ServicerContext) -> str:
+        names = (context.auth_context() or {}).get("x509_common_name") or []
+        if len(names) != 1:
+            raise Unauthenticated("no verified client certificate on the call")
+        return check_principal_name(names[0].decode("utf-8", "replace"))
 
 
 def is_loopback(host: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,9 @@ import grpc
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
 from gateway.auth import PRINCIPAL_HEADER, require_loopback
+from gateway.pki import PkiPaths
+
+DEFAULT_DATA = "wsg-data"
 
 
 class ClientError(Exception):
@@ -29,16 +33,30 @@ def _wrap(exc: grpc.RpcError) -> ClientError:
     return ClientError(code, details or code.name)
 
 
+def _credentials(pki: PkiPaths, identity: str) -> grpc.ChannelCredentials:
+    files = (pki.ca_cert, pki.client_key(identity), pki.client_cert(identity))
+    missing = [str(p) for p in files if not p.exists()]
+    if missing:
+        raise ClientError(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"no certificate for {identity!r} ({', '.join(missing)} missing): run "
+            f"`wsg init --data {pki.root} --principal {identity}:ROLE`, pass --data DIR, "
+            "or use --insecure against a development server",
+        )
+    ca, key, cert = (p.read_bytes() for p in files)
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+
 class Client:
-    def __init__(self, server: str, identity: str, insecure: bool, timeout: float = 30.0) -> None:
-        if not insecure:
-            raise ClientError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "mutual TLS is not available in this version yet: pass --insecure "
-                "(development mode, loopback only)",
-            )
-        require_loopback(server)
-        self._channel = grpc.insecure_channel(server)
+    def __init__(self, server: str, identity: str, insecure: bool, timeout: float = 30.0,
+                 data: pathlib.Path | str = DEFAULT_DATA) -> None:
+        """With mutual TLS (the default) the client presents DATA/pki/clients/IDENTITY.crt and
+        trusts only DATA/pki/ca.crt; --insecure is the loopback-only development mode."""
+        if insecure:
+            require_loopback(server)
+            self._channel = grpc.insecure_channel(server)
+        else:
+            self._channel = grpc.secure_channel(server, _credentials(PkiPaths(pathlib.Path(data)), identity))
         self._metadata = ((PRINCIPAL_HEADER, identity),)
         self._timeout = timeout
         self.warrants = pb_grpc.WarrantServiceStub(self._channel)

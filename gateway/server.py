@@ -23,11 +23,17 @@ from gateway.api import wsg_pb2_grpc as pb_grpc
 from gateway.audit import AuditLog
 from gateway.audit_servicer import AuditServicer
 from gateway.checkpoints import Checkpointer, Witness
-from gateway.auth import Authenticator, InsecureMetadataAuthenticator, require_loopback
+from gateway.auth import (
+    Authenticator,
+    InsecureMetadataAuthenticator,
+    MtlsAuthenticator,
+    require_loopback,
+)
 from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument
 from gateway.model import WarrantState
 from gateway.paths import DataDir, load_or_create_secret
 from gateway.notes import NoteError, NoteSigner
+from gateway.pki import PkiPaths, read_roles
 from gateway.policy import ReleasePolicy
 from gateway.release import ReleaseRun
 from gateway.servicers import ReleaseServicer, WarrantServicer
@@ -68,19 +74,31 @@ class ServerConfig:
     auditors: frozenset[str] = frozenset()
 
 
+def _server_credentials(pki: PkiPaths) -> grpc.ServerCredentials:
+    """Mutual TLS: our certificate, and only clients with a certificate from our CA."""
+    missing = [p for p in (pki.server_key, pki.server_cert, pki.ca_cert) if not p.exists()]
+    if missing:
+        raise FailedPrecondition(
+            f"mutual TLS needs {', '.join(map(str, missing))}: run `wsg init --data {pki.root}` "
+            "(or start with --insecure on loopback for development)")
+    return grpc.ssl_server_credentials(
+        [(pki.server_key.read_bytes(), pki.server_cert.read_bytes())],
+        root_certificates=pki.ca_cert.read_bytes(), require_client_auth=True)
+
+
 class Gateway:
     """A running gateway: its components and the gRPC server serving them."""
 
     def __init__(self, config: ServerConfig, authenticator: Authenticator | None = None) -> None:
-        if not config.insecure:
-            raise InvalidArgument(
-                "mutual TLS is not available in this version yet: run with --insecure on a "
-                "loopback address (development mode)"
-            )
-        require_loopback(config.listen)
+        if config.insecure:
+            require_loopback(config.listen)
         self.config = config
         data = DataDir(config.data).create()
         self.data = data
+        self.pki = PkiPaths(data.root)
+        credentials = None if config.insecure else _server_credentials(self.pki)
+        roles = read_roles(self.pki)
+        auditors = config.auditors | {name for name, role in roles.items() if role == "auditor"}
         self.policy = ReleasePolicy.load(config.policy_dir)
         try:
             self.secret = load_or_create_secret(data.pseudonym_secret)
@@ -99,20 +117,24 @@ class Gateway:
                                           daemon=True)
         self.audit.on_broken(self._audit_broken)
 
-        auth = authenticator or InsecureMetadataAuthenticator()
+        auth = authenticator or (InsecureMetadataAuthenticator() if config.insecure
+                                 else MtlsAuthenticator())
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.max_workers))
         pb_grpc.add_WarrantServiceServicer_to_server(WarrantServicer(self.book, auth), self.server)
         pb_grpc.add_ReleaseServiceServicer_to_server(
             ReleaseServicer(self.book, auth, self.release_run), self.server
         )
         pb_grpc.add_AuditServiceServicer_to_server(
-            AuditServicer(self.audit, self.checkpoints, self.book, auth, config.auditors), self.server
+            AuditServicer(self.audit, self.checkpoints, self.book, auth, auditors), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
-        self.port = self.server.add_insecure_port(config.listen)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(config.listen)
+        else:
+            self.port = self.server.add_secure_port(config.listen, credentials)
         if self.port == 0:
             raise InvalidArgument(f"cannot listen on {config.listen} (in use or not an address)")
 
@@ -159,7 +181,8 @@ class Gateway:
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
-            "wsg serving", address=self.address, tls=False, insecure_dev_mode=True,
+            "wsg serving", address=self.address, tls=not self.config.insecure,
+            insecure_dev_mode=self.config.insecure,
             data=str(self.data.root), audit_log=str(self.data.audit_log),
             policy_dir=str(self.config.policy_dir), policy_version=self.policy.version,
         )

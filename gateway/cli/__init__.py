@@ -7,6 +7,7 @@ import click
 from gateway import __version__
 from gateway.cli.audit import audit
 from gateway.cli.demo import demo
+from gateway.cli.init import init
 from gateway.cli.release import release
 from gateway.cli.serve import serve
 from gateway.cli.store import store
@@ -19,10 +20,10 @@ def main() -> None:
     """Warrant Scope Gateway: release exactly what a warrant names, nothing about anyone else.
 
     \b
-    Typical session (development mode, one machine):
+    Typical session (one machine, mutual TLS):
       wsg store seed --accounts 200          # or: wsg store import data.jsonl
-      wsg serve --insecure &                 # 127.0.0.1:50051, state in ./wsg-data
-      export WSG_INSECURE=1
+      wsg init --principal alice:officer --principal bob:reviewer
+      wsg serve &                            # 127.0.0.1:50051, state in ./wsg-data
       wsg warrant submit warrant.yaml --identity alice
       wsg warrant approve w-... --identity bob
       wsg release w-... --out evidence/ --identity alice
@@ -30,5 +31,5 @@ def main() -> None:
     """
 
 
-for command in (serve, demo, store, warrant, release, audit):
+for command in (init, serve, demo, store, warrant, release, audit):
     main.add_command(command)

@@ -18,8 +18,9 @@ import click
 from gateway.audit import read_entries
 from gateway.audit_copy import LogCopy
 from gateway.audit_verify import verify_log
+from gateway.client import Client
 from gateway.evidence import EvidenceError, verify_package
-from gateway.cli.common import connect, console, friendly_errors, json_option, print_json
+from gateway.cli.common import console, friendly_errors, json_option, print_json
 from gateway.notes import NoteError, NoteVerifier
 from gateway.paths import DataDir
 from gateway.proofs import consistency_json, inclusion_json
@@ -41,17 +42,18 @@ def online(func: F) -> F:
                         help="Ask this running gateway instead of reading --data.")(func)  # type: ignore[return-value]
 
 
-def _client(server: str, identity: str | None, insecure: bool) -> Any:
+def _client(server: str, identity: str | None, insecure: bool, data: pathlib.Path) -> Client:
+    """A client for --server; with mutual TLS its certificate is found under --data."""
     if not identity:
         raise ValueError("--server needs --identity NAME (or WSG_IDENTITY)")
-    return connect(server, identity, insecure)
+    return Client(server, identity, insecure, data=data)
 
 
-def _served_or_stored(server: str | None, identity: str | None, insecure: bool,
+def _served_or_stored(server: str | None, identity: str | None, insecure: bool, data: pathlib.Path,
                       ask: Callable[[Any], str], path: pathlib.Path, missing: str) -> str:
     """A running gateway's answer with --server, else the file in the data directory."""
     if server:
-        with _client(server, identity, insecure) as client:
+        with _client(server, identity, insecure, data) as client:
             return ask(client)
     if not path.exists():
         raise ValueError(missing.replace("{path}", str(path)))
@@ -177,7 +179,7 @@ def verify(data: pathlib.Path, key: str | None, log_file: pathlib.Path | None,
 def key(data: pathlib.Path, server: str | None, identity: str | None, insecure: bool,
         as_json: bool) -> None:
     """Print the checkpoint verifier key: <name>+<key id>+<base64 Ed25519 key>."""
-    text = _served_or_stored(server, identity, insecure, lambda c: c.checkpoint().verifier_key,
+    text = _served_or_stored(server, identity, insecure, data, lambda c: c.checkpoint().verifier_key,
                              DataDir(data).verifier_key,
                              f"no verifier key at {{path}}; start the gateway once with --data {data}").strip()
     print_json({"verifier_key": text}) if as_json else click.echo(text)
@@ -191,7 +193,7 @@ def key(data: pathlib.Path, server: str | None, identity: str | None, insecure: 
 def checkpoint(data: pathlib.Path, server: str | None, identity: str | None, insecure: bool,
                as_json: bool) -> None:
     """Print the latest signed checkpoint (a C2SP signed note)."""
-    note = _served_or_stored(server, identity, insecure, lambda c: c.checkpoint().note,
+    note = _served_or_stored(server, identity, insecure, data, lambda c: c.checkpoint().note,
                              DataDir(data).checkpoint, "no signed checkpoint at {path} yet")
     print_json({"checkpoint": note}) if as_json else click.echo(note, nl=False)
 
@@ -209,7 +211,7 @@ def proof(index: int, tree_size: int, data: pathlib.Path, key: str | None, serve
           identity: str | None, insecure: bool, as_json: bool) -> None:
     """Print the inclusion proof of entry N in the latest checkpoint's tree."""
     if server:
-        with _client(server, identity, insecure) as client:
+        with _client(server, identity, insecure, data) as client:
             p = client.inclusion_proof(index, tree_size)
         result = inclusion_json(p.index, p.tree_size, p.leaf, p.hashes)
     else:
@@ -236,7 +238,7 @@ def consistency(old_size: int, new_size: int, data: pathlib.Path, key: str | Non
                 server: str | None, identity: str | None, insecure: bool, as_json: bool) -> None:
     """Print the proof that the tree of size M is a prefix of the latest checkpoint's tree."""
     if server:
-        with _client(server, identity, insecure) as client:
+        with _client(server, identity, insecure, data) as client:
             p = client.consistency_proof(old_size, new_size)
         result = consistency_json(p.old_size, p.new_size, p.hashes)
     else:

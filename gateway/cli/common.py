@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import pathlib
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -44,28 +46,48 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """Where and as whom a command talks to the gateway."""
+
+    server: str
+    identity: str
+    insecure: bool
+    data: pathlib.Path
+
+    def open(self) -> Client:
+        return Client(self.server, self.identity, self.insecure, data=self.data)
+
+
 def connection_options(func: F) -> F:
-    func = click.option(
+    """--server, --identity, --data, --insecure, handed to the command as one `conn`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, server: str, identity: str, insecure: bool, data: pathlib.Path,
+                **kwargs: Any) -> Any:
+        return func(*args, conn=Connection(server, identity, insecure, data), **kwargs)
+
+    command: Any = click.option(
         "--insecure", is_flag=True, envvar="WSG_INSECURE",
         help="Development mode without TLS, loopback only; the server must run with it too.",
-    )(func)
-    func = click.option(
+    )(wrapper)
+    command = click.option(
+        "--data", envvar="WSG_DATA", default="wsg-data", show_default=True,
+        type=click.Path(path_type=pathlib.Path, file_okay=False),
+        help="Where `wsg init` put the CA and your certificate (DIR/pki; env WSG_DATA).",
+    )(command)
+    command = click.option(
         "--identity", envvar="WSG_IDENTITY", required=True, metavar="NAME",
-        help="The principal you act as (env WSG_IDENTITY).",
-    )(func)
-    func = click.option(
+        help="The principal you act as: your client certificate's name (env WSG_IDENTITY).",
+    )(command)
+    return click.option(
         "--server", envvar="WSG_SERVER", default="127.0.0.1:50051", show_default=True,
         metavar="HOST:PORT", help="The gateway to talk to (env WSG_SERVER).",
-    )(func)
-    return func
+    )(command)  # type: ignore[no-any-return]
 
 
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
-
-
-def connect(server: str, identity: str, insecure: bool) -> Client:
-    return Client(server, identity, insecure)
 
 
 def print_json(value: Any) -> None:

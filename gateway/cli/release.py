@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gateway.cli.common import (
-    connect, connection_options, console, err_console, friendly_errors, json_option, print_json,
+    Connection, connection_options, console, err_console, friendly_errors, json_option, print_json,
 )
 from gateway.client import Client
 from gateway.evidence import EvidenceError, write_package
@@ -77,10 +77,9 @@ def print_summary(manifest: dict[str, Any], out: pathlib.Path) -> None:
 @connection_options
 @json_option
 @friendly_errors
-def release(warrant_id: str, out: pathlib.Path, batch_size: int, server: str, identity: str,
-            insecure: bool, as_json: bool) -> None:
+def release(warrant_id: str, out: pathlib.Path, batch_size: int, conn: Connection, as_json: bool) -> None:
     """Release what an APPROVED warrant names into an evidence package in --out."""
-    with connect(server, identity, insecure) as client:
+    with conn.open() as client:
         manifest = run_release(client, warrant_id, out, show_progress=not as_json,
                                batch_size=batch_size)
     if as_json:

@@ -8,7 +8,7 @@ import click
 
 from gateway.api import wsg_pb2 as pb
 from gateway.cli.common import (
-    connect, connection_options, console, friendly_errors, json_option, print_json,
+    Connection, connection_options, console, friendly_errors, json_option, print_json,
     show_warrant, warrant_dict, warrant_table,
 )
 from gateway.warrant_file import WarrantFileError, load_warrant_file
@@ -37,20 +37,20 @@ def _emit(w: pb.Warrant, as_json: bool) -> None:
 @connection_options
 @json_option
 @friendly_errors
-def submit(file: pathlib.Path, server: str, identity: str, insecure: bool, as_json: bool) -> None:
+def submit(file: pathlib.Path, conn: Connection, as_json: bool) -> None:
     """Submit the warrant described in FILE (YAML; see README for the fields)."""
     try:
         spec = load_warrant_file(file)
     except WarrantFileError as exc:
         raise ValueError(str(exc)) from None
-    with connect(server, identity, insecure) as client:
+    with conn.open() as client:
         _emit(client.submit(spec), as_json)
 
 
 def _action(name: str, help_text: str, text_option: str | None):  # type: ignore[no-untyped-def]
-    def command(warrant_id: str, server: str, identity: str, insecure: bool, as_json: bool,
+    def command(warrant_id: str, conn: Connection, as_json: bool,
                 text: str = "") -> None:
-        with connect(server, identity, insecure) as client:
+        with conn.open() as client:
             _emit(getattr(client, name)(warrant_id, text), as_json)
 
     command.__doc__ = help_text
@@ -73,9 +73,9 @@ _action("revoke", "Revoke an APPROVED warrant; a release in flight stops.", "rea
 @connection_options
 @json_option
 @friendly_errors
-def show(warrant_id: str, server: str, identity: str, insecure: bool, as_json: bool) -> None:
+def show(warrant_id: str, conn: Connection, as_json: bool) -> None:
     """Show one warrant."""
-    with connect(server, identity, insecure) as client:
+    with conn.open() as client:
         _emit(client.get(warrant_id), as_json)
 
 
@@ -88,10 +88,10 @@ STATES = ["SUBMITTED", "APPROVED", "REJECTED", "REVOKED", "EXPIRED"]
 @connection_options
 @json_option
 @friendly_errors
-def list_(state: str | None, limit: int, server: str, identity: str, insecure: bool, as_json: bool) -> None:
+def list_(state: str | None, limit: int, conn: Connection, as_json: bool) -> None:
     """List warrants, newest first."""
     value = pb.WarrantState.Value(f"WARRANT_STATE_{state.upper()}") if state else 0
-    with connect(server, identity, insecure) as client:
+    with conn.open() as client:
         warrants = client.list(value, limit)
     if as_json:
         print_json([warrant_dict(w) for w in warrants])
