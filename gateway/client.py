@@ -14,6 +14,8 @@ from gateway.auth import PRINCIPAL_HEADER, require_loopback
 from gateway.pki import PkiPaths
 
 DEFAULT_DATA = "wsg-data"
+# Release batches may be larger than gRPC's default 4 MB; the server caps what it sends.
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20)]
 
 
 class ClientError(Exception):
@@ -54,9 +56,10 @@ class Client:
         trusts only DATA/pki/ca.crt; --insecure is the loopback-only development mode."""
         if insecure:
             require_loopback(server)
-            self._channel = grpc.insecure_channel(server)
+            self._channel = grpc.insecure_channel(server, options=CHANNEL_OPTIONS)
         else:
-            self._channel = grpc.secure_channel(server, _credentials(PkiPaths(pathlib.Path(data)), identity))
+            self._channel = grpc.secure_channel(
+                server, _credentials(PkiPaths(pathlib.Path(data)), identity), options=CHANNEL_OPTIONS)
         self._metadata = ((PRINCIPAL_HEADER, identity),)
         self._timeout = timeout
         self.warrants = pb_grpc.WarrantServiceStub(self._channel)

@@ -34,13 +34,14 @@ from gateway.model import WarrantState
 from gateway.paths import DataDir, load_or_create_secret
 from gateway.notes import NoteError, NoteSigner
 from gateway.pki import PkiPaths, read_roles
-from gateway.policy import ReleasePolicy
+from gateway.policy import MODEL_FILE, POLICY_FILE, ReleasePolicy
 from gateway.release import ReleaseRun
 from gateway.servicers import ReleaseServicer, WarrantServicer
 from gateway.stores.reference import ReferenceStore
 from gateway.warrants import Warrant, WarrantBook
 
 log = structlog.get_logger("wsg.server")
+MAX_SEND_BYTES = 64 << 20  # a release batch of MAX_BATCH large records fits
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_POLICY_DIR = pathlib.Path(__file__).resolve().parent.parent / "policies"
 SERVICE_NAMES = (
@@ -64,6 +65,9 @@ class ServerConfig:
     policy_dir: pathlib.Path = DEFAULT_POLICY_DIR
     clock: Callable[[], dt.datetime] = utcnow
     max_workers: int = 16
+    # Transport limits: requests are small (a warrant is a few kB); a caller cannot tie up more.
+    max_message_bytes: int = 1 << 20
+    max_concurrent_rpcs: int = 64
     # The checkpoint origin line and signing key name; fixed at the first start of a data dir.
     origin: str = DEFAULT_ORIGIN
     # Where checkpoints are exported every N entries or T seconds: a directory, "-" (stdout), None.
@@ -119,7 +123,19 @@ class Gateway:
 
         auth = authenticator or (InsecureMetadataAuthenticator() if config.insecure
                                  else MtlsAuthenticator())
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.max_workers))
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.max_workers),
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,  # beyond: RESOURCE_EXHAUSTED
+            options=[
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", MAX_SEND_BYTES),
+                # Keepalive enforcement: clients may not ping more often than every 10 s, nor
+                # without calls in flight; two strikes and the connection is closed.
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 0),
+                ("grpc.http2.max_ping_strikes", 2),
+            ],
+        )
         pb_grpc.add_WarrantServiceServicer_to_server(WarrantServicer(self.book, auth), self.server)
         pb_grpc.add_ReleaseServiceServicer_to_server(
             ReleaseServicer(self.book, auth, self.release_run), self.server
@@ -183,6 +199,7 @@ class Gateway:
         log.info(
             "wsg serving", address=self.address, tls=not self.config.insecure,
             insecure_dev_mode=self.config.insecure,
+            policy_files=[str(self.config.policy_dir / name) for name in (MODEL_FILE, POLICY_FILE)],
             data=str(self.data.root), audit_log=str(self.data.audit_log),
             policy_dir=str(self.config.policy_dir), policy_version=self.policy.version,
         )
