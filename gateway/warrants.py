@@ -19,6 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
+from gateway import validation
 from gateway.audit import AuditLog
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from gateway.group_commit import Entry, GroupCommit
@@ -65,27 +66,29 @@ class Warrant:
         return self.state
 
 
-def validate_spec(spec: WarrantSpec, now: dt.datetime) -> None:
-    """Raise InvalidArgument naming the first bad field."""
-    for name in ("case_number", "authority"):
-        value = getattr(spec, name)
+def validate_spec(spec: WarrantSpec, now: dt.datetime) -> WarrantSpec:
+    """The spec with its text normalized (gateway.validation), or InvalidArgument naming the
+    first bad field."""
+    case_number = validation.identifier("spec.case_number", spec.case_number, MAX_TEXT)
+    authority = validation.text("spec.authority", spec.authority, MAX_TEXT)
+    legal_basis = validation.text("spec.legal_basis", spec.legal_basis, MAX_TEXT, multiline=True)
+    for name, value in (("case_number", case_number), ("authority", authority)):
         if not value.strip():
             raise InvalidArgument(f"spec.{name}: required")
-    for name in ("case_number", "authority", "legal_basis"):
-        if len(getattr(spec, name)) > MAX_TEXT:
-            raise InvalidArgument(f"spec.{name}: longer than {MAX_TEXT} characters")
     if not spec.targets:
         raise InvalidArgument("spec.targets: at least one target is required")
     if len(spec.targets) > MAX_TARGETS:
         raise InvalidArgument(f"spec.targets: at most {MAX_TARGETS} targets")
+    targets = []
     for i, target in enumerate(spec.targets):
+        target = validation.identifier(f"spec.targets[{i}]", target)
         kind, sep, value = target.partition(":")
         if not sep or kind not in TARGET_KINDS or not value.strip():
             raise InvalidArgument(
                 f"spec.targets[{i}]: {target[:80]!r} is not account:ID, phone:NUMBER or email:ADDRESS"
             )
-    if not spec.window.start < spec.window.end:
-        raise InvalidArgument("spec.window: start must be before end")
+        targets.append(target)
+    validation.window("spec.window", spec.window.start, spec.window.end)
     if not spec.categories:
         raise InvalidArgument("spec.categories: at least one category is required")
     if len(set(spec.categories)) != len(spec.categories):
@@ -94,6 +97,8 @@ def validate_spec(spec: WarrantSpec, now: dt.datetime) -> None:
         raise InvalidArgument(f"spec.expires_at: {format_time(spec.expires_at)} is not in the future")
     if spec.document_sha256 is not None and not _HEX64.match(spec.document_sha256):
         raise InvalidArgument("spec.document_sha256: must be 64 lowercase hex digits")
+    return dataclasses.replace(spec, case_number=case_number, authority=authority,
+                               legal_basis=legal_basis, targets=tuple(targets))
 
 
 def parse_category(value: str, field: str) -> Category:
@@ -230,7 +235,7 @@ class WarrantBook:
 
     def submit(self, spec: WarrantSpec, principal: str) -> Warrant:
         now = self._clock()
-        validate_spec(spec, now)
+        spec = validate_spec(spec, now)
         accounts = tuple(self._resolve(i, t) for i, t in enumerate(spec.targets))
         warrant = Warrant(
             id="w-" + secrets.token_hex(8),
