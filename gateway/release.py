@@ -11,13 +11,14 @@ checkpoint covering the whole release and the inclusion proof of the last batch'
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator
 
 from gateway.audit import AuditLog, canonical_bytes
 from gateway.checkpoints import Checkpointer
-from gateway.errors import FailedPrecondition
+from gateway.errors import FailedPrecondition, GatewayError, Unavailable
 from gateway.model import Effect, Scope, StoreRecord, WarrantState
 from gateway.policy import ReleasePolicy
 from gateway.pseudonyms import Pseudonymizer
@@ -129,6 +130,17 @@ class ReleaseRun:
         return state
 
     def __iter__(self) -> Iterator[Started | Batch | Summary]:
+        """The release; if a store or the disk fails midway it stops, and says so in the log
+        when the log itself still works (fail closed: what was sent is already audited)."""
+        try:
+            yield from self._run()
+        except Unavailable as exc:
+            with contextlib.suppress(GatewayError):
+                self._audit.append("release.failed", warrant=self.warrant.id,
+                                   principal=self.principal, why=exc.message)
+            raise
+
+    def _run(self) -> Iterator[Started | Batch | Summary]:
         state = self._require_live("before")
         candidates = self._store.count(self._scope)
         self._audit.append(

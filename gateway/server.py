@@ -6,6 +6,7 @@ secret with loose permissions stops `wsg serve` with one clear line instead of s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import pathlib
@@ -100,21 +101,19 @@ class Gateway:
         data = DataDir(config.data).create()
         self.data = data
         self.pki = PkiPaths(data.root)
-        credentials = None if config.insecure else _server_credentials(self.pki)
-        roles = read_roles(self.pki)
-        auditors = config.auditors | {name for name, role in roles.items() if role == "auditor"}
-        self.policy = ReleasePolicy.load(config.policy_dir)
-        try:
-            self.secret = load_or_create_secret(data.pseudonym_secret)
-        except (OSError, ValueError) as exc:
-            raise FailedPrecondition(f"pseudonym secret unusable: {exc}") from None
         try:
             self.audit = AuditLog(data.audit_log, config.clock)
         except OSError as exc:
             raise FailedPrecondition(f"audit log {data.audit_log} cannot be opened: {exc}") from None
-        self.checkpoints = self._open_checkpoints(config, data)
-        self.store = ReferenceStore.open(data.store_db)
-        self.book = WarrantBook(data.state_db, self.store, self.audit, config.clock)
+        try:
+            self._open_components(config, data)
+        except GatewayError as exc:
+            # Fail closed, and say so where auditors look: the log is writable at this point.
+            with contextlib.suppress(GatewayError):
+                self.audit.append("gateway.start_refused", why=exc.message)
+            self.audit.close()
+            raise
+        auditors = config.auditors | {n for n, role in self.roles.items() if role == "auditor"}
         self.health = health.HealthServicer()
         self._stopping = threading.Event()
         self._exporter = threading.Thread(target=self._export_checkpoints, name="wsg-checkpoints",
@@ -147,12 +146,38 @@ class Gateway:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
-        if credentials is None:
+        if self.credentials is None:
             self.port = self.server.add_insecure_port(config.listen)
         else:
-            self.port = self.server.add_secure_port(config.listen, credentials)
+            self.port = self.server.add_secure_port(config.listen, self.credentials)
         if self.port == 0:
             raise InvalidArgument(f"cannot listen on {config.listen} (in use or not an address)")
+
+    def _open_components(self, config: ServerConfig, data: DataDir) -> None:
+        """Everything the gateway needs beside its log; any problem is FailedPrecondition."""
+        # Keys may be created only on the first start: once the gateway has run (its warrant
+        # book exists), a missing key is lost state, not a new installation.
+        fresh = not data.state_db.exists()
+        self.credentials = None if config.insecure else _server_credentials(self.pki)
+        self.roles = read_roles(self.pki)
+        self.policy = ReleasePolicy.load(config.policy_dir)
+        if not fresh and not data.pseudonym_secret.exists():
+            raise FailedPrecondition(
+                f"pseudonym secret {data.pseudonym_secret} is missing, but this gateway has run "
+                f"before ({data.state_db} exists); restore it from backup: a new secret would "
+                "give every third party new pseudonyms")
+        try:
+            self.secret = load_or_create_secret(data.pseudonym_secret)
+        except (OSError, ValueError) as exc:
+            raise FailedPrecondition(f"pseudonym secret unusable: {exc}") from None
+        if not fresh and not data.audit_signing_key.exists():
+            raise FailedPrecondition(
+                f"audit signing key {data.audit_signing_key} is missing, but this gateway has run "
+                f"before ({data.state_db} exists); restore it from backup: checkpoints signed with "
+                "a new key would not verify against the key auditors hold")
+        self.checkpoints = self._open_checkpoints(config, data)
+        self.store = ReferenceStore.open(data.store_db)
+        self.book = WarrantBook(data.state_db, self.store, self.audit, config.clock)
 
     def release_run(self, warrant: Warrant, principal: str, batch_size: int) -> ReleaseRun:
         """A release of one warrant whose live state is re-read from the book after every batch."""
