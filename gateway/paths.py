@@ -76,7 +76,13 @@ def load_or_create_secret(path: pathlib.Path, size: int = 32) -> bytes:
         return data
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = secrets.token_bytes(size)
-    tmp = path.with_suffix(".tmp")
+    write_private(path, data)
+    return data
+
+
+def write_private(path: pathlib.Path, data: bytes) -> None:
+    """Write a private key file: mode 0600 from its first byte, fsynced, replaced atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, data)
@@ -84,4 +90,3 @@ def load_or_create_secret(path: pathlib.Path, size: int = 32) -> bytes:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    return data

@@ -24,6 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.auth import check_principal_name
 from gateway.errors import FailedPrecondition, InvalidArgument
+from gateway.paths import write_private
 
 ROLES = ("officer", "reviewer", "auditor", "service")
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -170,11 +171,6 @@ def _save(key_path: pathlib.Path, cert_path: pathlib.Path, key: ec.EllipticCurve
           cert: x509.Certificate) -> list[pathlib.Path]:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_private(key_path, pem)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return [key_path, cert_path]
