@@ -22,6 +22,7 @@ from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
 from gateway.auth import PRINCIPAL_HEADER
 from gateway.client import Client
+from gateway.pki import PkiPaths, bind_roles
 from google.protobuf.timestamp_pb2 import Timestamp
 
 OFFICER, REVIEWER = "bench.officer", "bench.reviewer"
@@ -99,6 +100,7 @@ def gateway(store: pathlib.Path, workdir: pathlib.Path, name: str) -> GatewayRun
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     shutil.copyfile(store, data / "store.db")
+    bind_roles(PkiPaths(data), [(OFFICER, "officer"), (REVIEWER, "reviewer")])
     args = ["gateway", "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data)]
     with procs.server(args, workdir / f"{name}.log", "wsg serving") as (proc, address):
         with Client(address, OFFICER, insecure=True) as officer:

@@ -15,8 +15,9 @@ import time
 
 from bench import procs
 from bench.dataset import Shape, build
-from bench.release import OFFICER, warrant_spec
+from bench.release import OFFICER, REVIEWER, warrant_spec
 from gateway.client import Client
+from gateway.pki import PkiPaths, bind_roles
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -31,6 +32,7 @@ def run(clients: int, calls: int, workdir: pathlib.Path, rate: float = 0.0) -> d
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     shutil.copyfile(build(Shape.for_messages(10_000), workdir, lambda _: None), data / "store.db")
+    bind_roles(PkiPaths(data), [(OFFICER, "officer"), (REVIEWER, "reviewer")])
     args = ["gateway", "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data)]
     timings: dict[str, list[float]] = {"get": [], "submit": []}
     lock = threading.Lock()

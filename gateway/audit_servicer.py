@@ -16,6 +16,7 @@ import grpc
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
 from gateway.audit import AuditLog
+from gateway.api_policy import ApiGuard
 from gateway.auth import Authenticator
 from gateway.checkpoints import Checkpointer
 from gateway.errors import InvalidArgument, NotFound, PermissionDenied
@@ -26,11 +27,12 @@ from gateway.warrants import WarrantBook
 
 class AuditServicer(pb_grpc.AuditServiceServicer):
     def __init__(self, audit: AuditLog, checkpoints: Checkpointer, book: WarrantBook,
-                 auth: Authenticator, auditors: frozenset[str]) -> None:
+                 auth: Authenticator, guard: ApiGuard, auditors: frozenset[str]) -> None:
         self._audit = audit
         self._checkpoints = checkpoints
         self._book = book
         self._auth = auth
+        self._guard = guard
         self._auditors = auditors
 
     def _may_read(self, principal: str, entry: dict[str, object]) -> bool:
@@ -44,6 +46,11 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         except NotFound:
             return False
 
+    def _caller(self, context: grpc.ServicerContext, rpc: str) -> str:
+        principal = self._auth.authenticate(context)
+        self._guard.require(principal, rpc)
+        return principal
+
     def _size(self, requested: int, field: str = "tree_size") -> int:
         latest = self._checkpoints.latest().checkpoint.size
         if requested > latest:
@@ -52,7 +59,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
 
     @unary
     def GetCheckpoint(self, request: pb.GetCheckpointRequest, context: grpc.ServicerContext) -> pb.Checkpoint:
-        self._auth.authenticate(context)
+        self._caller(context, "GetCheckpoint")
         signed = self._checkpoints.latest()
         return pb.Checkpoint(note=signed.note, tree_size=signed.checkpoint.size,
                              root_hash=signed.checkpoint.root, verifier_key=self._checkpoints.verifier_key)
@@ -61,7 +68,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     def GetInclusionProof(
         self, request: pb.GetInclusionProofRequest, context: grpc.ServicerContext
     ) -> pb.InclusionProof:
-        principal = self._auth.authenticate(context)
+        principal = self._caller(context, "GetInclusionProof")
         size = self._size(request.tree_size)
         if request.index >= size:
             raise InvalidArgument(f"index: {request.index} is not below tree_size {size}")
@@ -75,7 +82,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     def GetConsistencyProof(
         self, request: pb.GetConsistencyProofRequest, context: grpc.ServicerContext
     ) -> pb.ConsistencyProof:
-        self._auth.authenticate(context)
+        self._caller(context, "GetConsistencyProof")
         new_size = self._size(request.new_size, "new_size")
         if request.old_size == 0:
             raise InvalidArgument("old_size: must be at least 1 (every tree extends the empty one)")
@@ -88,7 +95,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     def ListEntries(
         self, request: pb.ListEntriesRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.AuditEntry]:
-        principal = self._auth.authenticate(context)
+        principal = self._caller(context, "ListEntries")
         since = _bound(request, "since")
         until = _bound(request, "until")
         for index in range(self._audit.size):

@@ -80,16 +80,32 @@ def parse_principal(text: str) -> tuple[str, str]:
     return name, role
 
 
-def read_roles(paths: PkiPaths) -> dict[str, str]:
-    """The role bindings `wsg init` recorded (empty if none)."""
+def read_roles(paths: PkiPaths) -> dict[str, tuple[str, ...]]:
+    """The role bindings `wsg init` recorded: principal -> roles (empty if none)."""
     if not paths.roles.exists():
         return {}
     try:
-        roles = json.loads(paths.roles.read_text())
+        raw = json.loads(paths.roles.read_text())
     except ValueError as exc:
         raise FailedPrecondition(f"{paths.roles} is not valid JSON: {exc}") from None
-    if not isinstance(roles, dict) or not all(r in ROLES for r in roles.values()):
-        raise FailedPrecondition(f"{paths.roles} must map principal names to one of {ROLES}")
+    roles: dict[str, tuple[str, ...]] = {}
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            roles[name] = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else ()
+    if not isinstance(raw, dict) or not all(r and set(r) <= set(ROLES) for r in roles.values()):
+        raise FailedPrecondition(f"{paths.roles} must map principal names to roles among {ROLES}")
+    return roles
+
+
+def bind_roles(paths: PkiPaths, principals: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Add (name, role) bindings to DIR/roles.json (a principal may hold several roles)."""
+    roles = read_roles(paths)
+    for name, role in principals:
+        roles[name] = tuple(dict.fromkeys([*roles.get(name, ()), role]))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    tmp = paths.roles.with_suffix(".tmp")
+    tmp.write_text(json.dumps({n: list(r) for n, r in sorted(roles.items())}, indent=2) + "\n")
+    os.replace(tmp, paths.roles)
     return roles
 
 
@@ -115,14 +131,11 @@ def init(paths: PkiPaths, principals: Iterable[tuple[str, str]], hosts: Iterable
         names = list(dict.fromkeys([*DEFAULT_HOSTS, *hosts]))
         written += _issue(paths.server_key, paths.server_cert, ca_key, ca_cert, "wsg server",
                           [_san(h) for h in names], ExtendedKeyUsageOID.SERVER_AUTH, now, days)
-    roles = read_roles(paths)
-    for name, role in principals:
-        roles[name] = role
+    principals = list(principals)
+    for name in dict.fromkeys(n for n, _ in principals):
         if not paths.client_key(name).exists():
             written += issue_client(paths, name, now, days, ca_key, ca_cert)
-    tmp = paths.roles.with_suffix(".tmp")
-    tmp.write_text(json.dumps(roles, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, paths.roles)
+    bind_roles(paths, principals)
     return written + [paths.roles]
 
 

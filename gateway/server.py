@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
+from gateway.api_policy import ApiGuard, ApiPolicy
 from gateway.audit import AuditLog
 from gateway.audit_servicer import AuditServicer
 from gateway.checkpoints import Checkpointer, Witness
@@ -75,7 +76,7 @@ class ServerConfig:
     witness: str | None = None
     export_every_entries: int = 1000
     export_every_seconds: float = 60.0
-    # Principals who may read every audit entry (until roles come from the API policy).
+    # Principals who may read every audit entry, besides those with the auditor role.
     auditors: frozenset[str] = frozenset()
 
 
@@ -113,7 +114,7 @@ class Gateway:
                 self.audit.append("gateway.start_refused", why=exc.message)
             self.audit.close()
             raise
-        auditors = config.auditors | {n for n, role in self.roles.items() if role == "auditor"}
+        auditors = config.auditors | {n for n, roles in self.roles.items() if "auditor" in roles}
         self.health = health.HealthServicer()
         self._stopping = threading.Event()
         self._exporter = threading.Thread(target=self._export_checkpoints, name="wsg-checkpoints",
@@ -122,6 +123,7 @@ class Gateway:
 
         auth = authenticator or (InsecureMetadataAuthenticator() if config.insecure
                                  else MtlsAuthenticator())
+        guard = ApiGuard(self.api_policy, self.roles, self.audit)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers),
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,  # beyond: RESOURCE_EXHAUSTED
@@ -135,12 +137,12 @@ class Gateway:
                 ("grpc.http2.max_ping_strikes", 2),
             ],
         )
-        pb_grpc.add_WarrantServiceServicer_to_server(WarrantServicer(self.book, auth), self.server)
+        pb_grpc.add_WarrantServiceServicer_to_server(WarrantServicer(self.book, auth, guard), self.server)
         pb_grpc.add_ReleaseServiceServicer_to_server(
-            ReleaseServicer(self.book, auth, self.release_run), self.server
+            ReleaseServicer(self.book, auth, guard, self.release_run), self.server
         )
         pb_grpc.add_AuditServiceServicer_to_server(
-            AuditServicer(self.audit, self.checkpoints, self.book, auth, auditors), self.server
+            AuditServicer(self.audit, self.checkpoints, self.book, auth, guard, auditors), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -161,6 +163,7 @@ class Gateway:
         self.credentials = None if config.insecure else _server_credentials(self.pki)
         self.roles = read_roles(self.pki)
         self.policy = ReleasePolicy.load(config.policy_dir)
+        self.api_policy = ApiPolicy.load(config.policy_dir)
         if not fresh and not data.pseudonym_secret.exists():
             raise FailedPrecondition(
                 f"pseudonym secret {data.pseudonym_secret} is missing, but this gateway has run "

@@ -12,6 +12,7 @@ import structlog
 
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
+from gateway.api_policy import ApiGuard
 from gateway.auth import Authenticator
 from gateway.convert import MAX_LIST, release_item_to_pb, spec_from_pb, state_from_pb, warrant_to_pb
 from gateway.errors import GatewayError, InvalidArgument
@@ -65,9 +66,17 @@ def _warrant_id(value: str) -> str:
 
 
 class WarrantServicer(pb_grpc.WarrantServiceServicer):
-    def __init__(self, book: WarrantBook, auth: Authenticator) -> None:
+    def __init__(self, book: WarrantBook, auth: Authenticator, guard: ApiGuard) -> None:
         self._book = book
         self._auth = auth
+        self._guard = guard
+
+    def _allowed(self, context: grpc.ServicerContext, rpc: str, warrant_id: str) -> tuple[str, str]:
+        """(principal, warrant id) once the API policy allows this call on that warrant."""
+        principal = self._auth.authenticate(context)
+        warrant = self._book.get(_warrant_id(warrant_id))
+        self._guard.require(principal, rpc, warrant.id, warrant.submitted_by)
+        return principal, warrant.id
 
     def _reply(self, warrant: Any) -> pb.Warrant:
         return warrant_to_pb(warrant, self._book.now())
@@ -75,44 +84,49 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
     @unary
     def Submit(self, request: pb.SubmitWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
         principal = self._auth.authenticate(context)
+        self._guard.require(principal, "Submit")
         if not request.HasField("spec"):
             raise InvalidArgument("spec: required")
         return self._reply(self._book.submit(spec_from_pb(request.spec), principal))
 
     @unary
     def Get(self, request: pb.GetWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
-        self._auth.authenticate(context)
-        return self._reply(self._book.get(_warrant_id(request.id)))
+        _, warrant_id = self._allowed(context, "Get", request.id)
+        return self._reply(self._book.get(warrant_id))
 
     @unary
     def List(
         self, request: pb.ListWarrantsRequest, context: grpc.ServicerContext
     ) -> pb.ListWarrantsResponse:
-        self._auth.authenticate(context)
+        principal = self._auth.authenticate(context)
+        self._guard.require(principal, "List")
         limit = min(request.limit or 100, MAX_LIST)
-        warrants = self._book.list(state_from_pb(request.state), limit)
+        warrants = [w for w in self._book.list(state_from_pb(request.state), MAX_LIST)
+                    if self._guard.may(principal, "Get", w.submitted_by)][:limit]
         return pb.ListWarrantsResponse(warrants=[self._reply(w) for w in warrants])
 
     @unary
     def Approve(self, request: pb.ApproveWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
-        principal = self._auth.authenticate(context)
-        return self._reply(self._book.approve(_warrant_id(request.id), principal, request.note))
+        principal, warrant_id = self._allowed(context, "Approve", request.id)
+        return self._reply(self._book.approve(warrant_id, principal, request.note))
 
     @unary
     def Reject(self, request: pb.RejectWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
-        principal = self._auth.authenticate(context)
-        return self._reply(self._book.reject(_warrant_id(request.id), principal, request.reason))
+        principal, warrant_id = self._allowed(context, "Reject", request.id)
+        return self._reply(self._book.reject(warrant_id, principal, request.reason))
 
     @unary
     def Revoke(self, request: pb.RevokeWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
-        principal = self._auth.authenticate(context)
-        return self._reply(self._book.revoke(_warrant_id(request.id), principal, request.reason))
+        principal, warrant_id = self._allowed(context, "Revoke", request.id)
+        return self._reply(self._book.revoke(warrant_id, principal, request.reason))
 
 
 class ReleaseServicer(pb_grpc.ReleaseServiceServicer):
-    def __init__(self, book: WarrantBook, auth: Authenticator, make_run: Callable[..., ReleaseRun]) -> None:
+    def __init__(self, book: WarrantBook, auth: Authenticator, guard: ApiGuard,
+                 make_run: Callable[..., ReleaseRun]) -> None:
         self._book = book
         self._auth = auth
+        self._guard = guard
         self._make_run = make_run
 
     @streaming
@@ -121,6 +135,7 @@ class ReleaseServicer(pb_grpc.ReleaseServiceServicer):
     ) -> Iterator[pb.ReleaseResponse]:
         principal = self._auth.authenticate(context)
         warrant = self._book.get(_warrant_id(request.warrant_id))
+        self._guard.require(principal, "Release", warrant.id, warrant.submitted_by)
         run = self._make_run(warrant, principal, request.batch_size)
         for item in run:
             if not context.is_active():

@@ -41,6 +41,19 @@ def write_jsonl(path: pathlib.Path, rows: list[dict[str, Any]]) -> pathlib.Path:
     return path
 
 
+# Role bindings every test gateway gets (DIR/roles.json, as `wsg init --principal` writes them):
+# the people in the tests act as officers and as reviewers; audit1 is an auditor; anyone else
+# (e.g. "mallory") has no role and may do nothing. tests/test_api_policy.py checks roles one by one.
+TEST_ROLES = {name: ("officer", "reviewer") for name in ("alice", "bob", "carol", "a", "officer", "reviewer")}
+TEST_ROLES["audit1"] = ("auditor",)
+
+
+def bind_test_roles(data: pathlib.Path) -> None:
+    from gateway.pki import PkiPaths, bind_roles
+
+    bind_roles(PkiPaths(data), [(name, role) for name, roles in TEST_ROLES.items() for role in roles])
+
+
 def load_store(data: pathlib.Path, rows: list[dict[str, Any]]) -> None:
     data.mkdir(parents=True, exist_ok=True)
     store = ReferenceStore.open(data / "store.db")
@@ -73,6 +86,7 @@ def start_gateway(tmp_path: pathlib.Path, clock: Clock) -> Iterator[Any]:
         root = data or tmp_path / "wsg-data"
         if rows is not None:
             load_store(root, rows)
+        bind_test_roles(root)
         gw = Gateway(ServerConfig(data=root, listen="127.0.0.1:0", insecure=True, clock=clock,
                                   **config)).start()
         started.append(gw)

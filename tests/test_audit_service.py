@@ -248,13 +248,16 @@ class TestPermissions:
             i for i, e in enumerate(entries) if e.get("warrant") == w1.id]
         # Bob submitted nothing: only his own two approvals.
         assert [entries[e.index]["event"] for e in listed(run, BOB)] == ["warrant.approved"] * 2
-        assert listed(run, OUTSIDER) == []
+        # A principal with no role gets nothing at all (API policy), and the denial is logged.
+        assert refused(lambda: listed(run, OUTSIDER)).code is grpc.StatusCode.PERMISSION_DENIED
+        assert json.loads(lines_of(run)[-1])["event"] == "api.denied"
 
     def test_inclusion_proof_of_someone_elses_entry_is_denied(
         self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
     ) -> None:
         """The leaf inside a proof is an entry: PERMISSION_DENIED unless the caller may read it.
-        Checkpoints and consistency proofs hold only hashes, so anyone authenticated gets them."""
+        Checkpoints and consistency proofs hold only hashes, so anyone with a role gets them;
+        a principal without a role gets nothing."""
         run = start_gateway(ROWS, auditors=AUDITORS)
         w1, w2 = two_officers(run, clock, tmp_path)
         lines = lines_of(run)
@@ -272,11 +275,13 @@ class TestPermissions:
         assert proof.leaf == lines[about_w2]
         verify_inclusion(leaf_hash(proof.leaf), about_w2, proof.tree_size, list(proof.hashes),
                          checkpoint.root_hash)
+        with run.client(BOB) as bob:  # bob submitted nothing
+            assert bob.checkpoint().note == checkpoint.note
+            assert bob.consistency_proof(2).new_size == len(lines)
         with run.client(OUTSIDER) as outsider:
-            assert outsider.checkpoint().note == checkpoint.note
-            assert outsider.consistency_proof(2).new_size == len(lines)
-            denied = refused(lambda: outsider.inclusion_proof(0))
-            assert denied.code is grpc.StatusCode.PERMISSION_DENIED
+            for call in (outsider.checkpoint, lambda: outsider.consistency_proof(2),
+                         lambda: outsider.inclusion_proof(0)):
+                assert refused(call).code is grpc.StatusCode.PERMISSION_DENIED
 
     def test_since_until_select_entries_by_time(self, start_gateway: Any, clock: Any,
                                                 tmp_path: pathlib.Path) -> None:

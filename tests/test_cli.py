@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import write_jsonl
+from conftest import write_jsonl, bind_test_roles
 from fixtures_small import NON_TARGETS, ROWS, strings_in
 
 WSG = [sys.executable, "-m", "gateway"]
@@ -32,6 +32,7 @@ def served(tmp_path: pathlib.Path) -> Iterator[dict[str, str]]:
     data = tmp_path / "data"
     out = wsg("store", "import", str(write_jsonl(tmp_path / "s.jsonl", ROWS)), "--data", str(data), "--json")
     assert json.loads(out.stdout)["imported"]["message"] == 9
+    bind_test_roles(data)
     proc = subprocess.Popen([*WSG, "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data)],
                             stderr=subprocess.PIPE, text=True)
     try:

@@ -75,11 +75,11 @@ class TestInit:
         for path in (pki.ca_key, pki.server_key, pki.client_key("alice"), pki.client_key("casemgr")):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
             assert str(path) in out["written"]
-        assert json.loads(pki.roles.read_text()) == {"alice": "officer", "casemgr": "service"}
+        assert json.loads(pki.roles.read_text()) == {"alice": ["officer"], "casemgr": ["service"]}
         ca = pki.ca_cert.read_bytes()
         wsg("init", "--data", str(data), "--principal", "bob:reviewer")
         assert pki.ca_cert.read_bytes() == ca  # kept: existing certificates stay valid
-        assert json.loads(pki.roles.read_text())["bob"] == "reviewer"
+        assert json.loads(pki.roles.read_text())["bob"] == ["reviewer"]
 
     @pytest.mark.parametrize("bad, says", [("alice", "NAME:ROLE"), ("alice:admin", "role must be"),
                                            ("al ice:officer", "not a valid name")])

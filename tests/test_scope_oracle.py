@@ -19,7 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Clock, load_store, make_spec
+from conftest import Clock, load_store, make_spec, bind_test_roles
 from fixtures_small import strings_in
 from gateway.client import Client
 from gateway.evidence import write_package
@@ -151,6 +151,7 @@ class TestScopeOracle:
         with tempfile.TemporaryDirectory() as tmp:
             root = pathlib.Path(tmp)
             load_store(root / "data", world["accounts"] + world["rows"])
+            bind_test_roles(root / "data")
             clock = Clock(dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
             gw = Gateway(ServerConfig(data=root / "data", listen="127.0.0.1:0", insecure=True,
                                       clock=clock)).start()

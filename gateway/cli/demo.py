@@ -16,6 +16,7 @@ from gateway.cli.release import print_summary, run_release
 from gateway.client import Client
 from gateway.logs import quiet_logging
 from gateway.notes import NoteVerifier
+from gateway.pki import PkiPaths, bind_roles
 from gateway.paths import DataDir
 from gateway.server import Gateway, ServerConfig
 from gateway.stores.reference import ReferenceStore
@@ -56,6 +57,9 @@ def demo(data: pathlib.Path | None, accounts: int, seed_value: int) -> None:
     console.rule("[bold]1. a fresh embedded store")
     console.print(", ".join(f"{n} {kind}s" for kind, n in counts.items()) + f"  ({dirs.store_db})")
 
+    # The officer may also review (a small team), so the refusal below is the two-person rule
+    # itself, not a missing role.
+    bind_roles(PkiPaths(root), [(OFFICER, "officer"), (OFFICER, "reviewer"), (REVIEWER, "reviewer")])
     gateway = Gateway(ServerConfig(data=root, listen="127.0.0.1:0", insecure=True)).start()
     try:
         start = span[0].replace(hour=0, minute=0, second=0, microsecond=0)
@@ -77,7 +81,7 @@ def demo(data: pathlib.Path | None, accounts: int, seed_value: int) -> None:
             try:
                 officer.approve(w.id)
             except Exception as exc:  # noqa: BLE001 - shown, this is the point
-                console.print(f"{OFFICER} tries to approve it too: [red]{exc}[/red]")
+                console.print(f"{OFFICER}, also a reviewer, tries to approve it: [red]{exc}[/red]")
         with Client(gateway.address, REVIEWER, insecure=True) as reviewer:
             w = reviewer.approve(w.id, "scope checked")
             console.print(f"{REVIEWER} approved it: {state_name(w)}")

@@ -7,7 +7,7 @@ import pathlib
 import click
 
 from gateway.cli.common import console, friendly_errors, json_option, print_json
-from gateway.pki import ROLES, PkiPaths, init as init_pki, parse_principal
+from gateway.pki import ROLES, PkiPaths, init as init_pki, parse_principal, read_roles
 
 
 @click.command()
@@ -35,7 +35,8 @@ def init(data: pathlib.Path, principals: tuple[str, ...], hosts: tuple[str, ...]
     parsed = [parse_principal(p) for p in principals]
     written = init_pki(PkiPaths(data), parsed, hosts)
     if as_json:
-        print_json({"written": [str(p) for p in written], "principals": dict(parsed)})
+        print_json({"written": [str(p) for p in written],
+                    "principals": {n: list(r) for n, r in read_roles(PkiPaths(data)).items()}})
         return
     for path in written:
         console.print(f"wrote {path}")
