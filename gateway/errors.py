@@ -47,3 +47,7 @@ class FailedPrecondition(GatewayError):
 
 class Unavailable(GatewayError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlineExceeded(GatewayError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED

@@ -14,11 +14,12 @@ import collections
 import contextlib
 import dataclasses
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 
 from gateway.audit import AuditLog, canonical_bytes
 from gateway.checkpoints import Checkpointer
-from gateway.errors import FailedPrecondition, GatewayError, Unavailable
+from gateway.errors import DeadlineExceeded, FailedPrecondition, GatewayError, Unavailable
 from gateway.model import Effect, Scope, StoreRecord, WarrantState
 from gateway.policy import ReleasePolicy
 from gateway.pseudonyms import Pseudonymizer
@@ -100,6 +101,8 @@ class ReleaseRun:
         secret: bytes,
         live_state: Callable[[], WarrantState],
         batch_size: int = DEFAULT_BATCH,
+        max_seconds: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.warrant = warrant
         self.principal = principal
@@ -110,11 +113,21 @@ class ReleaseRun:
         self._pseudonyms = Pseudonymizer(secret, warrant.id)
         self._live_state = live_state
         self._batch_size = max(1, min(batch_size or DEFAULT_BATCH, MAX_BATCH))
+        self._monotonic = monotonic
+        self._deadline = None if max_seconds is None else monotonic() + max_seconds
         self._scope = scope_of(warrant)
         self._records_hash = hashlib.sha256()  # of records.jsonl as the client will write it
         # The policy's decision per (relation, category, window position, state): a release
         # asks the same few questions for every record.
         self._decisions: dict[tuple, tuple] = {}
+
+    def _require_time(self) -> None:
+        """The server's cap on one release: checked between batches, like the warrant's state."""
+        if self._deadline is not None and self._monotonic() > self._deadline:
+            self._audit.append("release.stopped", warrant=self.warrant.id, principal=self.principal,
+                               why="the release ran longer than the server allows one call")
+            raise DeadlineExceeded(f"release of {self.warrant.id} stopped: it ran longer than the "
+                                   "server allows one call; release again to continue")
 
     def _require_live(self, when: str) -> WarrantState:
         state = self._live_state()
@@ -171,6 +184,7 @@ class ReleaseRun:
                 index += 1
                 batch, batch_withheld = [], collections.Counter()
                 state = self._require_live("during")
+                self._require_time()
         if batch:
             last_index = self._write_batch(index, batch, batch_withheld)
             yield Batch(index, batch, examined, last_index)

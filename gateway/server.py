@@ -70,6 +70,7 @@ class ServerConfig:
     # Transport limits: requests are small (a warrant is a few kB); a caller cannot tie up more.
     max_message_bytes: int = 1 << 20
     max_concurrent_rpcs: int = 64
+    max_call_seconds: float = 3600.0  # a release longer than this is stopped (DEADLINE_EXCEEDED)
     # The checkpoint origin line and signing key name; fixed at the first start of a data dir.
     origin: str = DEFAULT_ORIGIN
     # Where checkpoints are exported every N entries or T seconds: a directory, "-" (stdout), None.
@@ -188,7 +189,7 @@ class Gateway:
             return self.book.live_state(warrant.id)
 
         return ReleaseRun(warrant, principal, self.store, self.policy, self.audit, self.checkpoints,
-                          self.secret, live_state, batch_size)
+                          self.secret, live_state, batch_size, self.config.max_call_seconds)
 
     def _open_checkpoints(self, config: ServerConfig, data: DataDir) -> Checkpointer:
         """The signer (created on first start, 0600) and the checkpoints this log must match."""

@@ -96,3 +96,21 @@ def test_revoking_over_grpc_stops_the_stream(start_gateway: Any, clock: Any) -> 
     assert received < total  # transport buffering can run a few batches ahead, never to the end
     log = events(run)
     assert "release.stopped" in log and "release.completed" not in log
+
+
+def test_a_release_longer_than_the_server_cap_stops_between_batches(start_gateway: Any,
+                                                                    clock: Any) -> None:
+    """The server-side cap on one call: checked between batches, audited, DEADLINE_EXCEEDED; what
+    was sent before is covered by its entries."""
+    run = start_gateway(many_messages(20), max_call_seconds=0.0)
+    warrant_id = approved_warrant(run, clock)
+    received = 0
+    with run.client(OFFICER) as officer, pytest.raises(ClientError) as info:
+        for item in officer.release(warrant_id, batch_size=2):
+            received += len(item.batch.records) if item.WhichOneof("item") == "batch" else 0
+    assert info.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "release again" in info.value.message
+    assert received == 2  # exactly one batch left before the check
+    log = list(read_entries(run.gateway.data.audit_log))
+    assert log[-1]["event"] == "release.stopped" and "longer than" in log[-1]["why"]
+    assert sum(len(e.get("records", [])) for e in log if e["event"] == "release.batch") == received
