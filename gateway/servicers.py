@@ -71,12 +71,12 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
         self._auth = auth
         self._guard = guard
 
-    def _allowed(self, context: grpc.ServicerContext, rpc: str, warrant_id: str) -> tuple[str, str]:
-        """(principal, warrant id) once the API policy allows this call on that warrant."""
+    def _allowed(self, context: grpc.ServicerContext, rpc: str, warrant_id: str) -> tuple[str, Any]:
+        """(principal, warrant) once the API policy allows this call on that warrant."""
         principal = self._auth.authenticate(context)
         warrant = self._book.get(_warrant_id(warrant_id))
         self._guard.require(principal, rpc, warrant.id, warrant.submitted_by)
-        return principal, warrant.id
+        return principal, warrant
 
     def _reply(self, warrant: Any) -> pb.Warrant:
         return warrant_to_pb(warrant, self._book.now())
@@ -91,8 +91,8 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
 
     @unary
     def Get(self, request: pb.GetWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
-        _, warrant_id = self._allowed(context, "Get", request.id)
-        return self._reply(self._book.get(warrant_id))
+        _, warrant = self._allowed(context, "Get", request.id)
+        return self._reply(warrant)
 
     @unary
     def List(
@@ -107,18 +107,18 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
 
     @unary
     def Approve(self, request: pb.ApproveWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
-        principal, warrant_id = self._allowed(context, "Approve", request.id)
-        return self._reply(self._book.approve(warrant_id, principal, request.note))
+        principal, warrant = self._allowed(context, "Approve", request.id)
+        return self._reply(self._book.approve(warrant.id, principal, request.note))
 
     @unary
     def Reject(self, request: pb.RejectWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
-        principal, warrant_id = self._allowed(context, "Reject", request.id)
-        return self._reply(self._book.reject(warrant_id, principal, request.reason))
+        principal, warrant = self._allowed(context, "Reject", request.id)
+        return self._reply(self._book.reject(warrant.id, principal, request.reason))
 
     @unary
     def Revoke(self, request: pb.RevokeWarrantRequest, context: grpc.ServicerContext) -> pb.Warrant:
-        principal, warrant_id = self._allowed(context, "Revoke", request.id)
-        return self._reply(self._book.revoke(warrant_id, principal, request.reason))
+        principal, warrant = self._allowed(context, "Revoke", request.id)
+        return self._reply(self._book.revoke(warrant.id, principal, request.reason))
 
 
 class ReleaseServicer(pb_grpc.ReleaseServiceServicer):
