@@ -46,6 +46,6 @@ class LogCopy:
 
     def consistency(self, old_size: int, new_size: int = 0) -> dict[str, Any]:
         new_size = self._size(new_size)
-        if not 0 <= old_size <= new_size:
-            raise ValueError(f"old size {old_size} must be between 0 and {new_size}")
+        if not 1 <= old_size <= new_size:
+            raise ValueError(f"old size {old_size} must be between 1 and {new_size}")
         return consistency_json(old_size, new_size, self.tree.consistency_proof(old_size, new_size))

@@ -35,16 +35,22 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         self._guard = guard
         self._auditors = auditors
 
-    def _may_read(self, principal: str, entry: dict[str, object]) -> bool:
+    def _may_read(self, principal: str, entry: dict[str, object],
+                  submitters: dict[str, str | None] | None = None) -> bool:
+        """Auditors read all; others what they did or what concerns warrants they submitted.
+        `submitters` memoizes warrant -> submitter across one call's entries (one read each)."""
         if principal in self._auditors or entry.get("principal") == principal:
             return True
         warrant = entry.get("warrant")
         if not isinstance(warrant, str):
             return False
-        try:
-            return self._book.get(warrant).submitted_by == principal
-        except NotFound:
-            return False
+        submitters = {} if submitters is None else submitters
+        if warrant not in submitters:
+            try:
+                submitters[warrant] = self._book.get(warrant).submitted_by
+            except NotFound:
+                submitters[warrant] = None
+        return submitters[warrant] == principal
 
     def _caller(self, context: grpc.ServicerContext, rpc: str) -> str:
         principal = self._auth.authenticate(context)
@@ -98,6 +104,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         principal = self._caller(context, "ListEntries")
         since = _bound(request, "since")
         until = _bound(request, "until")
+        submitters: dict[str, str | None] = {}
         for index in range(self._audit.size):
             line = self._audit.line(index)
             entry = _parse(line)
@@ -107,7 +114,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
                 ts = _entry_time(entry)
                 if ts is None or (since and ts < since) or (until and ts >= until):
                     continue
-            if self._may_read(principal, entry):
+            if self._may_read(principal, entry, submitters):
                 yield pb.AuditEntry(index=index, line=line)
 
 

@@ -110,7 +110,7 @@ def _check_audit_binding(summary: pb.ReleaseSummary) -> None:
     """The proofs must lead to the checkpoint's root, and the proven release.completed entry
     must name the digest of exactly the records received (signature: `wsg audit evidence`)."""
     try:
-        checkpoint = Checkpoint.parse(summary.checkpoint.rpartition("\n\n")[0] + "\n")
+        checkpoint = Checkpoint.from_note(summary.checkpoint)
     except NoteError as exc:
         raise EvidenceError(f"the release's audit checkpoint is not valid: {exc}") from None
     _check_proofs(checkpoint, _proof(summary.last_batch_proof), _proof(summary.completed_proof),

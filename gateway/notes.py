@@ -447,6 +447,15 @@ class Checkpoint:
         return "".join(line + "\n" for line in lines)
 
     @classmethod
+    def from_note(cls, note: str) -> Checkpoint:
+        """The checkpoint a signed note carries, its signatures NOT checked: for binding checks
+        whose caller verifies the signature elsewhere (open_checkpoint does both)."""
+        body, sep, _ = note.rpartition("\n\n")
+        if not sep:
+            raise NoteError("malformed note: no blank line before the signatures")
+        return cls.parse(body + "\n")
+
+    @classmethod
     def parse(cls, body: str) -> Checkpoint:
         """Parse a checkpoint note text strictly (raises NoteError)."""
         if not body.endswith("\n"):

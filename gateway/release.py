@@ -199,12 +199,12 @@ class ReleaseRun:
             batches=index,
             audit_index=0,
         )
+        records_sha256 = self._records_hash.hexdigest()
         index_done = self._audit.append(
             "release.completed", warrant=self.warrant.id, principal=self.principal,
             released=summary.released, released_by_effect=summary.released_by_effect,
             withheld=summary.withheld, pseudonymized_parties=summary.pseudonymized_parties,
-            batches=summary.batches, examined=examined,
-            records_sha256=self._records_hash.hexdigest(),
+            batches=summary.batches, examined=examined, records_sha256=records_sha256,
         )
         signed = self._checkpoints.latest()
         yield dataclasses.replace(
@@ -212,7 +212,7 @@ class ReleaseRun:
             last_batch_proof=self._proof(last_index if last_index >= 0 else index_done,
                                          signed.checkpoint.size),
             completed_proof=self._proof(index_done, signed.checkpoint.size),
-            records_sha256=self._records_hash.hexdigest(),
+            records_sha256=records_sha256,
         )
 
     def _proof(self, index: int, size: int) -> Proof:

@@ -93,6 +93,14 @@ def _server_credentials(pki: PkiPaths) -> grpc.ServerCredentials:
         root_certificates=pki.ca_cert.read_bytes(), require_client_auth=True)
 
 
+def _require_kept(path: pathlib.Path, what: str, data: DataDir, why: str) -> None:
+    """A key made on the first start must still be there: recreating it would hide lost state."""
+    if not path.exists():
+        raise FailedPrecondition(
+            f"{what} {path} is missing, but this gateway has run before ({data.state_db} "
+            f"exists); restore it from backup: {why}")
+
+
 class Gateway:
     """A running gateway: its components and the gRPC server serving them."""
 
@@ -165,20 +173,16 @@ class Gateway:
         self.roles = read_roles(self.pki)
         self.policy = ReleasePolicy.load(config.policy_dir)
         self.api_policy = ApiPolicy.load(config.policy_dir)
-        if not fresh and not data.pseudonym_secret.exists():
-            raise FailedPrecondition(
-                f"pseudonym secret {data.pseudonym_secret} is missing, but this gateway has run "
-                f"before ({data.state_db} exists); restore it from backup: a new secret would "
-                "give every third party new pseudonyms")
+        if not fresh:
+            _require_kept(data.pseudonym_secret, "pseudonym secret", data,
+                          "a new secret would give every third party new pseudonyms")
+            _require_kept(data.audit_signing_key, "audit signing key", data,
+                          "checkpoints signed with a new key would not verify against the key "
+                          "auditors hold")
         try:
             self.secret = load_or_create_secret(data.pseudonym_secret)
         except (OSError, ValueError) as exc:
             raise FailedPrecondition(f"pseudonym secret unusable: {exc}") from None
-        if not fresh and not data.audit_signing_key.exists():
-            raise FailedPrecondition(
-                f"audit signing key {data.audit_signing_key} is missing, but this gateway has run "
-                f"before ({data.state_db} exists); restore it from backup: checkpoints signed with "
-                "a new key would not verify against the key auditors hold")
         self.checkpoints = self._open_checkpoints(config, data)
         self.store = ReferenceStore.open(data.store_db)
         self.book = WarrantBook(data.state_db, self.store, self.audit, config.clock)

@@ -16,13 +16,13 @@ import pathlib
 import re
 import secrets
 import sqlite3
-import threading
 from collections.abc import Callable
 
 from gateway import validation
 from gateway.audit import AuditLog
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from gateway.group_commit import Entry, GroupCommit
+from gateway.sqlite_readers import ThreadReaders
 from gateway.model import TARGET_KINDS, Category, WarrantState, Window, format_time, parse_time
 from gateway.stores.base import Store
 
@@ -168,6 +168,12 @@ def _opt_time(text: str | None) -> dt.datetime | None:
     return parse_time(text) if text else None
 
 
+def _read_connection(path: pathlib.Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA query_only = ON")
+    return db
+
+
 class WarrantBook:
     """The warrant lifecycle: validation, target resolution, two-person rule, durable state."""
 
@@ -184,41 +190,24 @@ class WarrantBook:
         self._db.executescript(_SCHEMA)
         # Writes go through group commit; reads use per-thread connections (WAL).
         self._writes = GroupCommit(self._db, audit)
-        self._path = path
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
+        self._readers = ThreadReaders(lambda: _read_connection(path))
         self._store = store
         self._audit = audit
         self._clock = clock
 
     def close(self) -> None:
         self._db.close()
-        with self._readers_lock:
-            for db in self._readers:
-                db.close()
-            self._readers.clear()
-
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's read connection: with WAL, reads never wait for a writer's fsync."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA query_only = ON")
-            self._local.db = db
-            with self._readers_lock:
-                self._readers.append(db)
-        return db
+        self._readers.close()
 
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, warrant_id: str) -> Warrant:
         if not _ID.match(warrant_id):
             raise NotFound(f"no warrant {warrant_id[:80]!r}")
-        return self._get_on(self._reader(), warrant_id)
+        return self._get_on(self._readers.get(), warrant_id)
 
     def list(self, state: WarrantState | None = None, limit: int = 100) -> list[Warrant]:
-        rows = self._reader().execute("SELECT * FROM warrants ORDER BY seq DESC").fetchall()
+        rows = self._readers.get().execute("SELECT * FROM warrants ORDER BY seq DESC").fetchall()
         warrants = [self._from_row(r) for r in rows]
         now = self._clock()
         if state is not None:

@@ -80,6 +80,16 @@ def _copy(data: pathlib.Path, key: str | None) -> LogCopy:
     return LogCopy(dirs.audit_log, dirs.checkpoint, [_verifier(data, key)])
 
 
+def _print_proof(result: dict[str, Any], heading: str, as_json: bool) -> None:
+    """A proof in DESIGN.md's JSON shape, or a heading and one base64 hash per line."""
+    if as_json:
+        print_json(result)
+        return
+    click.echo(heading)
+    for h in result["proof"]:
+        click.echo(f"  {h}")
+
+
 KEY = click.option("--key", metavar="KEY|FILE",
                    help="Verifier key (note format) or a file with it; default DIR/audit.vkey.")
 
@@ -216,12 +226,7 @@ def proof(index: int, tree_size: int, data: pathlib.Path, key: str | None, serve
         result = inclusion_json(p.index, p.tree_size, p.leaf, p.hashes)
     else:
         result = _copy(data, key).inclusion(index, tree_size)
-    if as_json:
-        print_json(result)
-    else:
-        click.echo(f"entry {result['index']} in a tree of {result['tree_size']}:")
-        for h in result["proof"]:
-            click.echo(f"  {h}")
+    _print_proof(result, f"entry {result['index']} in a tree of {result['tree_size']}:", as_json)
 
 
 @audit.command()
@@ -243,12 +248,7 @@ def consistency(old_size: int, new_size: int, data: pathlib.Path, key: str | Non
         result = consistency_json(p.old_size, p.new_size, p.hashes)
     else:
         result = _copy(data, key).consistency(old_size, new_size)
-    if as_json:
-        print_json(result)
-    else:
-        click.echo(f"tree {result['old_size']} -> {result['new_size']}:")
-        for h in result["proof"]:
-            click.echo(f"  {h}")
+    _print_proof(result, f"tree {result['old_size']} -> {result['new_size']}:", as_json)
 
 
 @audit.command()

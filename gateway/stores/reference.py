@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument, Unavailable
 from gateway.model import Category, Relation, Scope, StoreRecord
+from gateway.sqlite_readers import ThreadReaders
 from gateway.stores import interchange as ix
 
 SCHEMA_VERSION = 1
@@ -251,9 +252,7 @@ class ReferenceStore:
         self._writer: sqlite3.Connection | None = writer
         self._write_lock = threading.Lock()
         self._trace = trace
-        self._local = threading.local()
-        self._small_readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()  # not the write lock: an import may hold that long
+        self._small_readers = ThreadReaders(self._reader)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -292,10 +291,7 @@ class ReferenceStore:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
-            with self._readers_lock:
-                for db in self._small_readers:
-                    db.close()
-                self._small_readers.clear()
+            self._small_readers.close()
 
     def _reader(self) -> sqlite3.Connection:
         """A fresh read-only connection: safe to use from any one thread at a time."""
@@ -313,15 +309,11 @@ class ReferenceStore:
     def _query(self, sql: str, params: Iterable | dict = ()) -> list[tuple]:
         """A small query (never the release stream) on this thread's cached read connection:
         opening one costs more than the lookups warrant submission makes."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = self._reader()
-            with self._readers_lock:
-                self._small_readers.append(db)
+        db = self._small_readers.get()
         try:
             return db.execute(sql, params).fetchall()
         except sqlite3.Error as e:
-            self._local.db = None  # a broken connection is not reused
+            self._small_readers.discard()  # a broken connection is not reused
             raise Unavailable(f"reference store: {e}") from None
 
     # --- loading ---------------------------------------------------------------------------
