@@ -1,1 +1,30 @@
-"""Stores the gateway can front. `base.Store` is the one interface the release pipeline sees."""
+"""Stores the gateway can front. `base.Store` is the one interface the release pipeline sees.
+
+`open_store` is the one place a store is chosen from the configuration; the release pipeline,
+policy and audit never know which implementation runs.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import TYPE_CHECKING
+
+from gateway.errors import FailedPrecondition
+
+if TYPE_CHECKING:
+    from gateway.stores.base import Store
+
+
+def open_store(store: str | None, data: pathlib.Path, database: object | None = None) -> Store:
+    """The store named by the `store` setting: None = the reference store (in PostgreSQL when
+    `database` is a gateway.db.Database, else DATA/store.db)."""
+    if store is None:
+        if database is not None:
+            from gateway.stores.reference_pg import PgReferenceStore
+
+            return PgReferenceStore(database)  # type: ignore[arg-type]
+        from gateway.stores.reference import ReferenceStore
+
+        return ReferenceStore.open(data / "store.db")
+    raise FailedPrecondition(f"store {store[:80]!r}: unknown kind of store (known: the reference "
+                             "store, which is the default)")

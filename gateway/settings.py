@@ -1,0 +1,190 @@
+"""The gateway's configuration in one place: a typed, validated settings object.
+
+Sources, highest first: command-line flags (passed as keyword arguments), environment variables
+(`WSG_` + the field name in capitals, e.g. WSG_DATABASE, WSG_LISTEN), a TOML config file
+(`wsg serve --config FILE` or WSG_CONFIG), and the defaults below. Everything is checked when the
+gateway starts; a bad value stops it with one line per problem naming the setting and its
+source, never a traceback (`SettingsError`).
+
+`clock` is not a setting (tests move time with it) and is never read from a file or the
+environment.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import os
+import pathlib
+import tomllib
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_POLICY_DIR = pathlib.Path(__file__).resolve().parent.parent / "policies"
+DEFAULT_ORIGIN = "wsg.local/audit"
+ENV_PREFIX = "WSG_"
+CONFIG_ENV = "WSG_CONFIG"
+
+_config_file: contextvars.ContextVar[pathlib.Path | None] = contextvars.ContextVar(
+    "wsg_config_file", default=None)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class SettingsError(ValueError):
+    """Configuration that cannot be used; the message names every bad setting."""
+
+
+class Settings(BaseSettings):
+    """Every knob of `wsg serve`. Field names are the config-file keys; WSG_<NAME> in the
+    environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True,
+                                      arbitrary_types_allowed=True)
+
+    # Where state lives. Without `database`, everything is SQLite files in `data`; with a
+    # postgresql:// URL the warrants, audit log, checkpoints, policy rules and reference store
+    # are in PostgreSQL and `data` keeps only keys, certificates and roles.
+    data: pathlib.Path = pathlib.Path("wsg-data")
+    database: str | None = Field(default=None, description="postgresql://user@host:port/db")
+    pool_size: int = Field(default=10, ge=1, le=200)
+    # Where the records come from: unset = the reference store (in `database`, else
+    # DATA/store.db). Other stores are named by a URL (gateway.stores.open_store).
+    store: str | None = None
+
+    # Serving.
+    listen: str = DEFAULT_LISTEN
+    health_listen: str | None = Field(
+        default=None, description="HOST:PORT of a plaintext port serving only grpc.health.v1 "
+                                  "(for load balancers and Kubernetes probes)")
+    insecure: bool = False
+    max_workers: int = Field(default=16, ge=1, le=512)
+    max_message_bytes: int = Field(default=1 << 20, ge=4096)
+    max_concurrent_rpcs: int = Field(default=64, ge=1)
+    max_call_seconds: float = Field(default=3600.0, gt=0)
+
+    # Policy: the Casbin models (and, on SQLite, the rules) live here; on PostgreSQL the rules
+    # are seeded from here once and then read from the policy table.
+    policy_dir: pathlib.Path = DEFAULT_POLICY_DIR
+    policy_poll_seconds: float = Field(default=5.0, gt=0, description=(
+        "how often a replica re-reads the policy version, besides LISTEN/NOTIFY"))
+
+    # Warrants.
+    max_targets: int = Field(default=20, ge=1, le=1000)
+    max_window_days: int = Field(default=3660, ge=1)
+
+    # Audit log checkpoints.
+    origin: str = DEFAULT_ORIGIN
+    witness: str | None = None
+    export_every_entries: int = Field(default=1000, ge=1)
+    export_every_seconds: float = Field(default=60.0, gt=0)
+    auditors: frozenset[str] = frozenset()
+
+    clock: Callable[[], dt.datetime] = Field(default=utcnow, exclude=True)
+
+    @field_validator("database")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (leave it unset for the embedded SQLite)")
+        return value
+
+    @field_validator("listen", "health_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"{value!r} is not HOST:PORT")
+        return value
+
+    @field_validator("policy_dir")
+    @classmethod
+    def _policy_dir(cls, value: pathlib.Path) -> pathlib.Path:
+        if not value.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return value
+
+    @field_validator("auditors", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, str):  # WSG_AUDITORS=a,b
+            return frozenset(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database is not None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(config_file: pathlib.Path | str | None = None, **flags: Any) -> Settings:
+    """Settings from flags (None = not given), the environment and the config file (the
+    argument, else WSG_CONFIG), or SettingsError naming each bad value and where it came from."""
+    path = config_file or os.environ.get(CONFIG_ENV) or None
+    if path is not None:
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise SettingsError(f"config file {path} does not exist")
+        try:
+            tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    given = {k: v for k, v in flags.items() if v is not None}
+    token = _config_file.set(path)
+    try:
+        return Settings(**given)
+    except pydantic.ValidationError as exc:
+        raise SettingsError(_describe(exc, given, path)) from None
+    finally:
+        _config_file.reset(token)
+
+
+def _describe(exc: pydantic.ValidationError, given: dict[str, Any],
+              path: pathlib.Path | None) -> str:
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(p) for p in error["loc"]) or "settings"
+        top = str(error["loc"][0]) if error["loc"] else ""
+        if top in given:
+            source = "flag"
+        elif ENV_PREFIX + top.upper() in os.environ:
+            source = f"env {ENV_PREFIX}{top.upper()}"
+        elif path is not None:
+            source = f"config {path}"
+        else:
+            source = "default"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        problems.append(f"{name} ({source}): {message}")
+    return "invalid configuration: " + "; ".join(problems)
