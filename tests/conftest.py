@@ -32,6 +32,16 @@ class Clock:
 
 
 @pytest.fixture
+def pg_schema() -> Iterator[Any]:
+    """A fresh PostgreSQL schema for this test (skips, or fails in CI, without PostgreSQL)."""
+    from pg import Schema
+
+    schema = Schema()
+    yield schema
+    schema.drop()
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock()
 

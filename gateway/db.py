@@ -1,0 +1,114 @@
+"""PostgreSQL: one connection pool per process, versioned schema migrations, errors that fail closed.
+
+psycopg 3 is the driver and psycopg_pool the pool; every statement binds its values as
+parameters (no SQL is built from data). The schema is a sequence of yoyo migrations in
+gateway/migrations/postgresql, applied on start (under yoyo's lock, so replicas starting together
+apply each one once) or by `wsg db upgrade`.
+
+A database that cannot be reached is `Unavailable` to callers: the release or action in progress
+stops (nothing is released unaudited), and the pool reconnects once the database is back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import re
+from collections.abc import Iterator
+
+import psycopg
+import psycopg_pool
+
+from gateway.errors import FailedPrecondition, Unavailable
+
+MIGRATIONS = pathlib.Path(__file__).resolve().parent / "migrations" / "postgresql"
+CONNECT_TIMEOUT = 5  # seconds to wait for a connection before saying the database is unavailable
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, for logs and error messages."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+class Database:
+    """A pool of connections to one PostgreSQL database (schema chosen by the URL's options)."""
+
+    def __init__(self, url: str, pool_size: int = 10, name: str = "wsg") -> None:
+        self.url = url
+        try:
+            self.pool = psycopg_pool.ConnectionPool(
+                conninfo=url, min_size=1, max_size=max(2, pool_size), open=False, name=name,
+                kwargs={"connect_timeout": CONNECT_TIMEOUT},
+                check=psycopg_pool.ConnectionPool.check_connection,  # a restart is noticed
+                reconnect_timeout=0,  # keep trying in the background; callers get Unavailable
+                timeout=CONNECT_TIMEOUT,
+            )
+            self.pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            with contextlib.suppress(Exception):
+                self.pool.close()
+            raise Unavailable(f"database {redact(url)} unreachable: {one_line(exc)}") from None
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction: committed when the block ends, rolled back on
+        an exception; a lost or unreachable database becomes Unavailable."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout) as exc:
+            raise Unavailable(f"database unavailable: {one_line(exc)}") from None
+        except psycopg_pool.PoolClosed:
+            raise Unavailable("database connection pool is closed") from None
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _yoyo_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg://{rest}" if sep and scheme in ("postgresql", "postgres") else url
+
+
+def upgrade(url: str) -> list[str]:
+    """Apply every migration the database does not have yet; return their ids."""
+    from yoyo import get_backend, read_migrations
+    from yoyo.exceptions import LockTimeout
+
+    try:
+        backend = get_backend(_yoyo_url(url))
+    except psycopg.Error as exc:
+        raise Unavailable(f"database {redact(url)} unreachable: {one_line(exc)}") from None
+    try:
+        migrations = read_migrations(str(MIGRATIONS))
+        with backend.lock(timeout=60):
+            todo = backend.to_apply(migrations)
+            backend.apply_migrations(todo)
+        return [m.id for m in todo]
+    except LockTimeout:
+        raise Unavailable("another process holds the migration lock for over 60 s") from None
+    except psycopg.OperationalError as exc:
+        raise Unavailable(f"database unavailable during migration: {one_line(exc)}") from None
+    except psycopg.Error as exc:
+        raise FailedPrecondition(f"migration failed: {one_line(exc)}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            backend.connection.close()
+
+
+def pending(url: str) -> list[str]:
+    """Ids of migrations not yet applied (for `wsg db status`)."""
+    from yoyo import get_backend, read_migrations
+
+    backend = get_backend(_yoyo_url(url))
+    try:
+        return [m.id for m in backend.to_apply(read_migrations(str(MIGRATIONS)))]
+    finally:
+        with contextlib.suppress(Exception):
+            backend.connection.close()
