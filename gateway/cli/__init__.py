@@ -6,6 +6,7 @@ import click
 
 from gateway import __version__
 from gateway.cli.audit import audit
+from gateway.cli.db import db_group
 from gateway.cli.demo import demo
 from gateway.cli.init import init
 from gateway.cli.release import release
@@ -31,5 +32,5 @@ def main() -> None:
     """
 
 
-for command in (init, serve, demo, store, warrant, release, audit):
+for command in (init, serve, demo, store, warrant, release, audit, db_group):
     main.add_command(command)
