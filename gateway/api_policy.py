@@ -9,13 +9,14 @@ rpc x relation), so a call costs a lookup; every denial is an audit entry.
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import casbin
 
 from gateway.audit import AuditLog
 from gateway.errors import FailedPrecondition, GatewayError, PermissionDenied
 from gateway.pki import ROLES
+from gateway.policy import TextAdapter
 
 API_MODEL_FILE = "api_model.conf"
 API_POLICY_FILE = "api_policy.csv"
@@ -29,13 +30,16 @@ class ApiPolicy:
         self._table = dict(table)
 
     @classmethod
-    def load(cls, policy_dir: pathlib.Path) -> ApiPolicy:
+    def load(cls, policy_dir: pathlib.Path, rules_text: str | None = None) -> ApiPolicy:
+        """The model from policy_dir and the rules from api_policy.csv, or `rules_text` (the
+        policy table, on PostgreSQL); FailedPrecondition if anything is wrong."""
         model, rules = policy_dir / API_MODEL_FILE, policy_dir / API_POLICY_FILE
-        for path in (model, rules):
+        for path in (model, rules) if rules_text is None else (model,):
             if not path.is_file():
                 raise FailedPrecondition(f"API policy file {path} is missing")
         try:
-            enforcer = casbin.Enforcer(str(model), str(rules))
+            adapter = str(rules) if rules_text is None else TextAdapter(rules_text)
+            enforcer = casbin.Enforcer(str(model), adapter)
             for role, rpc, relation, *_ in enforcer.get_policy():
                 if role not in ROLES or rpc not in RPCS or relation not in (*RELATIONS, "any"):
                     raise ValueError(f"unknown role, rpc or relation in rule {role}, {rpc}, {relation}")
@@ -52,14 +56,17 @@ class ApiPolicy:
 class ApiGuard:
     """Authorizes each call of an authenticated principal; denials are refused and audited."""
 
-    def __init__(self, policy: ApiPolicy, roles: Mapping[str, tuple[str, ...]], audit: AuditLog) -> None:
-        self._policy = policy
+    def __init__(self, policy: ApiPolicy | Callable[[], ApiPolicy],
+                 roles: Mapping[str, tuple[str, ...]], audit: AuditLog) -> None:
+        # A callable gives the policy in force now (it changes on replicas without a restart).
+        self._policy = policy if callable(policy) else (lambda: policy)
         self._roles = roles
         self._audit = audit
 
     def may(self, principal: str, rpc: str, submitted_by: str | None = None) -> bool:
         relation = "none" if submitted_by is None else ("own" if submitted_by == principal else "other")
-        return any(self._policy.allows(role, rpc, relation) for role in self._roles.get(principal, ()))
+        policy = self._policy()
+        return any(policy.allows(role, rpc, relation) for role in self._roles.get(principal, ()))
 
     def require(self, principal: str, rpc: str, warrant_id: str | None = None,
                 submitted_by: str | None = None) -> None:

@@ -165,6 +165,13 @@ class AuditLog:
         with self._lock:
             return len(self._tree)
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def sync(self) -> None:
+        """Nothing to catch up with: this process is the log's only writer."""
+
     def on_broken(self, callback: Callable[[str], None]) -> None:
         """Call back (e.g. to set health NOT_SERVING) when the log becomes unwritable."""
         self._on_broken.append(callback)

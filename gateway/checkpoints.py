@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from gateway import faults
 from gateway.audit import AuditLog
@@ -74,14 +75,57 @@ class Witness:
         write_durably(path, signed.note, "witness")
 
 
+class FileCheckpoints:
+    """The latest signed checkpoint in one file (DIR/checkpoint), replaced atomically."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+
+    def latest(self) -> str | None:
+        return self.path.read_text() if self.path.exists() else None
+
+    def save(self, size: int, note: str) -> None:
+        write_durably(self.path, note)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+class PgCheckpoints:
+    """Every checkpoint any replica signed, in the checkpoints table (PostgreSQL)."""
+
+    def __init__(self, database: Any) -> None:
+        self._db = database
+
+    def latest(self) -> str | None:
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+        return None if row is None else row[0]
+
+    def save(self, size: int, note: str) -> None:
+        # Ed25519 signatures are deterministic: two replicas signing the same size sign the same
+        # root with the same key and write the same note, so the second insert changes nothing.
+        with self._db.connection() as conn:
+            conn.execute("INSERT INTO checkpoints (size, note) VALUES (%s, %s) "
+                         "ON CONFLICT (size) DO NOTHING", (size, note))
+
+    def all(self) -> list[str]:
+        with self._db.connection() as conn:
+            return [r[0] for r in conn.execute("SELECT note FROM checkpoints ORDER BY size")]
+
+    def __str__(self) -> str:
+        return "postgresql table checkpoints"
+
+
 class Checkpointer:
-    """Signs tree heads of one audit log; keeps the latest durably in `latest_path`."""
+    """Signs tree heads of one audit log; keeps them durably (a file, or the checkpoints table
+    that every replica shares)."""
 
     def __init__(
         self,
         audit: AuditLog,
         signer: NoteSigner,
-        latest_path: pathlib.Path,
+        kept: FileCheckpoints | PgCheckpoints | pathlib.Path,
         witness: Witness | None = None,
         every_entries: int = 1000,
         every_seconds: float = 60.0,
@@ -90,7 +134,7 @@ class Checkpointer:
         self._audit = audit
         self._signer = signer
         self.origin = signer.name
-        self._path = latest_path
+        self._kept = FileCheckpoints(kept) if isinstance(kept, pathlib.Path) else kept
         self._witness = witness
         self._every_entries = max(1, every_entries)
         self._every_seconds = every_seconds
@@ -105,18 +149,21 @@ class Checkpointer:
         return self._signer.verifier_key
 
     def _load(self) -> SignedCheckpoint | None:
-        """The latest checkpoint from a previous run, which the log must still match."""
-        if not self._path.exists():
+        """The latest checkpoint signed so far (by this gateway, or any replica sharing its
+        database), which the log must still match."""
+        note = self._kept.latest()
+        if note is None:
             return None
-        note = self._path.read_text()
         try:
             checkpoint = open_checkpoint(note, [NoteVerifier.from_key(self._signer.verifier_key)], self.origin)
         except NoteError as exc:
-            raise FailedPrecondition(f"{self._path} does not verify with this gateway's key: {exc}") from None
+            raise FailedPrecondition(f"{self._kept} does not verify with this gateway's key: {exc}") from None
+        if checkpoint.size > self._audit.size:
+            self._audit.sync()
         if checkpoint.size > self._audit.size or self._audit.root(checkpoint.size) != checkpoint.root:
             raise FailedPrecondition(
                 f"the audit log no longer matches the checkpoint this gateway signed for its first "
-                f"{checkpoint.size} entries ({self._path}); refusing to sign anything that could "
+                f"{checkpoint.size} entries ({self._kept}); refusing to sign anything that could "
                 f"contradict it: run `wsg audit verify` and investigate"
             )
         return SignedCheckpoint(checkpoint, note)
@@ -124,6 +171,9 @@ class Checkpointer:
     def latest(self) -> SignedCheckpoint:
         """A signed checkpoint covering every entry written so far (signing a new one if needed)."""
         with self._lock:
+            self._audit.sync()
+            if isinstance(self._kept, PgCheckpoints):
+                self._latest = self._load()  # another replica may have signed a larger tree
             size = self._audit.size
             if self._latest is not None and self._latest.checkpoint.size == size:
                 return self._latest
@@ -134,9 +184,9 @@ class Checkpointer:
             checkpoint = Checkpoint(self.origin, size, root)
             signed = SignedCheckpoint(checkpoint, sign_checkpoint(self._signer, checkpoint))
             try:
-                write_durably(self._path, signed.note)
+                self._kept.save(size, signed.note)
             except OSError as exc:
-                self._audit.fail(f"cannot write checkpoint {self._path}: {exc.strerror or exc}")
+                self._audit.fail(f"cannot write checkpoint {self._kept}: {exc.strerror or exc}")
             self._latest = signed
             return signed
 

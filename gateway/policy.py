@@ -104,8 +104,8 @@ def policy_version(model_bytes: bytes, policy_bytes: bytes) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
-class _TextAdapter(Adapter):
-    """Feeds Casbin the exact policy text that was hashed (no second read of the file)."""
+class TextAdapter(Adapter):
+    """Feeds Casbin the exact policy text that was hashed (no second read of the file or table)."""
 
     def __init__(self, text: str) -> None:
         self._text = text
@@ -249,16 +249,24 @@ class ReleasePolicy:
         self.compile_seconds = time.perf_counter() - started
 
     @classmethod
-    def load(cls, policy_dir: pathlib.Path) -> ReleasePolicy:
-        """Read, validate and compile model.conf + policy.csv, or raise FailedPrecondition."""
+    def load(cls, policy_dir: pathlib.Path, rules_text: str | None = None,
+             rules_source: str | None = None) -> ReleasePolicy:
+        """Read, validate and compile model.conf + the rules, or raise FailedPrecondition.
+
+        The rules are policy.csv unless `rules_text` is given (the policy table, on PostgreSQL;
+        `rules_source` names it in errors)."""
         policy_dir = pathlib.Path(policy_dir)
         model_path, policy_path = policy_dir / MODEL_FILE, policy_dir / POLICY_FILE
         model_bytes, model_text = _read(model_path)
-        policy_bytes, policy_text = _read(policy_path)
+        if rules_text is None:
+            policy_bytes, policy_text = _read(policy_path)
+        else:
+            policy_path = pathlib.Path(rules_source or "policy table")
+            policy_bytes, policy_text = rules_text.encode(), rules_text
         model = _load_model(model_path, model_text)
         rows = _parse_rules(policy_path, policy_text)
         try:
-            enforcer = casbin.Enforcer(model, _TextAdapter(policy_text))
+            enforcer = casbin.Enforcer(model, TextAdapter(policy_text))
         except Exception as exc:
             raise _fail(policy_path, f"Casbin refused the policy ({_one_line(exc)})") from None
         if enforcer.get_policy() != rows:

@@ -95,7 +95,7 @@ class ReleaseRun:
         warrant: Warrant,
         principal: str,
         store: Store,
-        policy: ReleasePolicy,
+        policy: ReleasePolicy | Callable[[], ReleasePolicy],
         audit: AuditLog,
         checkpoints: Checkpointer,
         secret: bytes,
@@ -107,7 +107,9 @@ class ReleaseRun:
         self.warrant = warrant
         self.principal = principal
         self._store = store
-        self._policy = policy
+        # The policy in force is taken once per batch: a batch never mixes two versions.
+        self._policy_now = policy if callable(policy) else (lambda: policy)
+        self._policy = self._policy_now()
         self._audit = audit
         self._checkpoints = checkpoints
         self._pseudonyms = Pseudonymizer(secret, warrant.id)
@@ -171,6 +173,8 @@ class ReleaseRun:
         index = 0
         last_index = -1
         for record in self._store.records(self._scope):
+            if not batch and not batch_withheld:
+                self._take_policy()
             examined += 1
             released, reason = self._decide(record, state)
             if released is None:
@@ -214,6 +218,13 @@ class ReleaseRun:
             completed_proof=self._proof(index_done, signed.checkpoint.size),
             records_sha256=records_sha256,
         )
+
+    def _take_policy(self) -> None:
+        """At a batch's start: the policy in force now, for every decision of this batch."""
+        policy = self._policy_now()
+        if policy is not self._policy:
+            self._policy = policy
+            self._decisions.clear()
 
     def _proof(self, index: int, size: int) -> Proof:
         return Proof(index, size, self._audit.line(index), self._audit.inclusion_proof(index, size))

@@ -7,11 +7,9 @@ secret with loose permissions stops `wsg serve` with one clear line instead of s
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import pathlib
 import threading
-from collections.abc import Callable
 from concurrent import futures
 
 import grpc
@@ -19,12 +17,14 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway import db, shared_keys
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
-from gateway.api_policy import ApiGuard, ApiPolicy
+from gateway.api_policy import ApiGuard
 from gateway.audit import AuditLog
 from gateway.audit_servicer import AuditServicer
-from gateway.checkpoints import Checkpointer, Witness
+from gateway.checkpoints import Checkpointer, FileCheckpoints, PgCheckpoints, Witness
+from gateway.db import Database, redact
 from gateway.auth import (
     Authenticator,
     InsecureMetadataAuthenticator,
@@ -36,49 +36,28 @@ from gateway.model import WarrantState
 from gateway.paths import DataDir, load_or_create_secret
 from gateway.notes import NoteError, NoteSigner
 from gateway.pki import PkiPaths, read_roles
+from gateway.live_policy import PgPolicyWatcher, Policies
+from gateway.pg_audit import PgAuditLog
 from gateway.policy import MODEL_FILE, POLICY_FILE, ReleasePolicy
 from gateway.release import ReleaseRun
 from gateway.servicers import ReleaseServicer, WarrantServicer
-from gateway.stores.reference import ReferenceStore
+from gateway.settings import DEFAULT_LISTEN, DEFAULT_ORIGIN, DEFAULT_POLICY_DIR, Settings
+from gateway.stores import open_store
+from gateway.warrant_tables import PgWarrantTable, SqliteWarrantTable
 from gateway.warrants import Warrant, WarrantBook
 
 log = structlog.get_logger("wsg.server")
 MAX_SEND_BYTES = 64 << 20  # a release batch of MAX_BATCH large records fits
-DEFAULT_LISTEN = "127.0.0.1:50051"
-DEFAULT_POLICY_DIR = pathlib.Path(__file__).resolve().parent.parent / "policies"
 SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["WarrantService"].full_name,
     pb.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
     pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
-DEFAULT_ORIGIN = "wsg.local/audit"
 EXPORT_TICK = 0.5  # seconds between checks whether a checkpoint export is due
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@dataclasses.dataclass
-class ServerConfig:
-    data: pathlib.Path = pathlib.Path("wsg-data")
-    listen: str = DEFAULT_LISTEN
-    insecure: bool = False
-    policy_dir: pathlib.Path = DEFAULT_POLICY_DIR
-    clock: Callable[[], dt.datetime] = utcnow
-    max_workers: int = 16
-    # Transport limits: requests are small (a warrant is a few kB); a caller cannot tie up more.
-    max_message_bytes: int = 1 << 20
-    max_concurrent_rpcs: int = 64
-    max_call_seconds: float = 3600.0  # a release longer than this is stopped (DEADLINE_EXCEEDED)
-    # The checkpoint origin line and signing key name; fixed at the first start of a data dir.
-    origin: str = DEFAULT_ORIGIN
-    # Where checkpoints are exported every N entries or T seconds: a directory, "-" (stdout), None.
-    witness: str | None = None
-    export_every_entries: int = 1000
-    export_every_seconds: float = 60.0
-    # Principals who may read every audit entry, besides those with the auditor role.
-    auditors: frozenset[str] = frozenset()
+# The configuration is gateway.settings.Settings; the name ServerConfig stays for callers.
+ServerConfig = Settings
 
 
 def _server_credentials(pki: PkiPaths) -> grpc.ServerCredentials:
@@ -93,12 +72,12 @@ def _server_credentials(pki: PkiPaths) -> grpc.ServerCredentials:
         root_certificates=pki.ca_cert.read_bytes(), require_client_auth=True)
 
 
-def _require_kept(path: pathlib.Path, what: str, data: DataDir, why: str) -> None:
+def _require_kept(path: pathlib.Path, what: str, ran_before: str, why: str) -> None:
     """A key made on the first start must still be there: recreating it would hide lost state."""
     if not path.exists():
         raise FailedPrecondition(
-            f"{what} {path} is missing, but this gateway has run before ({data.state_db} "
-            f"exists); restore it from backup: {why}")
+            f"{what} {path} is missing, but this gateway has run before ({ran_before}); "
+            f"restore it from backup: {why}")
 
 
 class Gateway:
@@ -111,10 +90,8 @@ class Gateway:
         data = DataDir(config.data).create()
         self.data = data
         self.pki = PkiPaths(data.root)
-        try:
-            self.audit = AuditLog(data.audit_log, config.clock)
-        except OSError as exc:
-            raise FailedPrecondition(f"audit log {data.audit_log} cannot be opened: {exc}") from None
+        self.database: Database | None = None
+        self.audit = self._open_audit(config, data)
         try:
             self._open_components(config, data)
         except GatewayError as exc:
@@ -122,6 +99,8 @@ class Gateway:
             with contextlib.suppress(GatewayError):
                 self.audit.append("gateway.start_refused", why=exc.message)
             self.audit.close()
+            if self.database is not None:
+                self.database.close()
             raise
         auditors = config.auditors | {n for n, roles in self.roles.items() if "auditor" in roles}
         self.health = health.HealthServicer()
@@ -132,7 +111,7 @@ class Gateway:
 
         auth = authenticator or (InsecureMetadataAuthenticator() if config.insecure
                                  else MtlsAuthenticator())
-        guard = ApiGuard(self.api_policy, self.roles, self.audit)
+        guard = ApiGuard(lambda: self.policies.current().api, self.roles, self.audit)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers),
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,  # beyond: RESOURCE_EXHAUSTED
@@ -163,20 +142,55 @@ class Gateway:
             self.port = self.server.add_secure_port(config.listen, self.credentials)
         if self.port == 0:
             raise InvalidArgument(f"cannot listen on {config.listen} (in use or not an address)")
+        self.health_server = self.health_port = None
+        if config.health_listen:
+            # Plaintext and health only: probes (Kubernetes, load balancers) cannot do mutual TLS.
+            self.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            self.health_port = self.health_server.add_insecure_port(config.health_listen)
+            if self.health_port == 0:
+                raise InvalidArgument(f"cannot listen on {config.health_listen} (health port)")
+        self.watcher: PgPolicyWatcher | None = None
+        if self.database is not None:
+            self.watcher = PgPolicyWatcher(config.database, config.policy_poll_seconds,
+                                           self._policy_refused)
+            self.watcher.set_update_callback(self._policy_changed)
+
+    def _open_audit(self, config: ServerConfig, data: DataDir) -> AuditLog | PgAuditLog:
+        """The audit log: DIR/audit.log, or the audit_log table (after applying migrations)."""
+        if config.database is None:
+            try:
+                return AuditLog(data.audit_log, config.clock)
+            except OSError as exc:
+                raise FailedPrecondition(
+                    f"audit log {data.audit_log} cannot be opened: {exc}") from None
+        db.upgrade(config.database)
+        self.database = Database(config.database, config.pool_size)
+        try:
+            return PgAuditLog(self.database, config.clock)
+        except GatewayError:
+            self.database.close()
+            raise
 
     def _open_components(self, config: ServerConfig, data: DataDir) -> None:
         """Everything the gateway needs beside its log; any problem is FailedPrecondition."""
         # Keys may be created only on the first start: once the gateway has run (its warrant
-        # book exists), a missing key is lost state, not a new installation.
-        fresh = not data.state_db.exists()
+        # book exists, or the shared audit log has entries), a missing key is lost state.
+        if self.database is None:
+            ran_before = f"{data.state_db} exists" if data.state_db.exists() else None
+        else:
+            ran_before = (f"the database's audit log has {self.audit.size} entries"
+                          if self.audit.size else None)
         self.credentials = None if config.insecure else _server_credentials(self.pki)
         self.roles = read_roles(self.pki)
-        self.policy = ReleasePolicy.load(config.policy_dir)
-        self.api_policy = ApiPolicy.load(config.policy_dir)
-        if not fresh:
-            _require_kept(data.pseudonym_secret, "pseudonym secret", data,
+        if self.database is None:
+            self.policies = Policies.from_files(config.policy_dir)
+        else:
+            self.policies = Policies.from_database(self.database, config.policy_dir)
+        if ran_before:
+            _require_kept(data.pseudonym_secret, "pseudonym secret", ran_before,
                           "a new secret would give every third party new pseudonyms")
-            _require_kept(data.audit_signing_key, "audit signing key", data,
+            _require_kept(data.audit_signing_key, "audit signing key", ran_before,
                           "checkpoints signed with a new key would not verify against the key "
                           "auditors hold")
         try:
@@ -184,15 +198,40 @@ class Gateway:
         except (OSError, ValueError) as exc:
             raise FailedPrecondition(f"pseudonym secret unusable: {exc}") from None
         self.checkpoints = self._open_checkpoints(config, data)
-        self.store = ReferenceStore.open(data.store_db)
-        self.book = WarrantBook(data.state_db, self.store, self.audit, config.clock)
+        if self.database is not None:
+            shared_keys.require_same(self.database, {
+                "pseudonym": self.secret,
+                "audit-signing": data.audit_signing_key.read_bytes()})
+        self.store = open_store(config.store, data.root, self.database)
+        table = (SqliteWarrantTable(data.state_db, self.audit) if self.database is None
+                 else PgWarrantTable(self.database, self.audit))
+        self.book = WarrantBook(table, self.store, self.audit, config.clock, config.max_targets,
+                                dt.timedelta(days=config.max_window_days))
+
+    @property
+    def policy(self) -> ReleasePolicy:
+        """The release policy in force now."""
+        return self.policies.current().release
+
+    def _policy_changed(self) -> None:
+        """The watcher saw the rule table move: load, validate, swap, and say so in the log."""
+        if self.policies.reload():
+            current = self.policies.current()
+            with contextlib.suppress(GatewayError):
+                self.audit.append("policy.loaded", policy=current.release.version,
+                                  table_version=current.table_version)
+
+    def _policy_refused(self, why: str) -> None:
+        with contextlib.suppress(GatewayError):
+            self.audit.append("policy.refused", why=why)
 
     def release_run(self, warrant: Warrant, principal: str, batch_size: int) -> ReleaseRun:
         """A release of one warrant whose live state is re-read from the book after every batch."""
         def live_state() -> WarrantState:
             return self.book.live_state(warrant.id)
 
-        return ReleaseRun(warrant, principal, self.store, self.policy, self.audit, self.checkpoints,
+        return ReleaseRun(warrant, principal, self.store, lambda: self.policies.current().release,
+                          self.audit, self.checkpoints,
                           self.secret, live_state, batch_size, self.config.max_call_seconds)
 
     def _open_checkpoints(self, config: ServerConfig, data: DataDir) -> Checkpointer:
@@ -203,7 +242,8 @@ class Gateway:
             raise FailedPrecondition(f"audit signing key unusable: {exc}") from None
         data.verifier_key.write_text(signer.verifier_key + "\n")
         witness = Witness(config.witness) if config.witness else None
-        return Checkpointer(self.audit, signer, data.checkpoint, witness,
+        kept = FileCheckpoints(data.checkpoint) if self.database is None else PgCheckpoints(self.database)
+        return Checkpointer(self.audit, signer, kept, witness,
                             config.export_every_entries, config.export_every_seconds)
 
     def _audit_broken(self, why: str) -> None:
@@ -226,6 +266,10 @@ class Gateway:
 
     def start(self) -> Gateway:
         self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
+        if self.watcher is not None:
+            self.watcher.start()
         self._exporter.start()
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -233,13 +277,19 @@ class Gateway:
             "wsg serving", address=self.address, tls=not self.config.insecure,
             insecure_dev_mode=self.config.insecure,
             policy_files=[str(self.config.policy_dir / name) for name in (MODEL_FILE, POLICY_FILE)],
-            data=str(self.data.root), audit_log=str(self.data.audit_log),
+            data=str(self.data.root), audit_log=self.audit.location,
+            database=redact(self.config.database) if self.config.database else "sqlite (embedded)",
+            health_address=self.config.health_listen,
             policy_dir=str(self.config.policy_dir), policy_version=self.policy.version,
         )
         return self
 
     def stop(self, grace: float | None = 1.0) -> None:
         self.server.stop(grace).wait()
+        if self.health_server is not None:
+            self.health_server.stop(None)
+        if self.watcher is not None:
+            self.watcher.close()
         self._stopping.set()
         if self._exporter.is_alive():
             self._exporter.join()
@@ -250,6 +300,8 @@ class Gateway:
         self.book.close()
         self.store.close()
         self.audit.close()
+        if self.database is not None:
+            self.database.close()
 
     def wait(self) -> None:
         self.server.wait_for_termination()

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     max_workers: int = Field(default=16, ge=1, le=512)
     max_message_bytes: int = Field(default=1 << 20, ge=4096)
     max_concurrent_rpcs: int = Field(default=64, ge=1)
-    max_call_seconds: float = Field(default=3600.0, gt=0)
+    max_call_seconds: float = Field(default=3600.0, ge=0)  # 0: every release stops at its first check
 
     # Policy: the Casbin models (and, on SQLite, the rules) live here; on PostgreSQL the rules
     # are seeded from here once and then read from the policy table.

@@ -43,12 +43,13 @@ def identifier(field: str, value: str, max_len: int = 320) -> str:
     return value
 
 
-def window(field: str, start: dt.datetime, end: dt.datetime) -> None:
+def window(field: str, start: dt.datetime, end: dt.datetime,
+           longest: dt.timedelta = MAX_WINDOW) -> None:
     """Half-open [start, end), both UTC, start before end, and bounded."""
     for name, value in (("start", start), ("end", end)):
         if value.tzinfo is None or value.utcoffset() != dt.timedelta(0):
             raise InvalidArgument(f"{field}.{name}: must be in UTC")
     if not start < end:
         raise InvalidArgument(f"{field}: start must be before end")
-    if end - start > MAX_WINDOW:
-        raise InvalidArgument(f"{field}: longer than {MAX_WINDOW.days} days")
+    if end - start > longest:
+        raise InvalidArgument(f"{field}: longer than {longest.days} days")

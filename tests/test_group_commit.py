@@ -137,7 +137,7 @@ def test_warrant_reads_do_not_wait_for_a_writer(book_and_spec: tuple) -> None:
         release.wait(10)
         return ("test.slow_write", {}), None
 
-    writer = threading.Thread(target=lambda: book._writes.run(slow_action))
+    writer = threading.Thread(target=lambda: book._table.write(slow_action))
     writer.start()
     try:
         assert entered.wait(5)

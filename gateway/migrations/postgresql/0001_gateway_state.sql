@@ -67,3 +67,11 @@ END
 $$;
 CREATE TRIGGER casbin_rule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON casbin_rule
     FOR EACH STATEMENT EXECUTE FUNCTION wsg_policy_changed();
+
+-- Fingerprints of the secrets every replica must share (the pseudonym key, the audit signing
+-- key): a replica started with a different key is refused instead of giving third parties other
+-- pseudonyms or signing checkpoints auditors cannot verify.
+CREATE TABLE deployment_keys (
+    name TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL
+);

@@ -1,0 +1,248 @@
+"""Where warrants are kept: the SQLite file of the embedded gateway, or PostgreSQL for replicas.
+
+The warrant book (gateway.warrants) decides; a table only stores, and runs each action under
+write-ahead auditing: the action's row change and its audit entry are durable together or not
+at all. SQLite does that with group commit (entry fsynced, then the transaction committed);
+PostgreSQL puts the row change and the audit entry in one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import psycopg
+
+from gateway.audit import AuditLog
+from gateway.db import Database, one_line
+from gateway.errors import Unavailable
+from gateway.group_commit import Entry, GroupCommit
+from gateway.model import Category, WarrantState, Window, format_time, parse_time
+from gateway.sqlite_readers import ThreadReaders
+
+COLUMNS = ("id, spec, state, target_accounts, submitted_by, submitted_at, decided_by, decided_at,"
+           " revoked_by, revoked_at, reason")
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS warrants (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    target_accounts TEXT NOT NULL,
+    submitted_by TEXT NOT NULL,
+    submitted_at TEXT NOT NULL,
+    decided_by TEXT, decided_at TEXT,
+    revoked_by TEXT, revoked_at TEXT,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS warrants_state ON warrants(state);
+"""
+
+
+class Rows(Protocol):
+    """The warrant rows as one connection (in one transaction, for writes) sees them."""
+
+    def insert(self, warrant: Any) -> None: ...
+    def get(self, warrant_id: str) -> Any | None: ...
+    def set_state(self, warrant_id: str, source: WarrantState, target: WarrantState, who: str,
+                  principal: str, at: str, reason: str | None) -> bool: ...
+    def newest_first(self) -> list[Any]: ...
+
+
+# An action runs on the rows inside the write transaction and returns the audit entry to write,
+# plus the refusal its caller gets (a refusal is audited too); see gateway.group_commit.
+Action = Callable[[Rows], tuple[Entry, BaseException | None]]
+
+
+def spec_to_json(spec: Any) -> str:
+    return json.dumps(
+        {
+            "case_number": spec.case_number,
+            "authority": spec.authority,
+            "legal_basis": spec.legal_basis,
+            "targets": list(spec.targets),
+            "window": {"start": format_time(spec.window.start), "end": format_time(spec.window.end)},
+            "categories": [c.value for c in spec.categories],
+            "expires_at": format_time(spec.expires_at),
+            "nondisclosure_until": format_time(spec.nondisclosure_until)
+            if spec.nondisclosure_until
+            else None,
+            "include_received_direct": spec.include_received_direct,
+            "document_sha256": spec.document_sha256,
+        },
+        sort_keys=True,
+    )
+
+
+def _opt_time(text: str | None) -> Any:
+    return parse_time(text) if text else None
+
+
+def from_row(row: tuple) -> Any:  # type: ignore[type-arg]
+    from gateway.warrants import Warrant, WarrantSpec
+
+    (wid, spec_text, state, accounts, sub_by, sub_at, dec_by, dec_at, rev_by, rev_at, reason) = row
+    raw = json.loads(spec_text)
+    spec = WarrantSpec(
+        case_number=raw["case_number"],
+        authority=raw["authority"],
+        legal_basis=raw["legal_basis"],
+        targets=tuple(raw["targets"]),
+        window=Window(parse_time(raw["window"]["start"]), parse_time(raw["window"]["end"])),
+        categories=tuple(Category(c) for c in raw["categories"]),
+        expires_at=parse_time(raw["expires_at"]),
+        nondisclosure_until=_opt_time(raw["nondisclosure_until"]),
+        include_received_direct=raw["include_received_direct"],
+        document_sha256=raw["document_sha256"],
+    )
+    return Warrant(id=wid, spec=spec, state=WarrantState(state),
+                   target_accounts=tuple(json.loads(accounts)), submitted_by=sub_by,
+                   submitted_at=parse_time(sub_at), decided_by=dec_by, decided_at=_opt_time(dec_at),
+                   revoked_by=rev_by, revoked_at=_opt_time(rev_at), reason=reason)
+
+
+def _insert_params(w: Any) -> tuple:  # type: ignore[type-arg]
+    return (w.id, spec_to_json(w.spec), w.state.value, json.dumps(w.target_accounts),
+            w.submitted_by, format_time(w.submitted_at))
+
+
+# -- SQLite ---------------------------------------------------------------------------------
+
+
+class SqliteRows:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def insert(self, warrant: Any) -> None:
+        self._db.execute(
+            "INSERT INTO warrants (id, spec, state, target_accounts, submitted_by, submitted_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)", _insert_params(warrant))
+
+    def get(self, warrant_id: str) -> Any | None:
+        row = self._db.execute(f"SELECT {COLUMNS} FROM warrants WHERE id = ?",
+                               (warrant_id,)).fetchone()
+        return None if row is None else from_row(row)
+
+    def set_state(self, warrant_id: str, source: WarrantState, target: WarrantState, who: str,
+                  principal: str, at: str, reason: str | None) -> bool:
+        column_by, column_at = _who_columns(who)
+        cur = self._db.execute(
+            f"UPDATE warrants SET state = ?, {column_by} = ?, {column_at} = ?, reason = ?"
+            " WHERE id = ? AND state = ?",
+            (target.value, principal, at, reason, warrant_id, source.value))
+        return cur.rowcount == 1
+
+    def newest_first(self) -> list[Any]:
+        return [from_row(r) for r in
+                self._db.execute(f"SELECT {COLUMNS} FROM warrants ORDER BY seq DESC")]
+
+
+def _who_columns(who: str) -> tuple[str, str]:
+    """The fixed column pair an action records its actor in (never from input)."""
+    return {"decided": ("decided_by", "decided_at"), "revoked": ("revoked_by", "revoked_at")}[who]
+
+
+def _sqlite_reader(path: pathlib.Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA query_only = ON")
+    return db
+
+
+class SqliteWarrantTable:
+    """DIR/state.db: one writer with group commit, per-thread readers (WAL)."""
+
+    def __init__(self, path: pathlib.Path, audit: AuditLog) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SQLITE_SCHEMA)
+        self._writes = GroupCommit(self._db, audit)
+        self._readers = ThreadReaders(lambda: _sqlite_reader(path))
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Rows]:
+        yield SqliteRows(self._readers.get())
+
+    def write(self, action: Action) -> None:
+        self._writes.run(lambda db: action(SqliteRows(db)))
+
+    def close(self) -> None:
+        self._db.close()
+        self._readers.close()
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------
+
+
+class PgRows:
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    def insert(self, warrant: Any) -> None:
+        self._conn.execute(
+            "INSERT INTO warrants (id, spec, state, target_accounts, submitted_by, submitted_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s)", _insert_params(warrant))
+
+    def get(self, warrant_id: str) -> Any | None:
+        row = self._conn.execute(f"SELECT {COLUMNS} FROM warrants WHERE id = %s",
+                                 (warrant_id,)).fetchone()
+        return None if row is None else from_row(row)
+
+    def set_state(self, warrant_id: str, source: WarrantState, target: WarrantState, who: str,
+                  principal: str, at: str, reason: str | None) -> bool:
+        column_by, column_at = _who_columns(who)
+        cur = self._conn.execute(
+            f"UPDATE warrants SET state = %s, {column_by} = %s, {column_at} = %s, reason = %s"
+            " WHERE id = %s AND state = %s",
+            (target.value, principal, at, reason, warrant_id, source.value))
+        return cur.rowcount == 1
+
+    def newest_first(self) -> list[Any]:
+        return [from_row(r) for r in
+                self._conn.execute(f"SELECT {COLUMNS} FROM warrants ORDER BY seq DESC")]
+
+
+class PgWarrantTable:
+    """The warrants table in PostgreSQL: each action and its audit entry in one transaction,
+    whichever replica runs it (the audit log's table lock orders them)."""
+
+    def __init__(self, database: Database, audit: Any) -> None:
+        self._db = database
+        self._audit = audit  # gateway.pg_audit.PgAuditLog
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Rows]:
+        with self._db.connection() as conn:
+            try:
+                yield PgRows(conn)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                raise Unavailable(f"warrant state: {one_line(exc)}") from None
+
+    def write(self, action: Action) -> None:
+        refusal: BaseException | None = None
+        with self._audit.lock():
+            lines: list[bytes] = []
+            with self._db.connection() as conn:
+                try:
+                    # The table lock first: actions on any replica are serialized with every
+                    # audit append, so the state each one checks is the state it changes.
+                    conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+                    entry, refusal = action(PgRows(conn))
+                    lines = self._audit.append_in(conn, [entry])
+                except psycopg.OperationalError:
+                    raise  # the connection is gone: Unavailable, from Database.connection
+                except psycopg.Error as exc:
+                    raise Unavailable(f"warrant state: {one_line(exc)}") from None
+            self._audit.committed(lines)
+        if refusal is not None:
+            raise refusal
+
+    def close(self) -> None:
+        """The pool belongs to the gateway."""
