@@ -62,7 +62,7 @@ def insert_params(row: ix.Row) -> tuple:
         case ix.Login():
             return (row.account, to_us(row.at), row.ip, row.device)
         case ix.Room():
-            return (row.id, row.name, int(row.direct))
+            return (row.id, row.name, row.direct)  # SQLite stores a bool as 1 or 0
         case ix.Membership():
             return (row.room, row.account, to_us(row.joined_at),
                     None if row.left_at is None else to_us(row.left_at))
