@@ -1,4 +1,4 @@
-"""`wsg store import|seed`: fill the reference store (DIR/store.db, or PostgreSQL with --database)."""
+"""`wsg store import|seed`: fill the reference store (DIR/store.db, or PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from gateway.stores import reference_records as rr
 from gateway.stores.reference_records import email_key, from_us, to_us
 from gateway.stores.reference_records import format_us as _time
 
-__all__ = ["ReferenceStore", "email_key", "from_us", "to_us", "_time"]
+__all__ = ["ReferenceStore", "_time", "email_key", "from_us", "to_us"]
 
 SCHEMA_VERSION = 1
 

@@ -9,6 +9,7 @@ the targets travel as one text[] parameter.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import pathlib
 from collections.abc import Iterable, Iterator
@@ -195,6 +196,20 @@ def _check_storable(number: int, row: ix.Row, params: tuple) -> None:
                               " which PostgreSQL cannot store")
 
 
+@contextlib.contextmanager
+def _connection(database: Database, failed: str) -> Iterator[psycopg.Connection]:
+    """database.connection(), where any psycopg error (a lost server, a missing table, also
+    mid-stream) becomes one Unavailable line saying what failed; InvalidArgument passes."""
+    try:
+        with database.connection() as conn:
+            try:
+                yield conn
+            except psycopg.Error as e:
+                raise Unavailable(f"reference store: {failed}: {one_line(e)}") from None
+    except psycopg.Error as e:  # the commit or rollback at the end of the block
+        raise Unavailable(f"reference store: {failed}: {one_line(e)}") from None
+
+
 class PgReferenceStore:
     """The reference messenger schema in PostgreSQL; implements gateway.stores.base.Store."""
 
@@ -211,11 +226,8 @@ class PgReferenceStore:
         return self._db
 
     def _query(self, query: str, params: Iterable | dict = ()) -> list[tuple]:
-        try:
-            with self._database().connection() as conn:
-                return conn.execute(query, params).fetchall()
-        except psycopg.Error as e:
-            raise Unavailable(f"reference store: {one_line(e)}") from None
+        with _connection(self._database(), "read failed") as conn:
+            return conn.execute(query, params).fetchall()
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -229,27 +241,23 @@ class PgReferenceStore:
 
         Rows as for ReferenceStore.load. Any error rolls the whole transaction back.
         """
-        database = self._database()
-        try:
-            with database.connection() as conn:
-                conn.execute(_LOCK_FOR_IMPORT)
-                validator = ix.Validator(_PgKnown(conn))
-                batches: dict[str, list[tuple]] = {kind: [] for kind in ix.KINDS}
-                for number, item in enumerate(rows, start=1):
-                    if isinstance(item, tuple):
-                        number, item = item
-                    validator.check_at(number, item)
-                    params = rr.insert_params(item)
-                    _check_storable(number, item, params)
-                    batches[ix.KIND_OF[type(item)]].append(params)
-                with conn.cursor() as cur:
-                    for kind in ix.KINDS:  # kind by kind, file order: ids as SQLite gives them
-                        if batches[kind]:
-                            with cur.copy(_COPY[kind]) as copy:
-                                for params in batches[kind]:
-                                    copy.write_row(params)
-        except psycopg.Error as e:
-            raise Unavailable(f"reference store: cannot write: {one_line(e)}") from None
+        with _connection(self._database(), "cannot write") as conn:
+            conn.execute(_LOCK_FOR_IMPORT)
+            validator = ix.Validator(_PgKnown(conn))
+            batches: dict[str, list[tuple]] = {kind: [] for kind in ix.KINDS}
+            for number, item in enumerate(rows, start=1):
+                if isinstance(item, tuple):
+                    number, item = item
+                validator.check_at(number, item)
+                params = rr.insert_params(item)
+                _check_storable(number, item, params)
+                batches[ix.KIND_OF[type(item)]].append(params)
+            with conn.cursor() as cur:
+                for kind in ix.KINDS:  # kind by kind, file order: ids as SQLite gives them
+                    if batches[kind]:
+                        with cur.copy(_COPY[kind]) as copy:
+                            for params in batches[kind]:
+                                copy.write_row(params)
         return validator.counts
 
     # --- reading ---------------------------------------------------------------------------
@@ -291,17 +299,14 @@ class PgReferenceStore:
                Category.MEMBERSHIPS: "memberships", Category.CONTACTS: "contacts"}
         per_message = sum(c in cats for c in rr.MESSAGE_CATEGORIES)
         names = [name for category, name in one.items() if category in cats]
-        try:
-            with database.connection() as conn:
-                conn.execute(_SNAPSHOT)
-                for name in names:
-                    total += conn.execute(RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0]
-                if per_message:
-                    for name in ("messages_self", "messages_peer"):
-                        n = conn.execute(RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0]
-                        total += n * per_message
-        except psycopg.Error as e:
-            raise Unavailable(f"reference store: {one_line(e)}") from None
+        with _connection(database, "read failed") as conn:
+            conn.execute(_SNAPSHOT)
+            for name in names:
+                total += conn.execute(RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0]
+            if per_message:
+                for name in ("messages_self", "messages_peer"):
+                    n = conn.execute(RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0]
+                    total += n * per_message
         return total
 
     def records(self, scope: Scope) -> Iterator[StoreRecord]:
@@ -317,30 +322,27 @@ class PgReferenceStore:
             return
         params = self._params(scope)
         cats = scope.categories
-        try:
-            with database.connection() as conn:
-                conn.execute(_SNAPSHOT)
+        with _connection(database, "read failed") as conn:
+            conn.execute(_SNAPSHOT)
 
-                def rows(query: str) -> Iterator[tuple]:
-                    with conn.cursor(name="wsg_reference_records") as cur:
-                        cur.itersize = _ITERSIZE
-                        cur.execute(query, params)
-                        yield from cur
+            def rows(query: str) -> Iterator[tuple]:
+                with conn.cursor(name="wsg_reference_records") as cur:
+                    cur.itersize = _ITERSIZE
+                    cur.execute(query, params)
+                    yield from cur
 
-                if Category.SUBSCRIBER in cats:
-                    yield from rr.subscribers(rows(SUBSCRIBER_SQL))
-                if Category.LOGINS in cats:
-                    yield from rr.logins(rows(LOGINS_SQL))
-                if Category.MEMBERSHIPS in cats:
-                    yield from rr.memberships(rows(MEMBERSHIPS_SQL), _array)
-                if any(c in cats for c in rr.MESSAGE_CATEGORIES):
-                    wanted = [c for c in rr.MESSAGE_CATEGORIES if c in cats]
-                    yield from rr.messages(rows(MESSAGES_SELF_SQL), wanted, self_=True)
-                    yield from rr.messages(rows(MESSAGES_PEER_SQL), wanted, self_=False)
-                if Category.CONTACTS in cats:
-                    yield from rr.contacts(rows(CONTACTS_SQL))
-        except psycopg.Error as e:
-            raise Unavailable(f"reference store: read failed: {one_line(e)}") from None
+            if Category.SUBSCRIBER in cats:
+                yield from rr.subscribers(rows(SUBSCRIBER_SQL))
+            if Category.LOGINS in cats:
+                yield from rr.logins(rows(LOGINS_SQL))
+            if Category.MEMBERSHIPS in cats:
+                yield from rr.memberships(rows(MEMBERSHIPS_SQL), _array)
+            if any(c in cats for c in rr.MESSAGE_CATEGORIES):
+                wanted = [c for c in rr.MESSAGE_CATEGORIES if c in cats]
+                yield from rr.messages(rows(MESSAGES_SELF_SQL), wanted, self_=True)
+                yield from rr.messages(rows(MESSAGES_PEER_SQL), wanted, self_=False)
+            if Category.CONTACTS in cats:
+                yield from rr.contacts(rows(CONTACTS_SQL))
 
     # --- for the demo ----------------------------------------------------------------------
 
