@@ -190,15 +190,6 @@ _INSERT = {
 }
 
 
-def _read_lines(source: pathlib.Path | str) -> Iterator[bytes]:
-    path = pathlib.Path(source)
-    try:
-        with path.open("rb") as f:
-            yield from f
-    except OSError as e:
-        raise InvalidArgument(f"{path}: cannot read: {e.strerror or e}") from None
-
-
 class ReferenceStore:
     """The reference messenger schema; implements gateway.stores.base.Store."""
 
@@ -276,7 +267,7 @@ class ReferenceStore:
 
     def import_jsonl(self, source: pathlib.Path | str | Iterable[str | bytes]) -> dict[str, int]:
         """Load an interchange file (a path, or its lines): all of it, or nothing on a bad line."""
-        lines = _read_lines(source) if isinstance(source, (str, pathlib.Path)) else source
+        lines = rr.read_lines(source) if isinstance(source, (str, pathlib.Path)) else source
         return self.load(ix.parse_lines(lines))
 
     def load(self, rows: Iterable[tuple[int, ix.Row]] | Iterable[ix.Row]) -> dict[str, int]:

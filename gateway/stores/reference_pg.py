@@ -22,7 +22,7 @@ from gateway.errors import InvalidArgument, Unavailable
 from gateway.model import Category, Scope, StoreRecord
 from gateway.stores import interchange as ix
 from gateway.stores import reference_records as rr
-from gateway.stores.reference import TABLES, _read_lines
+from gateway.stores.reference import TABLES
 from gateway.stores.reference_records import email_key, from_us, to_us
 
 # --- release queries. Parameters: %(targets)s (text[] of account ids), %(start)s, %(end)s (µs),
@@ -152,20 +152,36 @@ _ITERSIZE = 500  # rows per round trip of a streaming cursor: bounded memory, fe
 
 
 class _PgKnown:
-    """interchange.Known answered inside the import transaction (after the import lock)."""
+    """interchange.Known answered inside the import transaction (after the import lock).
+
+    Stored accounts and rooms found are remembered: a file's rows ask about the same few again
+    and again, each asking is a round trip, and under the lock no other writer can change them.
+    """
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
+        self._accounts: set[str] = set()
+        self._rooms: dict[str, bool] = {}
 
     def _one(self, query: str, value: str) -> tuple | None:
         return self._conn.execute(query, (value,)).fetchone()
 
     def account_exists(self, account: str) -> bool:
-        return self._one("SELECT 1 FROM accounts WHERE id = %s", account) is not None
+        if account in self._accounts:
+            return True
+        if self._one("SELECT 1 FROM accounts WHERE id = %s", account) is None:
+            return False
+        self._accounts.add(account)
+        return True
 
     def room_direct(self, room: str) -> bool | None:
+        if room in self._rooms:
+            return self._rooms[room]
         row = self._one("SELECT direct FROM rooms WHERE id = %s", room)
-        return None if row is None else bool(row[0])
+        if row is None:
+            return None
+        self._rooms[room] = bool(row[0])
+        return self._rooms[room]
 
     def message_exists(self, message: str) -> bool:
         return self._one("SELECT 1 FROM messages WHERE id = %s", message) is not None
@@ -233,7 +249,7 @@ class PgReferenceStore:
 
     def import_jsonl(self, source: pathlib.Path | str | Iterable[str | bytes]) -> dict[str, int]:
         """Load an interchange file (a path, or its lines): all of it, or nothing on a bad line."""
-        lines = _read_lines(source) if isinstance(source, (str, pathlib.Path)) else source
+        lines = rr.read_lines(source) if isinstance(source, (str, pathlib.Path)) else source
         return self.load(ix.parse_lines(lines))
 
     def load(self, rows: Iterable[tuple[int, ix.Row]] | Iterable[ix.Row]) -> dict[str, int]:
@@ -357,6 +373,6 @@ class PgReferenceStore:
         return None if low is None else (from_us(low), from_us(high))
 
 
-def _array(members: object) -> Iterable[str]:
+def _array(members: list[str]) -> Iterable[str]:
     """The members column arrives as a Python list already (text[])."""
-    return members  # type: ignore[return-value]
+    return members

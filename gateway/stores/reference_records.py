@@ -9,9 +9,12 @@ query, not per row) because they sit on the release hot path.
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
+from gateway.errors import InvalidArgument
 from gateway.model import Category, Relation, StoreRecord
 from gateway.stores import interchange as ix
 
@@ -51,6 +54,16 @@ def format_us(value: int | None) -> str | None:
 def email_key(email: str | None) -> str | None:
     """E-mail addresses match case-insensitively (what users expect of them)."""
     return None if email is None else email.strip().lower()
+
+
+def read_lines(source: pathlib.Path | str) -> Iterator[bytes]:
+    """The lines of an interchange file; an unreadable file is the caller's bad input."""
+    path = pathlib.Path(source)
+    try:
+        with path.open("rb") as f:
+            yield from f
+    except OSError as e:
+        raise InvalidArgument(f"{path}: cannot read: {e.strerror or e}") from None
 
 
 def insert_params(row: ix.Row) -> tuple:
@@ -98,7 +111,7 @@ def logins(rows: Iterable[tuple]) -> Iterator[StoreRecord]:
 
 
 def memberships(rows: Iterable[tuple],
-                members_of: Callable[[object], Iterable[str]]) -> Iterator[StoreRecord]:
+                members_of: Callable[[Any], Iterable[str]]) -> Iterator[StoreRecord]:
     """(id, room, account, joined_at, left_at, room name, direct, members) rows; `members_of`
     turns the backend's members value (JSON text, an array) into account ids."""
     for rowid, room, account, joined, left, name, direct, members in rows:
