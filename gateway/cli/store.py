@@ -1,23 +1,61 @@
-"""`wsg store import|seed`: fill the embedded reference store."""
+"""`wsg store import|seed`: fill the reference store (DIR/store.db, or PostgreSQL)."""
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
 
 from gateway.cli.common import console, friendly_errors, json_option, print_json
+from gateway.cli.db import require_url
 from gateway.paths import DataDir
 from gateway.stores.reference import ReferenceStore
 from gateway.stores.seed import seed as seed_store
 
+if TYPE_CHECKING:
+    from gateway.stores.reference_pg import PgReferenceStore
+
 DATA = click.option("--data", type=click.Path(path_type=pathlib.Path, file_okay=False),
-                    default="wsg-data", show_default=True, help="The gateway's state directory.")
+                    default="wsg-data", show_default=True,
+                    help="The gateway's state directory (its store.db; unused with --database).")
+DATABASE = click.option(
+    "--database", envvar="WSG_DATABASE", metavar="URL",
+    help="Load into the reference store in this PostgreSQL database instead (postgresql://…;"
+         " env WSG_DATABASE); its schema is migrated first.")
 
 
 @click.group()
 def store() -> None:
-    """Load data into the embedded reference store (DIR/store.db)."""
+    """Load data into the reference store: DIR/store.db, or PostgreSQL with --database."""
+
+
+@contextlib.contextmanager
+def _open(data: pathlib.Path, url: str | None) -> Iterator[ReferenceStore | PgReferenceStore]:
+    """The store to fill: PostgreSQL (schema upgraded first, as `wsg serve` would) or SQLite."""
+    if url is None:
+        st = ReferenceStore.open(DataDir(data).create().store_db)
+        try:
+            yield st
+        finally:
+            st.close()
+        return
+    from gateway import db
+    from gateway.stores.reference_pg import PgReferenceStore
+
+    url = require_url(url)
+    db.upgrade(url)
+    database = db.Database(url, pool_size=2, name="wsg-store")
+    try:
+        pg = PgReferenceStore(database)
+        try:
+            yield pg
+        finally:
+            pg.close()
+    finally:
+        database.close()
 
 
 def _report(counts: dict[str, int], as_json: bool, verb: str) -> None:
@@ -30,29 +68,26 @@ def _report(counts: dict[str, int], as_json: bool, verb: str) -> None:
 @store.command("import")
 @click.argument("file", type=click.Path(path_type=pathlib.Path, dir_okay=False, exists=True))
 @DATA
+@DATABASE
 @json_option
 @friendly_errors
-def import_(file: pathlib.Path, data: pathlib.Path, as_json: bool) -> None:
+def import_(file: pathlib.Path, data: pathlib.Path, database: str | None, as_json: bool) -> None:
     """Load FILE (JSONL interchange format). A bad line rejects the whole file."""
-    st = ReferenceStore.open(DataDir(data).create().store_db)
-    try:
+    with _open(data, database) as st:
         _report(st.import_jsonl(file), as_json, "imported")
-    finally:
-        st.close()
 
 
 @store.command()
 @click.option("--accounts", default=200, show_default=True, help="How many accounts to generate.")
 @click.option("--seed", "seed_value", default=1, show_default=True, help="Random seed (same seed, same data).")
 @DATA
+@DATABASE
 @json_option
 @friendly_errors
-def seed(accounts: int, seed_value: int, data: pathlib.Path, as_json: bool) -> None:
+def seed(accounts: int, seed_value: int, data: pathlib.Path, database: str | None,
+         as_json: bool) -> None:
     """Generate a realistic data set (heavy-tailed groups and activity)."""
     if accounts < 2:
         raise ValueError("--accounts must be at least 2")
-    st = ReferenceStore.open(DataDir(data).create().store_db)
-    try:
+    with _open(data, database) as st:
         _report(seed_store(st, accounts, seed_value), as_json, "generated")
-    finally:
-        st.close()

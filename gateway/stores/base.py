@@ -1,7 +1,8 @@
 """The store interface: resolve identities, count and stream a target's records with relation.
 
-Implementations: `reference.ReferenceStore` (SQLite reference messenger schema). The release
-pipeline, policy and audit know only this protocol.
+Implementations: the reference messenger schema on SQLite (`reference.ReferenceStore`) and on
+PostgreSQL (`reference_pg.PgReferenceStore`). The release pipeline, policy and audit know only
+this protocol.
 """
 
 from __future__ import annotations

@@ -14,17 +14,19 @@ import json
 import pathlib
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 
 from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument, Unavailable
-from gateway.model import Category, Relation, Scope, StoreRecord
+from gateway.model import Category, Scope, StoreRecord
 from gateway.sqlite_readers import ThreadReaders
 from gateway.stores import interchange as ix
+from gateway.stores import reference_records as rr
+from gateway.stores.reference_records import email_key, from_us, to_us
+from gateway.stores.reference_records import format_us as _time
+
+__all__ = ["ReferenceStore", "_time", "email_key", "from_us", "to_us"]
 
 SCHEMA_VERSION = 1
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_US = dt.timedelta(microseconds=1)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -154,29 +156,7 @@ RELEASE_QUERIES.update(
         ("messages_peer", MESSAGES_PEER_FROM), ("contacts", CONTACTS_FROM)]}
 )
 
-_MESSAGE_CATEGORIES = (Category.MESSAGE_METADATA, Category.MESSAGE_CONTENT)
-
-
-def to_us(value: dt.datetime) -> int:
-    return (value - _EPOCH) // _US
-
-
-def from_us(value: int) -> dt.datetime:
-    return _EPOCH + value * _US
-
-
-def _time(value: int | None) -> str | None:
-    """format_time(from_us(value)), without building a datetime: called for every record."""
-    if value is None:
-        return None
-    seconds, micro = divmod(value, 1_000_000)
-    text = "%04d-%02d-%02dT%02d:%02d:%02d" % time.gmtime(seconds)[:6]
-    return f"{text}.{micro:06d}Z" if micro else text + "Z"
-
-
-def email_key(email: str | None) -> str | None:
-    """E-mail addresses match case-insensitively (what users expect of them)."""
-    return None if email is None else email.strip().lower()
+_MESSAGE_CATEGORIES = rr.MESSAGE_CATEGORIES
 
 
 class _StoreKnown:
@@ -204,43 +184,10 @@ class _StoreKnown:
         return [(a, from_us(j), None if left is None else from_us(left)) for a, j, left in rows]
 
 
-def _insert_params(row: ix.Row) -> tuple:
-    match row:
-        case ix.Account():
-            return (row.id, row.display_name, row.phone, row.email, email_key(row.email),
-                    to_us(row.created_at))
-        case ix.Login():
-            return (row.account, to_us(row.at), row.ip, row.device)
-        case ix.Room():
-            return (row.id, row.name, int(row.direct))
-        case ix.Membership():
-            return (row.room, row.account, to_us(row.joined_at),
-                    None if row.left_at is None else to_us(row.left_at))
-        case ix.Message():
-            return (row.id, row.room, row.sender, to_us(row.sent_at), row.body)
-        case ix.Contact():
-            return (row.owner, row.contact, to_us(row.added_at))
-    raise AssertionError(row)
-
-
 _INSERT = {
-    "account": "INSERT INTO accounts (id, display_name, phone, email, email_key, created_at)"
-               " VALUES (?, ?, ?, ?, ?, ?)",
-    "login": "INSERT INTO logins (account, at, ip, device) VALUES (?, ?, ?, ?)",
-    "room": "INSERT INTO rooms (id, name, direct) VALUES (?, ?, ?)",
-    "membership": "INSERT INTO memberships (room, account, joined_at, left_at) VALUES (?, ?, ?, ?)",
-    "message": "INSERT INTO messages (id, room, sender, sent_at, body) VALUES (?, ?, ?, ?, ?)",
-    "contact": "INSERT INTO contacts (owner, contact, added_at) VALUES (?, ?, ?)",
+    kind: f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    for kind, (table, cols) in rr.INSERT_COLUMNS.items()
 }
-
-
-def _read_lines(source: pathlib.Path | str) -> Iterator[bytes]:
-    path = pathlib.Path(source)
-    try:
-        with path.open("rb") as f:
-            yield from f
-    except OSError as e:
-        raise InvalidArgument(f"{path}: cannot read: {e.strerror or e}") from None
 
 
 class ReferenceStore:
@@ -320,7 +267,7 @@ class ReferenceStore:
 
     def import_jsonl(self, source: pathlib.Path | str | Iterable[str | bytes]) -> dict[str, int]:
         """Load an interchange file (a path, or its lines): all of it, or nothing on a bad line."""
-        lines = _read_lines(source) if isinstance(source, (str, pathlib.Path)) else source
+        lines = rr.read_lines(source) if isinstance(source, (str, pathlib.Path)) else source
         return self.load(ix.parse_lines(lines))
 
     def load(self, rows: Iterable[tuple[int, ix.Row]] | Iterable[ix.Row]) -> dict[str, int]:
@@ -344,7 +291,7 @@ class ReferenceStore:
                     if isinstance(item, tuple):
                         number, item = item
                     validator.check_at(number, item)
-                    batches[ix.KIND_OF[type(item)]].append(_insert_params(item))
+                    batches[ix.KIND_OF[type(item)]].append(rr.insert_params(item))
                 for kind in ix.KINDS:
                     if batches[kind]:
                         db.executemany(_INSERT[kind], batches[kind])
@@ -431,74 +378,21 @@ class ReferenceStore:
         try:
             db.execute("BEGIN")  # one snapshot for every category
             if Category.SUBSCRIBER in cats:
-                for account, name, phone, email, created in db.execute(SUBSCRIBER_SQL, params):
-                    yield StoreRecord(
-                        id=f"subscriber:{account}", category=Category.SUBSCRIBER,
-                        relation=Relation.SELF, at=None,
-                        fields={"display_name": name, "phone": phone, "email": email,
-                                "created_at": _time(created)},
-                        people={"account": account},
-                    )
+                yield from rr.subscribers(db.execute(SUBSCRIBER_SQL, params))
             if Category.LOGINS in cats:
-                for rowid, account, at, ip, device in db.execute(LOGINS_SQL, params):
-                    yield StoreRecord(
-                        id=f"logins:{rowid}", category=Category.LOGINS, relation=Relation.SELF,
-                        at=from_us(at), fields={"at": _time(at), "ip": ip, "device": device},
-                        people={"account": account},
-                    )
+                yield from rr.logins(db.execute(LOGINS_SQL, params))
             if Category.MEMBERSHIPS in cats:
-                yield from self._memberships(db, params)
+                yield from rr.memberships(db.execute(MEMBERSHIPS_SQL, params), json.loads)
             if any(c in cats for c in _MESSAGE_CATEGORIES):
                 wanted = [c for c in _MESSAGE_CATEGORIES if c in cats]
-                yield from self._messages(db, MESSAGES_SELF_SQL, params, wanted, self_=True)
-                yield from self._messages(db, MESSAGES_PEER_SQL, params, wanted, self_=False)
+                yield from rr.messages(db.execute(MESSAGES_SELF_SQL, params), wanted, self_=True)
+                yield from rr.messages(db.execute(MESSAGES_PEER_SQL, params), wanted, self_=False)
             if Category.CONTACTS in cats:
-                for rowid, owner, contact, added in db.execute(CONTACTS_SQL, params):
-                    yield StoreRecord(
-                        id=f"contacts:{rowid}", category=Category.CONTACTS,
-                        relation=Relation.SELF, at=from_us(added),
-                        fields={"added_at": _time(added)},
-                        people={"owner": owner, "contact": contact},
-                    )
+                yield from rr.contacts(db.execute(CONTACTS_SQL, params))
         except sqlite3.Error as e:
             raise Unavailable(f"reference store: {e}") from None
         finally:
             db.close()
-
-    @staticmethod
-    def _memberships(db: sqlite3.Connection, params: dict) -> Iterator[StoreRecord]:
-        rows = db.execute(MEMBERSHIPS_SQL, params)
-        for rowid, room, account, joined, left, name, direct, members in rows:
-            yield StoreRecord(
-                id=f"memberships:{rowid}", category=Category.MEMBERSHIPS, relation=Relation.SELF,
-                at=from_us(joined), until=None if left is None else from_us(left),
-                fields={
-                    "room": room,
-                    # a direct room's name often is the peer's name: never hand it out
-                    "room_name": None if direct else name,
-                    "direct": bool(direct),
-                    "joined_at": _time(joined),
-                    "left_at": _time(left),
-                },
-                people={"account": account, "members": tuple(sorted(json.loads(members)))},
-            )
-
-    @staticmethod
-    def _messages(db: sqlite3.Connection, sql: str, params: dict, wanted: list[Category],
-                  self_: bool) -> Iterator[StoreRecord]:
-        for mid, room, sender, sent, body, direct, recipient in db.execute(sql, params):
-            if self_:
-                relation = Relation.SELF
-            else:
-                relation = Relation.DIRECT_PEER if direct else Relation.GROUP_PEER
-            people: dict[str, str] = {"sender": sender}
-            if direct and recipient is not None:
-                people["recipient"] = recipient
-            at = from_us(sent)
-            base = {"room": room, "direct": bool(direct), "sent_at": _time(sent)}
-            for category in wanted:
-                fields = dict(base, body=body) if category is Category.MESSAGE_CONTENT else base
-                yield StoreRecord(f"{category.value}:{mid}", category, relation, at, fields, people)
 
     # --- for the demo ----------------------------------------------------------------------
 

@@ -4,17 +4,18 @@ Realistic where it matters to the gateway: group sizes and activity are heavy-ta
 are small, a few are huge; most people write little, a few write a lot), so a warrant for one
 person touches many bystanders. Everything comes from one random.Random(seed) and a fixed time
 range, so the same seed always gives the same rows. Rows go through the import path
-(ReferenceStore.load), so generated data passes the same validation as imported data.
+(the store's load), so generated data passes the same validation as imported data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterable
+from typing import Protocol
 
 from gateway.errors import FailedPrecondition, InvalidArgument
 from gateway.stores import interchange as ix
-from gateway.stores.reference import ReferenceStore
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 END = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
@@ -167,9 +168,18 @@ def generate(accounts: int, seed: int) -> list[ix.Row]:
     return _Gen(accounts, seed).rows()
 
 
-def seed(store: ReferenceStore, accounts: int, seed: int) -> dict[str, int]:
+class Loadable(Protocol):
+    """What seeding needs of a store: ReferenceStore and PgReferenceStore both have it."""
+
+    def counts(self) -> dict[str, int]: ...
+
+    def load(self, rows: Iterable[ix.Row]) -> dict[str, int]: ...
+
+
+def seed(store: Loadable, accounts: int, seed: int) -> dict[str, int]:
     """Fill an empty store with a generated data set; returns counts per kind."""
     rows = generate(accounts, seed)
     if any(store.counts().values()):
-        raise FailedPrecondition("the store already holds data; seed a fresh --data directory")
+        raise FailedPrecondition("the store already holds data; seed an empty one (a fresh --data"
+                                 " directory or database)")
     return store.load(rows)
