@@ -47,7 +47,8 @@ def parse_rules(text: str, source: str) -> list[list[str]]:
     return rows
 
 
-def _text(rows: list[tuple]) -> str:  # type: ignore[type-arg]
+def rules_text(rows: list) -> str:  # type: ignore[type-arg]
+    """Rows back to CSV lines: the canonical text a policy's version is computed from."""
     return "".join(", ".join(v for v in row if v is not None) + "\n" for row in rows)
 
 
@@ -55,7 +56,7 @@ def read_text(conn: psycopg.Connection, policy: str) -> str:
     rows = conn.execute(
         "SELECT ptype, v0, v1, v2, v3, v4, v5, v6, v7 FROM casbin_rule WHERE policy = %s"
         " ORDER BY position", (policy,)).fetchall()
-    return _text(rows)
+    return rules_text(rows)
 
 
 def write_rows(conn: psycopg.Connection, policy: str, rows: list[list[str]]) -> None:

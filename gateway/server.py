@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway import db, shared_keys
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
-from gateway.api_policy import ApiGuard
+from gateway.api_policy import API_MODEL_FILE, API_POLICY_FILE, ApiGuard
 from gateway.audit import AuditLog
 from gateway.audit_servicer import AuditServicer
 from gateway.checkpoints import Checkpointer, FileCheckpoints, PgCheckpoints, Witness
@@ -276,10 +276,14 @@ class Gateway:
         log.info(
             "wsg serving", address=self.address, tls=not self.config.insecure,
             insecure_dev_mode=self.config.insecure,
-            policy_files=[str(self.config.policy_dir / name) for name in (MODEL_FILE, POLICY_FILE)],
+            policy_files=[str(self.config.policy_dir / name) for name in
+                          (MODEL_FILE, API_MODEL_FILE) + (() if self.database else
+                                                          (POLICY_FILE, API_POLICY_FILE))],
+            policy_rules="postgresql table casbin_rule" if self.database else "files",
             data=str(self.data.root), audit_log=self.audit.location,
             database=redact(self.config.database) if self.config.database else "sqlite (embedded)",
-            health_address=self.config.health_listen,
+            health_address=(None if self.health_server is None else
+                            f"{self.config.health_listen.rpartition(':')[0]}:{self.health_port}"),
             policy_dir=str(self.config.policy_dir), policy_version=self.policy.version,
         )
         return self

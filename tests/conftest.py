@@ -64,13 +64,43 @@ def bind_test_roles(data: pathlib.Path) -> None:
     bind_roles(PkiPaths(data), [(name, role) for name, roles in TEST_ROLES.items() for role in roles])
 
 
-def load_store(data: pathlib.Path, rows: list[dict[str, Any]]) -> None:
+def load_store(data: pathlib.Path, rows: list[dict[str, Any]], database: str | None = None) -> None:
+    """Rows into the reference store: DIR/store.db, or the PostgreSQL database at that URL."""
     data.mkdir(parents=True, exist_ok=True)
-    store = ReferenceStore.open(data / "store.db")
+    source = write_jsonl(data / "import.jsonl", rows)
+    if database is None:
+        store = ReferenceStore.open(data / "store.db")
+        try:
+            store.import_jsonl(source)
+        finally:
+            store.close()
+        return
+    from gateway import db
+    from gateway.stores.reference_pg import PgReferenceStore
+
+    db.upgrade(database)
+    pool = db.Database(database, pool_size=2)
     try:
-        store.import_jsonl(write_jsonl(data / "import.jsonl", rows))
+        PgReferenceStore(pool).import_jsonl(source)
     finally:
-        store.close()
+        pool.close()
+
+
+# Modules that set BOTH_BACKENDS = True run every test that starts a gateway twice: on the
+# embedded SQLite and on the real PostgreSQL (a fresh schema per data directory). A test marked
+# `sqlite_only` (it breaks the audit log file on purpose, say) runs on SQLite alone.
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_BACKENDS", False):
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("backend", ("sqlite",) if only_sqlite else BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
 
 
 class Running:
@@ -78,6 +108,12 @@ class Running:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every audit entry so far, from whichever log the gateway keeps (file or table)."""
+        audit = self.gateway.audit
+        audit.sync()
+        return [json.loads(audit.line(i)) for i in range(audit.size)]
 
     @property
     def address(self) -> str:
@@ -88,14 +124,21 @@ class Running:
 
 
 @pytest.fixture
-def start_gateway(tmp_path: pathlib.Path, clock: Clock) -> Iterator[Any]:
+def start_gateway(tmp_path: pathlib.Path, clock: Clock, backend: str) -> Iterator[Any]:
     started: list[Gateway] = []
+    schemas: dict[pathlib.Path, Any] = {}
 
     def start(rows: list[dict[str, Any]] | None = None, data: pathlib.Path | None = None,
               **config: Any) -> Running:
         root = data or tmp_path / "wsg-data"
+        if backend == "postgresql" and "database" not in config:
+            from pg import Schema
+
+            if root not in schemas:
+                schemas[root] = Schema()
+            config["database"] = schemas[root].url
         if rows is not None:
-            load_store(root, rows)
+            load_store(root, rows, config.get("database"))
         bind_test_roles(root)
         gw = Gateway(ServerConfig(data=root, listen="127.0.0.1:0", insecure=True, clock=clock,
                                   **config)).start()
@@ -108,6 +151,8 @@ def start_gateway(tmp_path: pathlib.Path, clock: Clock) -> Iterator[Any]:
             gw.stop(grace=None)
         except Exception:  # noqa: BLE001 - already stopped by the test
             pass
+    for schema in schemas.values():
+        schema.drop()
 
 
 def ts(value: dt.datetime) -> Any:

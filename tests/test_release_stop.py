@@ -15,10 +15,12 @@ import pytest
 
 from conftest import make_spec
 from fixtures_small import FEB1, JAN1, ROWS
-from gateway.audit import read_entries
+
 from gateway.client import ClientError
 from gateway.errors import FailedPrecondition
 from gateway.release import Batch, Started
+
+BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
 
 OFFICER, REVIEWER = "alice", "bob"
 CATEGORIES = ["message_content", "message_metadata", "logins", "contacts", "memberships"]
@@ -45,7 +47,7 @@ def many_messages(count: int) -> list[dict[str, Any]]:
 
 
 def events(run: Any) -> list[str]:
-    return [e["event"] for e in read_entries(run.gateway.data.audit_log)]
+    return [e["event"] for e in run.entries()]
 
 
 @pytest.mark.parametrize("stop", ["revoke", "expire"])
@@ -111,6 +113,6 @@ def test_a_release_longer_than_the_server_cap_stops_between_batches(start_gatewa
     assert info.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
     assert "release again" in info.value.message
     assert received == 2  # exactly one batch left before the check
-    log = list(read_entries(run.gateway.data.audit_log))
+    log = list(run.entries())
     assert log[-1]["event"] == "release.stopped" and "longer than" in log[-1]["why"]
     assert sum(len(e.get("records", [])) for e in log if e["event"] == "release.batch") == received

@@ -9,6 +9,7 @@ from gateway.cli.audit import audit
 from gateway.cli.db import db_group
 from gateway.cli.demo import demo
 from gateway.cli.init import init
+from gateway.cli.policy import policy
 from gateway.cli.release import release
 from gateway.cli.serve import serve
 from gateway.cli.store import store
@@ -32,5 +33,5 @@ def main() -> None:
     """
 
 
-for command in (init, serve, demo, store, warrant, release, audit, db_group):
+for command in (init, serve, demo, store, warrant, release, audit, db_group, policy):
     main.add_command(command)

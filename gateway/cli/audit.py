@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import click
 
-from gateway.audit import read_entries
+from gateway.audit import read_entries, read_lines
 from gateway.audit_copy import LogCopy
-from gateway.audit_verify import verify_log
+from gateway.audit_verify import verify_lines
 from gateway.client import Client
 from gateway.evidence import EvidenceError, verify_package
 from gateway.cli.common import console, friendly_errors, json_option, print_json
@@ -90,6 +90,27 @@ def _print_proof(result: dict[str, Any], heading: str, as_json: bool) -> None:
         click.echo(f"  {h}")
 
 
+DATABASE = click.option(
+    "--database", envvar="WSG_DATABASE", metavar="URL",
+    help="Read the log (and every checkpoint replicas signed) from this PostgreSQL database "
+         "instead of DIR/audit.log. [WSG_DATABASE]")
+
+
+def _database_lines(url: str) -> tuple[list[bytes], list[tuple[str, str]]]:
+    """The log's lines and every signed checkpoint from the PostgreSQL tables."""
+    from gateway import db
+    from gateway.checkpoints import PgCheckpoints
+    from gateway.pg_audit import read_lines as read_table
+
+    database = db.Database(url, pool_size=2, name="wsg-audit-cli")
+    try:
+        lines = list(read_table(database))
+        notes = PgCheckpoints(database).all()
+    finally:
+        database.close()
+    return lines, [(f"checkpoint signed at size {n.splitlines()[1]}", n) for n in notes]
+
+
 KEY = click.option("--key", metavar="KEY|FILE",
                    help="Verifier key (note format) or a file with it; default DIR/audit.vkey.")
 
@@ -111,14 +132,20 @@ def audit() -> None:
 @click.option("-n", "--lines", default=20, show_default=True, help="How many of the last entries.")
 @click.option("--warrant", help="Only entries about this warrant.")
 @DATA
+@DATABASE
 @json_option
 @friendly_errors
-def tail(lines: int, warrant: str | None, data: pathlib.Path, as_json: bool) -> None:
+def tail(lines: int, warrant: str | None, data: pathlib.Path, database: str | None,
+         as_json: bool) -> None:
     """Show the last entries of the audit log."""
-    path = DataDir(data).audit_log
-    if not path.exists():
-        raise ValueError(f"no audit log at {path}")
-    entries = (e for e in read_entries(path) if not warrant or e.get("warrant") == warrant)
+    if database:
+        found = (json.loads(line) for line in _database_lines(database)[0])
+    else:
+        path = DataDir(data).audit_log
+        if not path.exists():
+            raise ValueError(f"no audit log at {path}")
+        found = read_entries(path)
+    entries = (e for e in found if not warrant or e.get("warrant") == warrant)
     last = list(collections.deque(entries, maxlen=lines))
     if as_json:
         print_json(last)
@@ -135,6 +162,7 @@ def tail(lines: int, warrant: str | None, data: pathlib.Path, as_json: bool) -> 
 
 @audit.command()
 @DATA
+@DATABASE
 @KEY
 @click.option("--log", "log_file", type=click.Path(path_type=pathlib.Path, dir_okay=False),
               help="The log to check; default DIR/audit.log.")
@@ -145,27 +173,34 @@ def tail(lines: int, warrant: str | None, data: pathlib.Path, as_json: bool) -> 
               help="A directory of exported checkpoints: the log must extend each.")
 @json_option
 @friendly_errors
-def verify(data: pathlib.Path, key: str | None, log_file: pathlib.Path | None,
-           kept: tuple[pathlib.Path, ...], witness: pathlib.Path | None, as_json: bool) -> None:
+def verify(data: pathlib.Path, database: str | None, key: str | None,
+           log_file: pathlib.Path | None, kept: tuple[pathlib.Path, ...],
+           witness: pathlib.Path | None, as_json: bool) -> None:
     """Rebuild the Merkle tree from the log and check every entry and checkpoint.
 
     Reports every fault (modified, missing, reordered, inserted, truncated, bad_signature) with
     the first entry it affects, and exits 1 if there is any. Needs no server: a copy of the log
-    and the verifier key are enough.
+    and the verifier key are enough. With --database, the shared log of a PostgreSQL deployment
+    is read, and every checkpoint any replica signed must verify and be consistent with it.
     """
     dirs = DataDir(data)
-    path = log_file or dirs.audit_log
-    if not path.exists():
-        raise ValueError(f"no audit log at {path}")
     checkpoints = [(str(p), p.read_text()) for p in kept]
     if witness is not None:
         checkpoints += [(str(p), p.read_text()) for p in sorted(witness.glob("*.checkpoint"))]
-    if dirs.checkpoint.exists() and log_file is None:
-        checkpoints.append(("latest checkpoint", dirs.checkpoint.read_text()))
+    if database:
+        lines, signed = _database_lines(database)
+        checkpoints += signed
+    else:
+        path = log_file or dirs.audit_log
+        if not path.exists():
+            raise ValueError(f"no audit log at {path}")
+        lines = list(read_lines(path))
+        if dirs.checkpoint.exists() and log_file is None:
+            checkpoints.append(("latest checkpoint", dirs.checkpoint.read_text()))
     verifiers = [_verifier(data, key)] if (key or dirs.verifier_key.exists()) else []
     if checkpoints and not verifiers:
         raise ValueError("checkpoints need a verifier key: pass --key")
-    report = verify_log(path, verifiers, checkpoints)
+    report = verify_lines(lines, verifiers, checkpoints)
     if as_json:
         print_json({"ok": report.ok, "faults": [f.as_dict() for f in report.faults],
                     "tree_size": report.size, "checkpoints_checked": len(checkpoints)})
