@@ -8,6 +8,7 @@ from gateway import __version__
 from gateway.cli.audit import audit
 from gateway.cli.db import db_group
 from gateway.cli.demo import demo
+from gateway.cli.health import health
 from gateway.cli.init import init
 from gateway.cli.release import release
 from gateway.cli.serve import serve
@@ -32,5 +33,5 @@ def main() -> None:
     """
 
 
-for command in (init, serve, demo, store, warrant, release, audit, db_group):
+for command in (init, serve, health, demo, store, warrant, release, audit, db_group):
     main.add_command(command)
