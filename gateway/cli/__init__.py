@@ -8,6 +8,7 @@ from gateway import __version__
 from gateway.cli.audit import audit
 from gateway.cli.db import db_group
 from gateway.cli.demo import demo
+from gateway.cli.health import health
 from gateway.cli.init import init
 from gateway.cli.policy import policy
 from gateway.cli.release import release
@@ -33,5 +34,5 @@ def main() -> None:
     """
 
 
-for command in (init, serve, demo, store, warrant, release, audit, db_group, policy):
+for command in (init, serve, health, demo, store, warrant, release, audit, db_group, policy):
     main.add_command(command)

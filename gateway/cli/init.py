@@ -7,7 +7,10 @@ import pathlib
 import click
 
 from gateway.cli.common import console, friendly_errors, json_option, print_json
+from gateway.notes import NoteError, NoteSigner
+from gateway.paths import DataDir, load_or_create_secret
 from gateway.pki import ROLES, PkiPaths, init as init_pki, parse_principal, read_roles
+from gateway.settings import DEFAULT_ORIGIN
 
 
 @click.command()
@@ -17,9 +20,16 @@ from gateway.pki import ROLES, PkiPaths, init as init_pki, parse_principal, read
               help=f"A client certificate for NAME with ROLE ({', '.join(ROLES)}); repeatable.")
 @click.option("--host", "hosts", multiple=True, metavar="NAME",
               help="Another host name or IP for the server certificate (loopback is always in).")
+@click.option("--keys", is_flag=True,
+              help="Also create DIR/keys/pseudonym.key and DIR/keys/audit-signing.key now, for "
+                   "several replicas that must share them (else the first `wsg serve` does).")
+@click.option("--origin", default=DEFAULT_ORIGIN, show_default=True,
+              help="With --keys: the audit signing key's name, the `origin` setting the "
+                   "gateways will run with.")
 @json_option
 @friendly_errors
-def init(data: pathlib.Path, principals: tuple[str, ...], hosts: tuple[str, ...], as_json: bool) -> None:
+def init(data: pathlib.Path, principals: tuple[str, ...], hosts: tuple[str, ...], keys: bool,
+         origin: str, as_json: bool) -> None:
     """Create the CA, the server certificate and client certificates for mutual TLS.
 
     \b
@@ -30,10 +40,13 @@ def init(data: pathlib.Path, principals: tuple[str, ...], hosts: tuple[str, ...]
       wsg warrant list --identity alice             # presents DIR/pki/clients/alice.crt
 
     Keys are written mode 0600 and never replaced: run it again to add principals; the CA and
-    existing certificates stay. Roles are recorded in DIR/roles.json.
+    existing certificates stay. Roles are recorded in DIR/roles.json. With --keys, the
+    pseudonym secret and the audit signing key (for --origin) are made too, never replaced.
     """
     parsed = [parse_principal(p) for p in principals]
     written = init_pki(PkiPaths(data), parsed, hosts)
+    if keys:
+        written += make_keys(DataDir(data), origin)
     if as_json:
         print_json({"written": [str(p) for p in written],
                     "principals": {n: list(r) for n, r in read_roles(PkiPaths(data)).items()}})
@@ -41,3 +54,21 @@ def init(data: pathlib.Path, principals: tuple[str, ...], hosts: tuple[str, ...]
     for path in written:
         console.print(f"wrote {path}")
     console.print(f"mutual TLS ready in {data / 'pki'}; start the gateway with `wsg serve --data {data}`")
+
+
+def make_keys(data: DataDir, origin: str) -> list[pathlib.Path]:
+    """The gateway's two secret keys, made ahead (mode 0600); existing keys are kept."""
+    made = []
+    data.root.mkdir(parents=True, exist_ok=True)
+    data.keys.mkdir(mode=0o700, exist_ok=True)
+    for path, create in ((data.pseudonym_secret, load_or_create_secret),
+                         (data.audit_signing_key,
+                          lambda p: NoteSigner.load_or_create(p, origin))):
+        existed = path.exists()
+        try:
+            create(path)
+        except NoteError as exc:
+            raise ValueError(str(exc)) from None
+        if not existed:
+            made.append(path)
+    return made
