@@ -16,7 +16,7 @@ import casbin
 from gateway.audit import AuditLog
 from gateway.errors import FailedPrecondition, GatewayError, PermissionDenied
 from gateway.pki import ROLES
-from gateway.policy import TextAdapter
+from gateway.policy import CASBIN_LOCK, TextAdapter
 
 API_MODEL_FILE = "api_model.conf"
 API_POLICY_FILE = "api_policy.csv"
@@ -37,16 +37,17 @@ class ApiPolicy:
         for path in (model, rules) if rules_text is None else (model,):
             if not path.is_file():
                 raise FailedPrecondition(f"API policy file {path} is missing")
-        try:
-            adapter = str(rules) if rules_text is None else TextAdapter(rules_text)
-            enforcer = casbin.Enforcer(str(model), adapter)
-            for role, rpc, relation, *_ in enforcer.get_policy():
-                if role not in ROLES or rpc not in RPCS or relation not in (*RELATIONS, "any"):
-                    raise ValueError(f"unknown role, rpc or relation in rule {role}, {rpc}, {relation}")
-            table = {(role, rpc, relation): bool(enforcer.enforce(role, rpc, relation))
-                     for role in ROLES for rpc in RPCS for relation in RELATIONS}
-        except Exception as exc:  # noqa: BLE001 - any parse problem means: do not start
-            raise FailedPrecondition(f"API policy in {policy_dir} is invalid: {exc}") from None
+        with CASBIN_LOCK:
+            try:
+                adapter = str(rules) if rules_text is None else TextAdapter(rules_text)
+                enforcer = casbin.Enforcer(str(model), adapter)
+                for role, rpc, relation, *_ in enforcer.get_policy():
+                    if role not in ROLES or rpc not in RPCS or relation not in (*RELATIONS, "any"):
+                        raise ValueError(f"unknown role, rpc or relation in rule {role}, {rpc}, {relation}")
+                table = {(role, rpc, relation): bool(enforcer.enforce(role, rpc, relation))
+                         for role in ROLES for rpc in RPCS for relation in RELATIONS}
+            except Exception as exc:  # noqa: BLE001 - any parse problem means: do not start
+                raise FailedPrecondition(f"API policy in {policy_dir} is invalid: {exc}") from None
         return cls(table)
 
     def allows(self, role: str, rpc: str, relation: str) -> bool:

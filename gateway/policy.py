@@ -64,6 +64,10 @@ _PATTERNS: dict[str, frozenset[str]] = {
 }
 _EFFECTS = frozenset(e.value for e in Effect)
 _REASON_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+# Casbin parses matchers with Python's ast module, which on CPython 3.11 is not safe to run from
+# two threads at once ("AST constructor recursion depth mismatch"): policies load one at a time
+# (two replicas in one test process, or a live reload beside a start).
+CASBIN_LOCK = threading.Lock()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -265,17 +269,18 @@ class ReleasePolicy:
             policy_bytes, policy_text = rules_text.encode(), rules_text
         model = _load_model(model_path, model_text)
         rows = _parse_rules(policy_path, policy_text)
-        try:
-            enforcer = casbin.Enforcer(model, TextAdapter(policy_text))
-        except Exception as exc:
-            raise _fail(policy_path, f"Casbin refused the policy ({_one_line(exc)})") from None
-        if enforcer.get_policy() != rows:
-            raise _fail(policy_path, "Casbin read different rules than the file holds")
-        try:
-            policy = cls(version=policy_version(model_bytes, policy_bytes), policy_dir=policy_dir,
-                         enforcer=enforcer, rule_count=len(rows))
-        except Exception as exc:  # the matcher cannot be evaluated, or Casbin answered nonsense
-            raise _fail(model_path, f"matcher failed ({_one_line(exc)})") from None
+        with CASBIN_LOCK:
+            try:
+                enforcer = casbin.Enforcer(model, TextAdapter(policy_text))
+            except Exception as exc:
+                raise _fail(policy_path, f"Casbin refused the policy ({_one_line(exc)})") from None
+            if enforcer.get_policy() != rows:
+                raise _fail(policy_path, "Casbin read different rules than the file holds")
+            try:
+                policy = cls(version=policy_version(model_bytes, policy_bytes), policy_dir=policy_dir,
+                             enforcer=enforcer, rule_count=len(rows))
+            except Exception as exc:  # the matcher cannot be evaluated, or Casbin answered nonsense
+                raise _fail(model_path, f"matcher failed ({_one_line(exc)})") from None
         log.info("release policy %s loaded from %s: %d rules, %d decisions compiled in %.1f ms",
                  policy.version[:12], policy_dir, len(rows), len(policy._table),
                  policy.compile_seconds * 1000)

@@ -342,10 +342,18 @@ class PgReferenceStore:
             conn.execute(_SNAPSHOT)
 
             def rows(query: str) -> Iterator[tuple]:
-                with conn.cursor(name="wsg_reference_records") as cur:
-                    cur.itersize = _ITERSIZE
+                cur = conn.cursor(name="wsg_reference_records")
+                try:
                     cur.execute(query, params)
-                    yield from cur
+                    # fetchmany, not iterating the cursor: psycopg's row generator would raise
+                    # again from its own cleanup when a lost connection ends the stream.
+                    while page := cur.fetchmany(_ITERSIZE):
+                        yield from page
+                finally:
+                    # Closing tells the server; with the connection lost there is no one to
+                    # tell, and the error that matters was already raised to the reader.
+                    with contextlib.suppress(psycopg.Error):
+                        cur.close()
 
             if Category.SUBSCRIBER in cats:
                 yield from rr.subscribers(rows(SUBSCRIBER_SQL))

@@ -1,0 +1,368 @@
+"""PostgreSQL deployments: replicas sharing one database, live policy changes, a lost database.
+
+Everything here runs against the real PostgreSQL (a fresh schema per test; see tests/pg.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import pathlib
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import psycopg
+import pytest
+
+from conftest import bind_test_roles, load_store, make_spec
+from fixtures_small import FEB1, JAN1, ROWS
+from gateway.client import Client, ClientError
+from gateway.errors import FailedPrecondition
+from gateway.policy import ReleasePolicy
+from gateway.release import Batch, ReleaseRun
+from gateway.settings import DEFAULT_POLICY_DIR
+from pg import SERVER, Schema, require
+from tcp_proxy import TcpProxy
+
+WSG = [sys.executable, "-m", "gateway"]
+OFFICER, REVIEWER = "alice", "bob"
+CATEGORIES = ["message_content", "message_metadata", "logins", "contacts", "memberships"]
+# Withholds every message body: the first rule wins, so prepending it changes what leaves.
+WITHHOLD_CONTENT = "p, *, message_content, *, *, *, *, withhold, policy_change_test\n"
+
+
+@pytest.fixture
+def schema() -> Iterator[Schema]:
+    s = Schema()
+    yield s
+    s.drop()
+
+
+def wsg(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*WSG, *args], capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"wsg {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def sql(url: str, query: str, *params: Any) -> list[tuple]:  # type: ignore[type-arg]
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+def table_entries(url: str) -> list[dict[str, Any]]:
+    return [json.loads(bytes(line)) for (line,) in
+            sql(url, "SELECT line FROM audit_log ORDER BY idx")]
+
+
+def many_messages(count: int) -> list[dict[str, Any]]:
+    base = JAN1 + dt.timedelta(days=10)
+    return ROWS + [
+        {"kind": "message", "id": f"bulk-{i}", "room": "r-dm", "sender": "u1",
+         "sent_at": (base + dt.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+         "body": f"bulk message number {i}"} for i in range(count)]
+
+
+def approve(officer: Client, reviewer: Client, expires: dt.datetime,
+            categories: list[str] = CATEGORIES) -> str:
+    w = officer.submit(make_spec(["account:u1"], categories, JAN1, FEB1, expires))
+    reviewer.approve(w.id)
+    return w.id
+
+
+def drain(client: Client, warrant_id: str, batch_size: int = 0) -> tuple[list[Any], Any]:
+    """Every released record (warrant, id, sha256) and the summary of one release."""
+    records, summary = [], None
+    for item in client.release(warrant_id, batch_size):
+        kind = item.WhichOneof("item")
+        if kind == "batch":
+            records += [(warrant_id, r.id, r.sha256, r.category) for r in item.batch.records]
+        elif kind == "summary":
+            summary = item.summary
+    return records, summary
+
+
+# -- two `wsg serve` processes on one database -----------------------------------------------
+
+
+class Replica:
+    """`wsg serve` as its own process, in development mode, on the shared database."""
+
+    def __init__(self, data: pathlib.Path, url: str) -> None:
+        self.data = data
+        self.proc = subprocess.Popen(
+            [*WSG, "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data),
+             "--database", url, "--export-every", "50"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.address = self._wait_for_address()
+
+    def _wait_for_address(self) -> str:
+        deadline = time.monotonic() + 60
+        seen = []
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if '"wsg serving"' in line:
+                threading.Thread(target=lambda: self.proc.stdout.read(), daemon=True).start()  # type: ignore[union-attr]
+                return json.loads(line)["address"]
+        self.proc.kill()
+        raise AssertionError("replica did not start:\n" + "".join(seen))
+
+    def client(self, identity: str) -> Client:
+        return Client(self.address, identity, insecure=True)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_two_replicas_keep_one_linear_verifiable_log(schema: Schema, tmp_path: pathlib.Path) -> None:
+    """Concurrent warrant actions and releases on two replicas for a bounded time: the shared log
+    verifies (no gap, fork or duplicate index; every checkpoint either replica signed is
+    consistent), holds exactly one entry per action, and covers every record that left."""
+    first, second = tmp_path / "replica-1", tmp_path / "replica-2"
+    load_store(first, ROWS, schema.url)
+    for data in (first, second):
+        bind_test_roles(data)
+    one = Replica(first, schema.url)  # creates the deployment's keys
+    shutil.copytree(first / "keys", second / "keys")  # the Secret every replica mounts
+    two = Replica(second, schema.url)
+    replicas = [one, two]
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    lock = threading.Lock()
+    expected_entries = 0
+    released: list[Any] = []
+    errors: list[BaseException] = []
+    stop_at = time.monotonic() + 8
+
+    def work(seed: int) -> None:
+        nonlocal expected_entries
+        rng = random.Random(seed)
+        try:
+            while time.monotonic() < stop_at:
+                a, b = rng.sample(replicas, 2)
+                with a.client(OFFICER) as officer, b.client(REVIEWER) as reviewer:
+                    warrant_id = approve(officer, reviewer, expires)
+                    entries = 2  # submitted, approved
+                    with rng.choice(replicas).client(OFFICER) as releaser:
+                        records, summary = drain(releaser, warrant_id, batch_size=2)
+                    entries += 2 + summary.batches  # started, batches, completed
+                    if rng.random() < 0.3:
+                        reviewer.revoke(warrant_id, "done")
+                        entries += 1
+                with lock:
+                    expected_entries += entries
+                    released.extend(records)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for r in replicas:
+        r.stop()
+    assert not errors, errors[:3]
+    assert expected_entries > 40  # the workload really ran concurrently for a while
+
+    report = json.loads(wsg("audit", "verify", "--database", schema.url, "--data", str(first),
+                            "--json").stdout)
+    assert report["ok"], report["faults"][:5]
+    assert report["tree_size"] == expected_entries
+    signers = sql(schema.url, "SELECT count(*) FROM checkpoints")[0][0]
+    assert report["checkpoints_checked"] == signers >= 2
+
+    entries = table_entries(schema.url)
+    assert [e["index"] for e in entries] == list(range(len(entries)))
+    audited = {(e["warrant"], rid, digest) for e in entries if e["event"] == "release.batch"
+               for rid, digest in e["records"]}
+    assert released and {(w, rid, digest) for w, rid, digest, _ in released} <= audited
+
+
+def test_a_replica_with_other_keys_is_refused(schema: Schema, start_gateway: Any,
+                                              tmp_path: pathlib.Path) -> None:
+    start_gateway(ROWS, data=tmp_path / "a", database=schema.url)
+    with pytest.raises(FailedPrecondition, match="differs from the one the deployment"):
+        start_gateway(data=tmp_path / "b", database=schema.url)  # made its own keys
+
+
+# -- policy changes reach every replica ------------------------------------------------------
+
+
+def _released_categories(run: Any, warrant_id: str) -> set[str]:
+    with run.client(OFFICER) as officer:
+        records, _ = drain(officer, warrant_id)
+    return {category for *_, category in records}
+
+
+def _wait_for(condition: Any, seconds: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s")
+
+
+def test_a_policy_change_through_one_replica_is_enforced_by_the_other(
+        schema: Schema, start_gateway: Any, clock: Any, tmp_path: pathlib.Path) -> None:
+    """`wsg policy load` next to replica A; replica B enforces it within a bounded time, with no
+    restart (polling is set to 60 s, so it is the NOTIFY that carries it)."""
+    a = start_gateway(ROWS, data=tmp_path / "a", database=schema.url, policy_poll_seconds=60)
+    shutil.copytree(tmp_path / "a" / "keys", tmp_path / "b" / "keys")
+    b = start_gateway(data=tmp_path / "b", database=schema.url, policy_poll_seconds=60)
+    with a.client(OFFICER) as officer, b.client(REVIEWER) as reviewer:
+        warrant_id = approve(officer, reviewer, clock.now + dt.timedelta(days=30))
+    assert "message_content" in _released_categories(b, warrant_id)
+    before = b.gateway.policy.version
+
+    new_rules = tmp_path / "policy.csv"
+    new_rules.write_text(WITHHOLD_CONTENT + (DEFAULT_POLICY_DIR / "policy.csv").read_text())
+    wsg("policy", "load", str(new_rules), "--database", schema.url)
+    took = _wait_for(lambda: b.gateway.policy.version != before, 5.0)
+    assert took < 5.0
+    _wait_for(lambda: a.gateway.policy.version == b.gateway.policy.version, 5.0)
+    assert "message_content" not in _released_categories(b, warrant_id)
+    events = [e for e in b.entries() if e["event"] == "policy.loaded"]
+    assert len(events) == 2 and {e["policy"] for e in events} == {b.gateway.policy.version}
+    completed = [e for e in b.entries() if e["event"] == "release.completed"][-1]
+    assert completed["withheld"].get("policy_change_test", 0) > 0
+
+    # By hand, in SQL: a rule that does not validate is refused, the last good policy stays.
+    good = b.gateway.policy.version
+    sql(schema.url, "UPDATE casbin_rule SET v6 = 'maybe' WHERE policy = 'release' AND position = 0")
+    _wait_for(lambda: any(e["event"] == "policy.refused" for e in b.entries()), 5.0)
+    assert b.gateway.policy.version == good
+    assert "message_content" not in _released_categories(b, warrant_id)
+    # ...and a valid edit by hand is picked up like any other.
+    sql(schema.url, "DELETE FROM casbin_rule WHERE policy = 'release' AND position = 0")
+    _wait_for(lambda: b.gateway.policy.version == before, 5.0)  # the original rules again
+    _wait_for(lambda: "message_content" in _released_categories(b, warrant_id), 5.0)
+
+
+def test_wsg_policy_load_refuses_rules_that_do_not_load(schema: Schema, tmp_path: pathlib.Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("p, self, message_content, inside, APPROVED, yes, *, release\n")  # 7 fields
+    proc = wsg("policy", "load", str(bad), "--database", schema.url, check=False)
+    assert proc.returncode == 2 and "fields" in proc.stderr and "Traceback" not in proc.stderr
+    shown = json.loads(wsg("policy", "show", "--database", schema.url, "--json").stdout)
+    assert shown["rules"] == ""  # nothing was written (the table is seeded by a gateway's start)
+
+
+def test_a_policy_change_takes_effect_at_a_batch_boundary(start_gateway: Any, clock: Any,
+                                                          tmp_path: pathlib.Path) -> None:
+    """The policy in force changes during a release (after the third look): the batch under way
+    is finished with the policy it started with, the next batches use the new one, and every
+    batch entry names the version that decided it. Looking once per record instead would
+    release a partial batch under a policy that no longer holds."""
+    run = start_gateway(many_messages(40))
+    with run.client(OFFICER) as officer, run.client(REVIEWER) as reviewer:
+        warrant_id = approve(officer, reviewer, clock.now + dt.timedelta(days=30),
+                             ["message_content"])
+    strict_dir = tmp_path / "strict"
+    shutil.copytree(DEFAULT_POLICY_DIR, strict_dir)
+    (strict_dir / "policy.csv").write_text(WITHHOLD_CONTENT + (strict_dir / "policy.csv").read_text())
+    lenient, strict = ReleasePolicy.load(DEFAULT_POLICY_DIR), ReleasePolicy.load(strict_dir)
+    looks = iter(range(10_000))
+
+    def in_force() -> ReleasePolicy:
+        return lenient if next(looks) < 3 else strict  # the release's start, then two batches
+
+    gw = run.gateway
+    release = ReleaseRun(gw.book.get(warrant_id), OFFICER, gw.store, in_force, gw.audit,
+                         gw.checkpoints, gw.secret, lambda: gw.book.live_state(warrant_id),
+                         batch_size=3)
+    items = list(release)
+    batches = [item for item in items if isinstance(item, Batch)]
+    assert [len(b.records) for b in batches] == [3, 3]
+    entries = {e["index"]: e for e in run.entries()}
+    assert [entries[b.audit_index]["policy"] for b in batches] == [lenient.version] * 2
+    summary = items[-1]
+    assert summary.withheld["policy_change_test"] >= 40 - 6
+
+
+# -- the database goes away in the middle of a release ---------------------------------------
+
+
+def _through(proxy: TcpProxy, schema: Schema) -> str:
+    parts = urllib.parse.urlsplit(SERVER)
+    netloc = f"{parts.username or 'postgres'}@127.0.0.1:{proxy.port}"
+    query = urllib.parse.urlencode({"options": f"-csearch_path={schema.name}"})
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def test_database_lost_mid_release_stops_it_unavailable_and_the_gateway_recovers(
+        schema: Schema, start_gateway: Any, clock: Any) -> None:
+    require()
+    parts = urllib.parse.urlsplit(SERVER)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    try:
+        url = _through(proxy, schema)
+        run = start_gateway(many_messages(60), database=url)
+        with run.client(OFFICER) as officer, run.client(REVIEWER) as reviewer:
+            warrant_id = approve(officer, reviewer, clock.now + dt.timedelta(days=30),
+                                 ["message_content"])
+        got: list[tuple[str, str]] = []
+        with run.client(OFFICER) as officer:
+            with pytest.raises(ClientError) as err:
+                for item in officer.release(warrant_id, batch_size=2):
+                    if item.WhichOneof("item") == "batch":
+                        got += [(r.id, r.sha256) for r in item.batch.records]
+                        if len(got) >= 4:
+                            proxy.cut()
+        assert err.value.code is grpc.StatusCode.UNAVAILABLE
+        assert len(got) < 60
+        # Read past the proxy: every record that left is in an entry that was committed.
+        audited = {(rid, digest) for e in table_entries(schema.url)
+                   if e["event"] == "release.batch" for rid, digest in e["records"]}
+        assert got and set(got) <= audited
+
+        proxy.restore()
+
+        def release_completes() -> bool:
+            try:
+                with run.client(OFFICER) as officer:
+                    records, summary = drain(officer, warrant_id)
+                return summary is not None and len(records) >= 60
+            except ClientError as exc:
+                assert exc.code is grpc.StatusCode.UNAVAILABLE
+                return False
+
+        _wait_for(release_completes, 30.0)
+        report = json.loads(wsg("audit", "verify", "--database", schema.url, "--data",
+                                str(run.gateway.data.root), "--json").stdout)
+        assert report["ok"], report["faults"][:5]
+    finally:
+        proxy.close()
+
+
+def test_a_database_unreachable_at_start_is_one_line(tmp_path: pathlib.Path) -> None:
+    proc = wsg("serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(tmp_path),
+               "--database", "postgresql://postgres@127.0.0.1:1/none", check=False)
+    assert proc.returncode == 2 and "unreachable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_migrations_apply_once_and_report_status(schema: Schema) -> None:
+    first = json.loads(wsg("db", "upgrade", "--database", schema.url, "--json").stdout)
+    assert first["applied"] == ["0001_gateway_state", "0002_reference_store"]
+    assert json.loads(wsg("db", "upgrade", "--database", schema.url, "--json").stdout) == {
+        "applied": []}
+    assert json.loads(wsg("db", "status", "--database", schema.url, "--json").stdout) == {
+        "pending": []}
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        sql(schema.url, "DELETE FROM audit_log")
