@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import re
 from collections.abc import Mapping
 
 
@@ -52,7 +53,11 @@ class WarrantState(enum.StrEnum):
     EXPIRED = "EXPIRED"
 
 
-TARGET_KINDS = ("account", "phone", "email")
+TARGET_KINDS = ("account", "phone", "email", "matrix")
+
+# A Matrix user id, `@localpart:server` (the spec's grammar, historical localparts included):
+# a target may be written `matrix:@user:server` or just `@user:server`.
+MATRIX_USER_ID = re.compile(r"@[\x21-\x39\x3b-\x7e]+:[A-Za-z0-9.\-\[\]:]+")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from gateway.model import Scope, StoreRecord
 
 class Store(Protocol):
     def resolve(self, kind: str, value: str) -> list[str]:
-        """Account ids matching a target given as kind 'account', 'phone' or 'email'."""
+        """Account ids matching a target given as kind 'account', 'phone', 'email' or 'matrix'
+        (a Matrix user id, @user:server); a store without such accounts finds none."""
         ...
 
     def count(self, scope: Scope) -> int:
