@@ -39,7 +39,7 @@ from gateway.pki import PkiPaths, read_roles
 from gateway.policy import MODEL_FILE, POLICY_FILE, ReleasePolicy
 from gateway.release import ReleaseRun
 from gateway.servicers import ReleaseServicer, WarrantServicer
-from gateway.stores.reference import ReferenceStore
+from gateway.stores import open_store
 from gateway.warrants import Warrant, WarrantBook
 
 log = structlog.get_logger("wsg.server")
@@ -79,6 +79,9 @@ class ServerConfig:
     export_every_seconds: float = 60.0
     # Principals who may read every audit entry, besides those with the auditor role.
     auditors: frozenset[str] = frozenset()
+    # Where records come from: None = the reference store in DATA/store.db; else a store URL
+    # (gateway.stores.open_store), e.g. synapse:sqlite:///var/lib/synapse/homeserver.db.
+    store: str | None = None
 
 
 def _server_credentials(pki: PkiPaths) -> grpc.ServerCredentials:
@@ -184,7 +187,7 @@ class Gateway:
         except (OSError, ValueError) as exc:
             raise FailedPrecondition(f"pseudonym secret unusable: {exc}") from None
         self.checkpoints = self._open_checkpoints(config, data)
-        self.store = ReferenceStore.open(data.store_db)
+        self.store = open_store(config.store, data.root)
         self.book = WarrantBook(data.state_db, self.store, self.audit, config.clock)
 
     def release_run(self, warrant: Warrant, principal: str, batch_size: int) -> ReleaseRun:

@@ -29,10 +29,14 @@ from gateway.server import DEFAULT_LISTEN, DEFAULT_ORIGIN, DEFAULT_POLICY_DIR, G
               help="...or after this many seconds, whichever comes first.")
 @click.option("--auditor", "auditors", multiple=True, metavar="NAME",
               help="A principal who may read every audit entry (repeatable).")
+@click.option("--store", metavar="URL", envvar="WSG_STORE",
+              help="Where records come from (default: the reference store in DIR/store.db): "
+                   "synapse:sqlite:///PATH/homeserver.db or synapse:postgresql://USER@HOST/DB, "
+                   "a Matrix Synapse homeserver's database, read-only.")
 @friendly_errors
 def serve(data: pathlib.Path, listen: str, insecure: bool, policy_dir: pathlib.Path, origin: str,
           witness: str | None, export_every: int, export_seconds: float,
-          auditors: tuple[str, ...]) -> None:
+          auditors: tuple[str, ...], store: str | None) -> None:
     """Run the gateway (gRPC: WarrantService, ReleaseService, AuditService, health, reflection).
 
     The audit log is DIR/audit.log; its latest signed checkpoint DIR/checkpoint; the key auditors
@@ -41,7 +45,8 @@ def serve(data: pathlib.Path, listen: str, insecure: bool, policy_dir: pathlib.P
     configure_logging()
     gateway = Gateway(ServerConfig(data=data, listen=listen, insecure=insecure, policy_dir=policy_dir,
                                    origin=origin, witness=witness, export_every_entries=export_every,
-                                   export_every_seconds=export_seconds, auditors=frozenset(auditors)))
+                                   export_every_seconds=export_seconds, auditors=frozenset(auditors),
+                                   store=store))
     gateway.start()
     signal.signal(signal.SIGTERM, lambda *_: gateway.server.stop(5))
     try:

@@ -1,6 +1,7 @@
 """The store interface: resolve identities, count and stream a target's records with relation.
 
-Implementations: `reference.ReferenceStore` (SQLite reference messenger schema). The release
+Implementations: `reference.ReferenceStore` (SQLite reference messenger schema) and
+`synapse.SynapseStore` (a Matrix Synapse homeserver's own database, read-only). The release
 pipeline, policy and audit know only this protocol.
 """
 
