@@ -269,3 +269,83 @@ def test_synapse_export_data_hands_over_other_members_messages(
     assert bodies == {"bob before the window", "bob in crew", "carol in crew", "carol in leaving",
                       "bob in dm", "bob after the window"}
     assert {e["sender"] for e in others} == {"@bob:localhost", "@carol:localhost"}
+
+
+class TestStore:
+    """The store itself on the same homeserver: counts, relations, resolution, read-only."""
+
+    @staticmethod
+    def store(world: World) -> SynapseStore:
+        return SynapseStore.open(world.hs.store_url.removeprefix("synapse:"))
+
+    @staticmethod
+    def scope(world: World, *targets: str, categories: frozenset[Category] = frozenset(Category),
+              received_direct: bool = False) -> Scope:
+        window = Window(world.start - dt.timedelta(hours=1), world.end + dt.timedelta(hours=1))
+        return Scope(frozenset(targets), categories, window, received_direct)
+
+    @pytest.mark.parametrize("categories", [frozenset(Category)] + [
+        frozenset({c}) for c in Category])
+    def test_count_is_what_records_yields(self, world: World,
+                                          categories: frozenset[Category]) -> None:
+        store = self.store(world)
+        try:
+            for targets in (["@alice:localhost"], ["@alice:localhost", "@bob:localhost"]):
+                scope = self.scope(world, *targets, categories=categories)
+                assert store.count(scope) == sum(1 for _ in store.records(scope))
+            narrow = Scope(frozenset({"@alice:localhost"}), categories,
+                           Window(world.start, world.end))
+            assert store.count(narrow) == sum(1 for _ in store.records(narrow))
+        finally:
+            store.close()
+
+    def test_two_targets_each_message_once_with_its_relation(self, world: World) -> None:
+        store = self.store(world)
+        try:
+            scope = self.scope(world, "@alice:localhost", "@bob:localhost",
+                               categories=frozenset({Category.MESSAGE_METADATA}))
+            records = list(store.records(scope))
+        finally:
+            store.close()
+        ids = [r.id for r in records]
+        assert len(ids) == len(set(ids))
+        relation = {r.id.split(":", 1)[1]: r.relation.value for r in records}
+        assert relation[world.peer_in_window["bob in crew"]] == "self"
+        assert relation[world.received_direct] == "self"
+        assert relation[world.peer_in_window["carol in crew"]] == "group_peer"
+        # bob and carol are the only two ever in "elsewhere": a direct room by that rule.
+        carol_elsewhere = [r for r in records if r.fields.get("room") == world.rooms["elsewhere"]
+                           and r.people.get("sender") == "@carol:localhost"]
+        assert [r.relation.value for r in carol_elsewhere] == ["direct_peer"]
+        assert carol_elsewhere[0].people["recipient"] == "@bob:localhost"
+
+    def test_resolve(self, world: World) -> None:
+        store = self.store(world)
+        try:
+            assert store.resolve("matrix", "@alice:localhost") == ["@alice:localhost"]
+            assert store.resolve("account", "@bob:localhost") == ["@bob:localhost"]
+            assert store.resolve("email", " ALICE@example.org ") == ["@alice:localhost"]
+            assert store.resolve("email", "nobody@example.org") == []
+            assert store.resolve("phone", "+821000000000") == []
+            assert store.resolve("matrix", "@alice:elsewhere.example") == []  # not local
+            assert store.resolve("account", "alice") == []
+        finally:
+            store.close()
+
+    def test_reads_are_read_only(self, world: World) -> None:
+        """The connections the store reads through cannot write, on either database."""
+        from gateway.stores import synapse_sql as q
+
+        database = q.Database(world.hs.store_url.removeprefix("synapse:"))
+        reader = database.reader()
+        try:
+            with pytest.raises(Exception) as err:
+                reader._db.execute("DELETE FROM users")  # type: ignore[union-attr]
+            assert "read-only" in str(err.value) or "readonly" in str(err.value)
+        finally:
+            reader.close()
+        reader = database.reader()
+        try:
+            assert reader.one(q.RESOLVE_USER, {"user": "@alice:localhost"}) is not None
+        finally:
+            reader.close()
