@@ -23,7 +23,8 @@ from gateway.audit import AuditLog
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from gateway.group_commit import Entry, GroupCommit
 from gateway.sqlite_readers import ThreadReaders
-from gateway.model import MATRIX_USER_ID, TARGET_KINDS, Category, WarrantState, Window, format_time, parse_time
+from gateway.model import (MATRIX_USER_ID, TARGET_KINDS, Category, WarrantState, Window,
+                           format_time, parse_time)
 from gateway.stores.base import Store
 
 MAX_TARGETS = 20

@@ -59,7 +59,8 @@ class ApiError(Exception):
 
 
 class Synapse:
-    """One homeserver process. `database`: None for SQLite, else a PostgreSQL database name."""
+    """One homeserver process: on SQLite, or on PostgreSQL when `pg_dsn` (user, host, port,
+    database) is given."""
 
     def __init__(self, root: pathlib.Path, pg_dsn: dict[str, Any] | None = None) -> None:
         self.root = root
@@ -198,7 +199,8 @@ class User:
     def _txn(self) -> str:
         return f"t{next(self.server._txn)}"
 
-    def create_room(self, name: str | None, invite: list[User] = (), direct: bool = False) -> str:  # type: ignore[assignment]
+    def create_room(self, name: str | None, invite: tuple[User, ...] | list[User] = (),
+                    direct: bool = False) -> str:
         body: dict[str, Any] = {"preset": "private_chat", "invite": [u.user_id for u in invite]}
         if name:
             body["name"] = name

@@ -22,7 +22,8 @@ NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 def spec(*targets: str) -> WarrantSpec:
     return WarrantSpec(
         case_number="2026-M-1", authority="Court", legal_basis="test", targets=targets,
-        window=Window(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 2, 1, tzinfo=dt.UTC)),
+        window=Window(dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                      dt.datetime(2026, 2, 1, tzinfo=dt.UTC)),
         categories=(Category.MESSAGE_CONTENT,), expires_at=NOW + dt.timedelta(days=1))
 
 

@@ -208,7 +208,7 @@ class SynapseStore:
     # --- categories ------------------------------------------------------------------------
 
     @staticmethod
-    def _subscriber(reader: Any, user: str) -> Iterator[StoreRecord]:
+    def _subscriber(reader: q.Reader, user: str) -> Iterator[StoreRecord]:
         row = reader.one(q.USER, {"user": user, "localpart": user[1:].partition(":")[0]})
         if row is None:
             return
@@ -229,7 +229,7 @@ class SynapseStore:
         )
 
     @staticmethod
-    def _logins(reader: Any, user: str, start: int, end: int) -> Iterator[StoreRecord]:
+    def _logins(reader: q.Reader, user: str, start: int, end: int) -> Iterator[StoreRecord]:
         seen: dict[str, int] = {}
         for device, ip, agent, last_seen, device_name in reader.rows(
                 q.LOGINS, {"user": user, "start": start, "end": end}):
@@ -248,14 +248,14 @@ class SynapseStore:
                 people={"account": user},
             )
 
-    def _target_stays(self, reader: Any, scope: Scope, start: int, end: int) -> Iterator[Stay]:
+    def _target_stays(self, reader: q.Reader, scope: Scope, start: int, end: int) -> Iterator[Stay]:
         """Every target's memberships that overlap the window, in a stable order."""
         for user in sorted(scope.targets):
             for stay in stays(list(reader.rows(q.USER_MEMBERSHIPS, {"user": user}))):
                 if stay.overlaps_ms(start, end):
                     yield stay
 
-    def _room(self, reader: Any, room: str, scope: Scope, cache: dict[str, Room]) -> Room:
+    def _room(self, reader: q.Reader, room: str, scope: Scope, cache: dict[str, Room]) -> Room:
         known = cache.get(room)
         if known is not None:
             return known
@@ -272,7 +272,7 @@ class SynapseStore:
                            bool(direct_with) or len(joined) == 2, members, direct_with)
         return cache[room]
 
-    def _memberships(self, reader: Any, scope: Scope, start: int,
+    def _memberships(self, reader: q.Reader, scope: Scope, start: int,
                      end: int) -> Iterator[StoreRecord]:
         rooms: dict[str, Room] = {}
         for stay in list(self._target_stays(reader, scope, start, end)):
@@ -297,7 +297,7 @@ class SynapseStore:
                 people={"account": stay.user, "members": tuple(others)},
             )
 
-    def _message_spans(self, reader: Any, scope: Scope, start: int,
+    def _message_spans(self, reader: q.Reader, scope: Scope, start: int,
                        end: int) -> list[tuple[str, int, int]]:
         """(room, after, before): stream ranges where some target was joined, merged per room
         so a message seen by two targets is produced once."""
@@ -315,7 +315,7 @@ class SynapseStore:
             spans.extend((room, a, b) for a, b in merged)
         return spans
 
-    def _messages(self, reader: Any, scope: Scope, start: int,
+    def _messages(self, reader: q.Reader, scope: Scope, start: int,
                   end: int) -> Iterator[StoreRecord]:
         wanted = [c for c in _MESSAGE_CATEGORIES if c in scope.categories]
         body = Category.MESSAGE_CONTENT in scope.categories
