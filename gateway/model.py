@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import re
 from collections.abc import Mapping
 
 
@@ -52,7 +53,11 @@ class WarrantState(enum.StrEnum):
     EXPIRED = "EXPIRED"
 
 
-TARGET_KINDS = ("account", "phone", "email")
+TARGET_KINDS = ("account", "phone", "email", "matrix")
+
+# A Matrix user id, `@localpart:server` (the spec's grammar, historical localparts included):
+# a target may be written `matrix:@user:server` or just `@user:server`.
+MATRIX_USER_ID = re.compile(r"@[\x21-\x39\x3b-\x7e]+:[A-Za-z0-9.\-\[\]:]+")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,6 +92,9 @@ class StoreRecord:
     `fields` hold values that never name a person. `people` hold account ids (a string or a list
     of strings): the pipeline keeps targets in clear and replaces every other id by a pseudonym.
     `at`/`until` place the record in time (None = timeless; `until` None = still open).
+    `withheld` is a store's own reason never to release the record whatever the policy says
+    (e.g. "redacted": its author took it back); the pipeline counts and audits it under that
+    reason when the policy would have released it. A store can only narrow, never widen.
     """
 
     id: str
@@ -96,6 +104,7 @@ class StoreRecord:
     fields: Mapping[str, object]
     people: Mapping[str, str | tuple[str, ...]] = dataclasses.field(default_factory=dict)
     until: dt.datetime | None = None
+    withheld: str | None = None
 
     def window_position(self, window: Window) -> WindowPosition:
         if self.at is None:

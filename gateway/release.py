@@ -269,6 +269,8 @@ class ReleaseRun:
         decision, effect, category = known
         if decision.effect is Effect.WITHHOLD:
             return None, decision.reason or "withheld"
+        if record.withheld is not None:
+            return None, record.withheld  # the store's own veto (e.g. redacted), after the policy's
         targets = scope.targets
         if decision.effect is Effect.RELEASE and any(
             (v not in targets) if isinstance(v, str) else any(p not in targets for p in v)

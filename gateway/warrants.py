@@ -21,7 +21,7 @@ from gateway.audit import AuditLog
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from gateway.group_commit import Entry
 from gateway.warrant_tables import PgWarrantTable, Rows, SqliteWarrantTable
-from gateway.model import TARGET_KINDS, Category, WarrantState, Window, format_time
+from gateway.model import MATRIX_USER_ID, TARGET_KINDS, Category, WarrantState, Window, format_time
 from gateway.stores.base import Store
 
 MAX_TARGETS = 20
@@ -81,10 +81,14 @@ def validate_spec(spec: WarrantSpec, now: dt.datetime, max_targets: int = MAX_TA
     targets = []
     for i, target in enumerate(spec.targets):
         target = validation.identifier(f"spec.targets[{i}]", target)
+        if target.startswith("@"):
+            target = "matrix:" + target  # a bare Matrix user id, @user:server
         kind, sep, value = target.partition(":")
-        if not sep or kind not in TARGET_KINDS or not value.strip():
+        if not sep or kind not in TARGET_KINDS or not value.strip() or (
+                kind == "matrix" and not (len(value) <= 255 and MATRIX_USER_ID.fullmatch(value))):
             raise InvalidArgument(
-                f"spec.targets[{i}]: {target[:80]!r} is not account:ID, phone:NUMBER or email:ADDRESS"
+                f"spec.targets[{i}]: {target[:80]!r} is not account:ID, phone:NUMBER, "
+                "email:ADDRESS or a Matrix user id (@user:server)"
             )
         targets.append(target)
     validation.window("spec.window", spec.window.start, spec.window.end, longest_window)

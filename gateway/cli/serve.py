@@ -23,8 +23,9 @@ PATH = click.Path(path_type=pathlib.Path, file_okay=False)
 @click.option("--database", metavar="URL", help="postgresql://user@host:port/db: keep warrants, "
               "audit log, checkpoints, policy rules and the reference store there, shared by "
               "replicas. Default: embedded SQLite in --data. [WSG_DATABASE]")
-@click.option("--store", metavar="URL", help="The store to front; default the reference store. "
-              "[WSG_STORE]")
+@click.option("--store", metavar="URL", help="Where records come from; default the reference "
+              "store. synapse:sqlite:///PATH/homeserver.db or synapse:postgresql://USER@HOST/DB "
+              "fronts a Matrix Synapse homeserver's database, read-only. [WSG_STORE]")
 @click.option("--listen", metavar="HOST:PORT", help=f"API address. Default {DEFAULT_LISTEN}. "
               "[WSG_LISTEN]")
 @click.option("--health-listen", metavar="HOST:PORT", help="Also serve grpc.health.v1 alone, "

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 def open_store(store: str | None, data: pathlib.Path, database: object | None = None) -> Store:
     """The store named by the `store` setting: None = the reference store (in PostgreSQL when
-    `database` is a gateway.db.Database, else DATA/store.db)."""
+    `database` is a gateway.db.Database, else DATA/store.db); `synapse:<database URL>` = a
+    Matrix Synapse homeserver's database, read-only (gateway.stores.synapse)."""
     if store is None:
         if database is not None:
             from gateway.stores.reference_pg import PgReferenceStore
@@ -26,5 +27,11 @@ def open_store(store: str | None, data: pathlib.Path, database: object | None = 
         from gateway.stores.reference import ReferenceStore
 
         return ReferenceStore.open(data / "store.db")
+    kind, sep, url = store.partition(":")
+    if kind == "synapse" and sep:
+        from gateway.stores.synapse import SynapseStore
+
+        return SynapseStore.open(url)
     raise FailedPrecondition(f"store {store[:80]!r}: unknown kind of store (known: the reference "
-                             "store, which is the default)")
+                             "store, which is the default; synapse:sqlite:///PATH, "
+                             "synapse:postgresql://USER@HOST:PORT/DB)")

@@ -1,8 +1,9 @@
 """The store interface: resolve identities, count and stream a target's records with relation.
 
 Implementations: the reference messenger schema on SQLite (`reference.ReferenceStore`) and on
-PostgreSQL (`reference_pg.PgReferenceStore`). The release pipeline, policy and audit know only
-this protocol.
+PostgreSQL (`reference_pg.PgReferenceStore`), and `synapse.SynapseStore` (a Matrix Synapse
+homeserver's own database, read-only). The release pipeline, policy and audit know only this
+protocol.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from gateway.model import Scope, StoreRecord
 
 class Store(Protocol):
     def resolve(self, kind: str, value: str) -> list[str]:
-        """Account ids matching a target given as kind 'account', 'phone' or 'email'."""
+        """Account ids matching a target given as kind 'account', 'phone', 'email' or 'matrix'
+        (a Matrix user id, @user:server); a store without such accounts finds none."""
         ...
 
     def count(self, scope: Scope) -> int:

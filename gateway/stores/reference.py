@@ -320,8 +320,11 @@ class ReferenceStore:
             rows = self._query(RESOLVE_PHONE_SQL, (value,))
         elif kind == "email":
             rows = self._query(RESOLVE_EMAIL_SQL, (email_key(value),))
+        elif kind == "matrix":
+            rows = []  # the reference schema has no Matrix accounts
         else:
-            raise InvalidArgument(f"unknown target kind {kind!r} (known: account, phone, email)")
+            raise InvalidArgument(f"unknown target kind {kind!r} (known: account, phone, email, "
+                                  "matrix)")
         return [r[0] for r in rows]
 
     @staticmethod

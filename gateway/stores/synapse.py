@@ -1,0 +1,392 @@
+"""A Matrix Synapse homeserver's own database as a store (`--store synapse:sqlite:///PATH` or
+`synapse:postgresql://...`): the first real messenger the gateway fronts, read-only.
+
+Synapse's own user-data export (`admin_cmd export-data`) hands over every other room member's
+messages along with the user's. This store yields the same rows as records with their relation,
+so the gateway's policy keeps the collateral out. Account ids are Matrix user ids
+(`@alice:example.org`). How Synapse's data maps to the gateway's categories:
+
+- subscriber: users + profiles (display name) + user_threepids (e-mail, phone)
+- logins: user_ips (when, from which IP, user agent, device) + the device's display name
+- memberships: one record per membership of a target (a join up to the next leave, ban or kick
+  in the room's order), with the other members present in it during the window (pseudonymized)
+- message_metadata / message_content: m.room.message and m.room.encrypted events in rooms while
+  a target was joined, inside the window. The target's own are `self`; others' are
+  `direct_peer` in a direct room, else `group_peer`. An encrypted event gives metadata only (the
+  server cannot read it). A redacted event is withheld with reason `redacted`, and its content
+  (which Synapse keeps until its retention job prunes it) is never read.
+- contacts: Synapse keeps none; nothing is yielded.
+
+A room is direct when a target's `m.direct` account data lists it, or when exactly two users
+ever joined it (what clients show as a one-to-one chat).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import InvalidArgument, Unavailable
+from gateway.model import MATRIX_USER_ID, Category, Relation, Scope, StoreRecord, format_time
+from gateway.stores import synapse_sql as q
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_FOREVER = 2**62  # a stream position after every event: a membership still open
+_MESSAGE_CATEGORIES = (Category.MESSAGE_METADATA, Category.MESSAGE_CONTENT)
+
+
+def from_ms(ms: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def _ms_bound(value: dt.datetime) -> int:
+    """The first whole millisecond at or after `value`: ts >= bound <=> from_ms(ts) >= value."""
+    us = (value - _EPOCH) // dt.timedelta(microseconds=1)
+    return -(-us // 1000)
+
+
+def _time(ms: int | None) -> str | None:
+    return None if ms is None else format_time(from_ms(ms))
+
+
+@dataclass(frozen=True, slots=True)
+class Stay:
+    """One membership: from a join up to the next leave (or ban) in the room's order."""
+
+    room: str
+    user: str
+    event_id: str
+    after: int  # stream position of the join
+    joined_ms: int
+    before: int = _FOREVER  # stream position of the leave
+    left_ms: int | None = None
+
+    def overlaps_ms(self, start: int, end: int | None) -> bool:
+        return self.joined_ms < (end if end is not None else _FOREVER) and (
+            self.left_ms is None or self.left_ms > start)
+
+
+def stays(rows: list[tuple[Any, ...]]) -> list[Stay]:
+    """Memberships from membership event rows (room, user, membership, stream, ts, event_id)
+    in stream order: a join opens one (a second join is a profile change), anything else (a
+    leave, kick or ban) closes it."""
+    found: list[Stay] = []
+    open_: dict[tuple[str, str], Stay] = {}
+    for room, user, membership, stream, ts, event_id in rows:
+        current = open_.get((room, user))
+        if membership == "join":
+            if current is None:
+                open_[(room, user)] = Stay(room, user, event_id, stream, ts)
+        elif current is not None:
+            found.append(Stay(room, user, current.event_id, current.after, current.joined_ms,
+                              stream, ts))
+            del open_[(room, user)]
+    found.extend(open_.values())
+    return found
+
+
+@dataclass(slots=True)
+class Room:
+    """What a release needs to know of one room a target was in."""
+
+    id: str
+    name: str | None
+    direct: bool
+    members: list[Stay]  # everyone's stays in the room
+    direct_with: set[str]
+
+
+class SynapseStore:
+    """A homeserver's database, read-only; implements gateway.stores.base.Store."""
+
+    def __init__(self, database: q.Database) -> None:
+        self._db = database
+        self._closed = False
+
+    @classmethod
+    def open(cls, url: str) -> SynapseStore:
+        """`url` is what follows `synapse:` in the store setting; checked now (fail closed)."""
+        database = q.Database(url)
+        database.check()
+        return cls(database)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _reader(self) -> q.SqliteReader | q.PostgresReader:
+        if self._closed:
+            raise Unavailable("synapse store is closed")
+        return self._db.reader()
+
+    # --- resolve ---------------------------------------------------------------------------
+
+    def resolve(self, kind: str, value: str) -> list[str]:
+        """Local users by Matrix id ('matrix' or 'account'), e-mail or phone (third-party ids)."""
+        if kind in ("matrix", "account"):
+            if not MATRIX_USER_ID.fullmatch(value):
+                return []
+            sql, params = q.RESOLVE_USER, {"user": value}
+        elif kind == "email":
+            # Synapse stores e-mail addresses lower-cased (canonicalise_email).
+            sql, params = q.RESOLVE_THREEPID, {"medium": "email", "address": value.strip().lower()}
+        elif kind == "phone":
+            # msisdn threepids are digits without the '+'.
+            sql, params = q.RESOLVE_THREEPID, {"medium": "msisdn", "address": value.lstrip("+")}
+        else:
+            raise InvalidArgument(f"unknown target kind {kind!r} (known: account, phone, email, "
+                                  "matrix)")
+        reader = self._reader()
+        try:
+            return [row[0] for row in reader.rows(sql, params)]
+        finally:
+            reader.close()
+
+    # --- count and records -----------------------------------------------------------------
+
+    @staticmethod
+    def _window(scope: Scope) -> tuple[int, int]:
+        return _ms_bound(scope.window.start), _ms_bound(scope.window.end)
+
+    def count(self, scope: Scope) -> int:
+        """Exactly how many records records(scope) yields from the same snapshot of the data."""
+        if not scope.targets:
+            return 0
+        start, end = self._window(scope)
+        cats = scope.categories
+        reader = self._reader()
+        try:
+            total = 0
+            for user in sorted(scope.targets):
+                if Category.SUBSCRIBER in cats:
+                    total += reader.one(q.RESOLVE_USER, {"user": user}) is not None
+                if Category.LOGINS in cats:
+                    total += reader.one(q.COUNT_LOGINS, {"user": user, "start": start,
+                                                         "end": end})[0]  # type: ignore[index]
+            if Category.MEMBERSHIPS in cats:
+                total += sum(1 for _ in self._target_stays(reader, scope, start, end))
+            if any(c in cats for c in _MESSAGE_CATEGORIES):
+                for room, after, before in self._message_spans(reader, scope, start, end):
+                    plain, every = reader.one(q.COUNT_MESSAGES, {
+                        "room": room, "after": after, "before": before, "start": start,
+                        "end": end})  # type: ignore[misc]
+                    total += every * (Category.MESSAGE_METADATA in cats)
+                    total += plain * (Category.MESSAGE_CONTENT in cats)
+            return total
+        finally:
+            reader.close()
+
+    def records(self, scope: Scope) -> Iterator[StoreRecord]:
+        """Stream the scope's records, category by category, from one read-only snapshot."""
+        if self._closed:
+            raise Unavailable("synapse store is closed")
+        return self._records(scope)
+
+    def _records(self, scope: Scope) -> Iterator[StoreRecord]:
+        if not scope.targets:
+            return
+        start, end = self._window(scope)
+        cats = scope.categories
+        reader = self._reader()
+        try:
+            if Category.SUBSCRIBER in cats:
+                for user in sorted(scope.targets):
+                    yield from self._subscriber(reader, user)
+            if Category.LOGINS in cats:
+                for user in sorted(scope.targets):
+                    yield from self._logins(reader, user, start, end)
+            if Category.MEMBERSHIPS in cats:
+                yield from self._memberships(reader, scope, start, end)
+            if any(c in cats for c in _MESSAGE_CATEGORIES):
+                yield from self._messages(reader, scope, start, end)
+        finally:
+            reader.close()
+
+    # --- categories ------------------------------------------------------------------------
+
+    @staticmethod
+    def _subscriber(reader: q.Reader, user: str) -> Iterator[StoreRecord]:
+        row = reader.one(q.USER, {"user": user, "localpart": user[1:].partition(":")[0]})
+        if row is None:
+            return
+        name, created_s, deactivated, user_type, display_name = row
+        threepids = list(reader.rows(q.THREEPIDS, {"user": user}))
+        yield StoreRecord(
+            id=f"subscriber:{name}", category=Category.SUBSCRIBER, relation=Relation.SELF,
+            at=None,
+            fields={
+                "display_name": display_name,
+                "emails": [a for m, a in threepids if m == "email"],
+                "phones": ["+" + a for m, a in threepids if m == "msisdn"],
+                "created_at": None if created_s is None else _time(created_s * 1000),
+                "deactivated": bool(deactivated),
+                "user_type": user_type,
+            },
+            people={"account": name},
+        )
+
+    @staticmethod
+    def _logins(reader: q.Reader, user: str, start: int, end: int) -> Iterator[StoreRecord]:
+        seen: dict[str, int] = {}
+        for device, ip, agent, last_seen, device_name in reader.rows(
+                q.LOGINS, {"user": user, "start": start, "end": end}):
+            # user_ips has no key of its own that is not a secret (the access token): the id is
+            # a digest of what identifies the row here, numbered if two rows are the same.
+            key = hashlib.sha256(json.dumps([user, device, ip, agent, last_seen]).encode())
+            rid = key.hexdigest()[:24]
+            seen[rid] = seen.get(rid, 0) + 1
+            if seen[rid] > 1:
+                rid = f"{rid}-{seen[rid]}"
+            yield StoreRecord(
+                id=f"logins:{rid}", category=Category.LOGINS, relation=Relation.SELF,
+                at=from_ms(last_seen),
+                fields={"at": _time(last_seen), "ip": ip, "user_agent": agent, "device": device,
+                        "device_name": device_name},
+                people={"account": user},
+            )
+
+    def _target_stays(self, reader: q.Reader, scope: Scope, start: int, end: int) -> Iterator[Stay]:
+        """Every target's memberships that overlap the window, in a stable order."""
+        for user in sorted(scope.targets):
+            for stay in stays(list(reader.rows(q.USER_MEMBERSHIPS, {"user": user}))):
+                if stay.overlaps_ms(start, end):
+                    yield stay
+
+    def _room(self, reader: q.Reader, room: str, scope: Scope, cache: dict[str, Room]) -> Room:
+        known = cache.get(room)
+        if known is not None:
+            return known
+        members = stays(list(reader.rows(q.ROOM_MEMBERSHIPS, {"room": room})))
+        direct_with: set[str] = set()
+        for user in sorted(scope.targets):
+            row = reader.one(q.DIRECT_ROOMS, {"user": user})
+            for peer, rooms in _direct_map(row).items():
+                if room in rooms:
+                    direct_with.add(peer)
+        joined = {s.user for s in members}
+        name_row = reader.one(q.ROOM_NAME, {"room": room})
+        cache[room] = Room(room, name_row[0] if name_row else None,
+                           bool(direct_with) or len(joined) == 2, members, direct_with)
+        return cache[room]
+
+    def _memberships(self, reader: q.Reader, scope: Scope, start: int,
+                     end: int) -> Iterator[StoreRecord]:
+        rooms: dict[str, Room] = {}
+        for stay in list(self._target_stays(reader, scope, start, end)):
+            room = self._room(reader, stay.room, scope, rooms)
+            # Those present with the target, both clipped to the window (data minimization).
+            low = max(stay.joined_ms, start)
+            high = min(stay.left_ms if stay.left_ms is not None else end, end)
+            others = sorted({m.user for m in room.members if m.user != stay.user
+                             and m.overlaps_ms(low, high)})
+            yield StoreRecord(
+                id=f"memberships:{stay.event_id}", category=Category.MEMBERSHIPS,
+                relation=Relation.SELF, at=from_ms(stay.joined_ms),
+                until=None if stay.left_ms is None else from_ms(stay.left_ms),
+                fields={
+                    "room": room.id,
+                    # a direct room's name often is the peer's name: never hand it out
+                    "room_name": None if room.direct else room.name,
+                    "direct": room.direct,
+                    "joined_at": _time(stay.joined_ms),
+                    "left_at": _time(stay.left_ms),
+                },
+                people={"account": stay.user, "members": tuple(others)},
+            )
+
+    def _message_spans(self, reader: q.Reader, scope: Scope, start: int,
+                       end: int) -> list[tuple[str, int, int]]:
+        """(room, after, before): stream ranges where some target was joined, merged per room
+        so a message seen by two targets is produced once."""
+        by_room: dict[str, list[tuple[int, int]]] = {}
+        for stay in self._target_stays(reader, scope, start, end):
+            by_room.setdefault(stay.room, []).append((stay.after, stay.before))
+        spans = []
+        for room in sorted(by_room):
+            merged: list[list[int]] = []
+            for after, before in sorted(by_room[room]):
+                if merged and after <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], before)
+                else:
+                    merged.append([after, before])
+            spans.extend((room, a, b) for a, b in merged)
+        return spans
+
+    def _messages(self, reader: q.Reader, scope: Scope, start: int,
+                  end: int) -> Iterator[StoreRecord]:
+        wanted = [c for c in _MESSAGE_CATEGORIES if c in scope.categories]
+        body = Category.MESSAGE_CONTENT in scope.categories
+        targets = scope.targets
+        rooms: dict[str, Room] = {}
+        for room_id, after, before in self._message_spans(reader, scope, start, end):
+            room = self._room(reader, room_id, scope, rooms)
+            for event_id, kind, sender, ts, redacted, raw in reader.rows(q.MESSAGES, {
+                    "room": room_id, "after": after, "before": before, "start": start,
+                    "end": end, "body": body}):
+                if sender in targets:
+                    relation = Relation.SELF
+                else:
+                    relation = Relation.DIRECT_PEER if room.direct else Relation.GROUP_PEER
+                people: dict[str, str] = {"sender": sender}
+                recipient = _recipient(room, sender, ts) if room.direct else None
+                if recipient is not None:
+                    people["recipient"] = recipient
+                encrypted = kind == "m.room.encrypted"
+                base = {"room": room_id, "direct": room.direct, "sent_at": _time(ts),
+                        "encrypted": encrypted}
+                withheld = "redacted" if redacted else None
+                for category in wanted:
+                    if category is Category.MESSAGE_CONTENT:
+                        if encrypted:
+                            continue  # the server holds ciphertext only: metadata, no content
+                        fields = dict(base, **_content(raw))
+                    else:
+                        fields = base
+                    if withheld:
+                        fields, people_out = {}, {}  # nothing of it is carried further
+                    else:
+                        people_out = people
+                    yield StoreRecord(f"{category.value}:{event_id}", category, relation,
+                                      from_ms(ts), fields, people_out, withheld=withheld)
+
+
+def _content(raw: str | bytes | None) -> dict[str, object]:
+    """Body and msgtype of an m.room.message event's JSON (None when not read)."""
+    if raw is None:
+        return {"msgtype": None, "body": None}
+    content = json.loads(raw).get("content") or {}
+    body = content.get("body")
+    msgtype = content.get("msgtype")
+    return {"msgtype": msgtype if isinstance(msgtype, str) else None,
+            "body": body if isinstance(body, str) else None}
+
+
+def _direct_map(row: tuple[Any, ...] | None) -> dict[str, list[str]]:
+    """A user's m.direct account data: {peer user id: [room ids]}; malformed parts ignored."""
+    if row is None:
+        return {}
+    try:
+        content = json.loads(row[0])
+    except (TypeError, ValueError):
+        return {}
+    if not isinstance(content, dict):
+        return {}
+    return {peer: [r for r in rooms if isinstance(r, str)]
+            for peer, rooms in content.items() if isinstance(peer, str) and isinstance(rooms, list)}
+
+
+def _recipient(room: Room, sender: str, ts: int) -> str | None:
+    """The other party of a direct room, seen from the sender: whom m.direct names, else the
+    other user who was joined when the message was sent (else ever)."""
+    named = sorted(u for u in room.direct_with if u != sender)
+    if named:
+        return named[0]
+    present = sorted({m.user for m in room.members if m.user != sender
+                      and m.joined_ms <= ts and (m.left_ms is None or m.left_ms > ts)})
+    if present:
+        return present[0]
+    ever = sorted({m.user for m in room.members if m.user != sender})
+    return ever[0] if ever else None

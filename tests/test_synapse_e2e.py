@@ -1,0 +1,351 @@
+"""A real Synapse homeserver behind the gateway: exactly the target's own messages leave, while
+Synapse's own export-data of the same user hands over everyone else's too.
+
+One homeserver per database (SQLite, and the real PostgreSQL) is started from `.venv-synapse`,
+filled through its HTTP APIs, and then read by the gateway (`store=synapse:...`). Message times:
+Synapse stamps each event with its own clock (origin_server_ts), the machine's clock, so the
+warrant window is taken from the clock between sends (messages before it, a pause, the window
+opens, the in-window messages, the window closes, a pause, messages after); the test then reads
+every event's stamp back and checks each one fell where it was meant to, so a clock surprise
+fails loudly instead of passing by accident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import pathlib
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from conftest import make_spec
+from gateway.evidence import write_package
+from gateway.model import Category, Scope, Window
+from gateway.stores.synapse import SynapseStore, from_ms
+from synapse_harness import Synapse, User, now_ms
+
+pytestmark = pytest.mark.slow
+
+OFFICER, REVIEWER = "alice", "bob"  # the gateway's principals (not the Matrix users)
+GAP = 0.03  # seconds between a window edge and the nearest message
+
+
+@dataclasses.dataclass
+class World:
+    """The homeserver after the story below, with what each part of it should give."""
+
+    hs: Synapse
+    alice: User
+    others: dict[str, User]
+    rooms: dict[str, str]
+    start: dt.datetime
+    end: dt.datetime
+    own_in_window: dict[str, str]  # body -> event id: alice's unredacted in-window messages
+    redacted: str
+    encrypted: str
+    peer_in_window: dict[str, str]  # body -> event id: others' in-window messages alice saw
+    received_direct: str  # bob's in-window message in the direct room
+    bodies_elsewhere: set[str]  # peers' messages alice never saw
+    stamps: dict[str, tuple[int, str]]  # event id -> (origin_server_ts, intended place)
+
+
+def build(hs: Synapse) -> World:
+    admin = hs.register("admin", admin=True)
+    alice, bob, carol = hs.register("alice"), hs.register("bob"), hs.register("carol")
+    alice.set_displayname("Alice Target")
+    admin.admin_set_threepids(alice, [{"medium": "email", "address": "alice@example.org"}])
+    bob.set_displayname("Bob Bystander")
+
+    crew = alice.create_room("crew", invite=[bob, carol])  # a group
+    bob.join(crew)
+    carol.join(crew)
+    dm = alice.create_room(None, invite=[bob], direct=True)  # a direct chat
+    bob.join(dm)
+    alice.set_direct({bob: [dm]})
+    leaving = bob.create_room("leaving", invite=[alice, carol])  # alice leaves it midway
+    alice.join(leaving)
+    carol.join(leaving)
+    elsewhere = carol.create_room("elsewhere", invite=[bob])  # alice is never in it
+    bob.join(elsewhere)
+
+    stamps: dict[str, tuple[int, str]] = {}
+
+    def send(user: User, room: str, body: str, place: str) -> str:
+        event = user.send(room, body)
+        stamps[event] = (user.event_ts(room, event), place)
+        return event
+
+    send(alice, crew, "alice before the window", "before")
+    send(bob, crew, "bob before the window", "before")
+    time.sleep(GAP)
+    start = from_ms(now_ms())
+    time.sleep(GAP)
+    own = {body: send(alice, room, body, "inside") for room, body in [
+        (crew, "alice in crew"), (dm, "alice in dm"), (leaving, "alice in leaving")]}
+    peer = {body: send(user, room, body, "inside") for user, room, body in [
+        (bob, crew, "bob in crew"), (carol, crew, "carol in crew"),
+        (carol, leaving, "carol in leaving")]}
+    received = send(bob, dm, "bob in dm", "inside")
+    redacted = send(alice, crew, "alice regrets this", "inside")
+    alice.redact(crew, redacted)
+    encrypted = alice.send_encrypted(dm)
+    stamps[encrypted] = (alice.event_ts(dm, encrypted), "inside")
+    alice.leave(leaving)
+    elsewhere_bodies = {"carol after alice left", "bob elsewhere", "carol elsewhere"}
+    send(carol, leaving, "carol after alice left", "inside")
+    send(bob, elsewhere, "bob elsewhere", "inside")
+    send(carol, elsewhere, "carol elsewhere", "inside")
+    time.sleep(GAP)
+    end = from_ms(now_ms())
+    time.sleep(GAP)
+    send(alice, crew, "alice after the window", "after")
+    send(bob, dm, "bob after the window", "after")
+    return World(hs, alice, {"bob": bob, "carol": carol}, {"crew": crew, "dm": dm,
+                 "leaving": leaving, "elsewhere": elsewhere}, start, end, own, redacted,
+                 encrypted, peer, received, elsewhere_bodies, stamps)
+
+
+def _postgres_database() -> dict[str, Any]:
+    import pg
+
+    pg.require()
+    name = "wsg_synapse_" + secrets.token_hex(4)
+    # Synapse refuses a database whose collation is not C (its own set-up instructions).
+    pg.admin(f"CREATE DATABASE {name} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' "
+             "TEMPLATE template0")
+    info = psycopg.conninfo.conninfo_to_dict(pg.SERVER)
+    return {"user": info.get("user", "postgres"), "host": info.get("host", "127.0.0.1"),
+            "port": int(info.get("port", 5432)), "database": name}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    pg_dsn = _postgres_database() if request.param == "postgresql" else None
+    hs = Synapse(tmp_path_factory.mktemp(f"synapse-{request.param}"), pg_dsn)
+    try:
+        hs.start()
+        yield build(hs)
+    finally:
+        hs.stop()
+        if pg_dsn is not None:
+            import pg
+
+            pg.admin(f"DROP DATABASE IF EXISTS {pg_dsn['database']} WITH (FORCE)")
+
+
+def release(start_gateway: Any, clock: Any, world: World, out: pathlib.Path, targets: list[str],
+            categories: list[str], start: dt.datetime, end: dt.datetime,
+            received_direct: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    run = start_gateway(store=world.hs.store_url, data=out.parent / f"{out.name}-data")
+    with run.client(OFFICER) as officer:
+        w = officer.submit(make_spec(targets, categories, start, end,
+                                     clock.now + dt.timedelta(days=30), received_direct))
+    with run.client(REVIEWER) as reviewer:
+        w = reviewer.approve(w.id)
+    with run.client(OFFICER) as officer:
+        manifest = write_package(out, w, officer.release(w.id, 0))
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    return manifest, records
+
+
+def all_text(manifest: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    return json.dumps(manifest) + json.dumps(records)
+
+
+def export_events(directory: pathlib.Path) -> list[dict[str, Any]]:
+    """Every event of Synapse's export-data (rooms/*/events: JSON objects one after another)."""
+    decoder = json.JSONDecoder()
+    events = []
+    for path in sorted(directory.glob("rooms/*/events")):
+        text, i = path.read_text(), 0
+        while i < len(text):
+            if text[i].isspace():
+                i += 1
+                continue
+            event, i = decoder.raw_decode(text, i)
+            events.append(event)
+    return events
+
+
+def test_the_story_happened_as_planned(world: World) -> None:
+    """Every message's own server stamp fell before, inside or after the window as intended."""
+    start_ms, end_ms = (int(t.timestamp() * 1000) for t in (world.start, world.end))
+    for event, (ts, place) in world.stamps.items():
+        actual = "before" if ts < start_ms else "inside" if ts < end_ms else "after"
+        assert actual == place, (event, ts, start_ms, end_ms)
+
+
+def test_only_the_targets_own_unredacted_in_window_messages_leave(
+        world: World, start_gateway: Any, clock: Any, tmp_path: pathlib.Path) -> None:
+    manifest, records = release(start_gateway, clock, world, tmp_path / "out",
+                                ["@alice:localhost"], ["message_content", "message_metadata"],
+                                world.start, world.end)
+    content = {r["id"].split(":", 1)[1]: r for r in records if r["category"] == "message_content"}
+    metadata = {r["id"].split(":", 1)[1] for r in records if r["category"] == "message_metadata"}
+    own = set(world.own_in_window.values())
+    # The two counts this test states: the gateway releases alice's 3 in-window, unredacted
+    # messages (content), and their metadata plus that of her encrypted message (4)...
+    assert set(content) == own and len(content) == 3
+    assert metadata == own | {world.encrypted} and len(metadata) == 4
+    assert sorted(r["body"] for r in content.values()) == sorted(world.own_in_window)
+    assert manifest["released"] == 7
+    # ...and withholds everything else it read, by reason: 3 group members' messages and 1
+    # direct one received (each twice: content and metadata), and the redacted message.
+    assert manifest["withheld"] == {"group_peer": 6, "direct_peer_not_requested": 2,
+                                    "redacted": 2}
+    # Other members appear only as pseudonyms: the recipient of alice's direct message.
+    dm_record = content[world.own_in_window["alice in dm"]]
+    assert dm_record["recipient"].startswith("pseud:")
+    assert dm_record["sender"] == "@alice:localhost"
+    text = all_text(manifest, records)
+    for leaked in ["@bob:localhost", "@carol:localhost", "Bob Bystander", "alice regrets this",
+                   *world.peer_in_window, "bob in dm", *world.bodies_elsewhere,
+                   "alice before the window", "alice after the window"]:
+        assert leaked not in text
+
+
+def test_received_direct_messages_leave_only_when_asked_with_the_sender_pseudonymized(
+        world: World, start_gateway: Any, clock: Any, tmp_path: pathlib.Path) -> None:
+    manifest, records = release(start_gateway, clock, world, tmp_path / "out",
+                                ["matrix:@alice:localhost"], ["message_content"],
+                                world.start, world.end, received_direct=True)
+    by_event = {r["id"].split(":", 1)[1]: r for r in records}
+    assert set(by_event) == set(world.own_in_window.values()) | {world.received_direct}
+    received = by_event[world.received_direct]
+    assert received["body"] == "bob in dm" and received["recipient"] == "@alice:localhost"
+    assert received["sender"].startswith("pseud:")
+    assert manifest["withheld"] == {"group_peer": 3, "redacted": 1}
+
+
+def test_account_logins_and_memberships(world: World, start_gateway: Any, clock: Any,
+                                        tmp_path: pathlib.Path) -> None:
+    """Resolved by e-mail; memberships with times, a leave, members pseudonymized."""
+    wide = Window(world.start - dt.timedelta(hours=1), world.end + dt.timedelta(hours=1))
+    store = SynapseStore.open(world.hs.store_url.removeprefix("synapse:"))
+    logins = Scope(frozenset({"@alice:localhost"}), frozenset({Category.LOGINS}), wide)
+    deadline = time.monotonic() + 20  # Synapse writes client IPs in batches every few seconds
+    while store.count(logins) == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    store.close()
+    manifest, records = release(start_gateway, clock, world, tmp_path / "out",
+                                ["email:Alice@Example.org"],
+                                ["subscriber", "logins", "memberships"], wide.start, wide.end)
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_category.setdefault(r["category"], []).append(r)
+    (account,) = by_category["subscriber"]
+    assert account["account"] == "@alice:localhost"
+    assert account["display_name"] == "Alice Target" and account["emails"] == ["alice@example.org"]
+    assert by_category["logins"] and all(r["ip"] == "127.0.0.1" for r in by_category["logins"])
+    rooms = {r["room"]: r for r in by_category["memberships"]}
+    assert set(rooms) == {world.rooms[n] for n in ("crew", "dm", "leaving")}
+    assert rooms[world.rooms["leaving"]]["left_at"] is not None
+    assert rooms[world.rooms["crew"]]["left_at"] is None
+    assert rooms[world.rooms["crew"]]["room_name"] == "crew"
+    assert rooms[world.rooms["dm"]]["direct"] and rooms[world.rooms["dm"]]["room_name"] is None
+    assert len(rooms[world.rooms["crew"]]["members"]) == 2
+    assert all(m.startswith("pseud:") for r in rooms.values() for m in r["members"])
+    assert "@bob:localhost" not in all_text(manifest, records)
+    assert manifest["withheld"] == {}
+
+
+def test_synapse_export_data_hands_over_other_members_messages(
+        world: World, tmp_path: pathlib.Path) -> None:
+    """What the gateway replaces: Synapse's own export of alice holds 6 messages of others
+    (bob and carol, in the group, the direct chat and the room she left; before, inside and
+    after the window), bodies and user ids in clear, against the gateway's 3 of her own."""
+    events = export_events(world.hs.export_data("@alice:localhost", tmp_path / "export"))
+    others = [e for e in events if e.get("type") == "m.room.message"
+              and e.get("sender") != "@alice:localhost"]
+    bodies = {e["content"].get("body") for e in others}
+    assert len(others) == 6
+    assert bodies == {"bob before the window", "bob in crew", "carol in crew", "carol in leaving",
+                      "bob in dm", "bob after the window"}
+    assert {e["sender"] for e in others} == {"@bob:localhost", "@carol:localhost"}
+
+
+class TestStore:
+    """The store itself on the same homeserver: counts, relations, resolution, read-only."""
+
+    @staticmethod
+    def store(world: World) -> SynapseStore:
+        return SynapseStore.open(world.hs.store_url.removeprefix("synapse:"))
+
+    @staticmethod
+    def scope(world: World, *targets: str, categories: frozenset[Category] = frozenset(Category),
+              received_direct: bool = False) -> Scope:
+        window = Window(world.start - dt.timedelta(hours=1), world.end + dt.timedelta(hours=1))
+        return Scope(frozenset(targets), categories, window, received_direct)
+
+    @pytest.mark.parametrize("categories", [frozenset(Category)] + [
+        frozenset({c}) for c in Category])
+    def test_count_is_what_records_yields(self, world: World,
+                                          categories: frozenset[Category]) -> None:
+        store = self.store(world)
+        try:
+            for targets in (["@alice:localhost"], ["@alice:localhost", "@bob:localhost"]):
+                scope = self.scope(world, *targets, categories=categories)
+                assert store.count(scope) == sum(1 for _ in store.records(scope))
+            narrow = Scope(frozenset({"@alice:localhost"}), categories,
+                           Window(world.start, world.end))
+            assert store.count(narrow) == sum(1 for _ in store.records(narrow))
+        finally:
+            store.close()
+
+    def test_two_targets_each_message_once_with_its_relation(self, world: World) -> None:
+        store = self.store(world)
+        try:
+            scope = self.scope(world, "@alice:localhost", "@bob:localhost",
+                               categories=frozenset({Category.MESSAGE_METADATA}))
+            records = list(store.records(scope))
+        finally:
+            store.close()
+        ids = [r.id for r in records]
+        assert len(ids) == len(set(ids))
+        relation = {r.id.split(":", 1)[1]: r.relation.value for r in records}
+        assert relation[world.peer_in_window["bob in crew"]] == "self"
+        assert relation[world.received_direct] == "self"
+        assert relation[world.peer_in_window["carol in crew"]] == "group_peer"
+        # bob and carol are the only two ever in "elsewhere": a direct room by that rule.
+        carol_elsewhere = [r for r in records if r.fields.get("room") == world.rooms["elsewhere"]
+                           and r.people.get("sender") == "@carol:localhost"]
+        assert [r.relation.value for r in carol_elsewhere] == ["direct_peer"]
+        assert carol_elsewhere[0].people["recipient"] == "@bob:localhost"
+
+    def test_resolve(self, world: World) -> None:
+        store = self.store(world)
+        try:
+            assert store.resolve("matrix", "@alice:localhost") == ["@alice:localhost"]
+            assert store.resolve("account", "@bob:localhost") == ["@bob:localhost"]
+            assert store.resolve("email", " ALICE@example.org ") == ["@alice:localhost"]
+            assert store.resolve("email", "nobody@example.org") == []
+            assert store.resolve("phone", "+821000000000") == []
+            assert store.resolve("matrix", "@alice:elsewhere.example") == []  # not local
+            assert store.resolve("account", "alice") == []
+        finally:
+            store.close()
+
+    def test_reads_are_read_only(self, world: World) -> None:
+        """The connections the store reads through cannot write, on either database."""
+        from gateway.stores import synapse_sql as q
+
+        database = q.Database(world.hs.store_url.removeprefix("synapse:"))
+        reader = database.reader()
+        try:
+            with pytest.raises(Exception) as err:
+                reader._db.execute("DELETE FROM users")  # type: ignore[union-attr]
+            assert "read-only" in str(err.value) or "readonly" in str(err.value)
+        finally:
+            reader.close()
+        reader = database.reader()
+        try:
+            assert reader.one(q.RESOLVE_USER, {"user": "@alice:localhost"}) is not None
+        finally:
+            reader.close()
