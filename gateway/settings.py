@@ -18,12 +18,14 @@ import os
 import pathlib
 import tomllib
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
+import pydantic_settings
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
     witness: str | None = None
     export_every_entries: int = Field(default=1000, ge=1)
     export_every_seconds: float = Field(default=60.0, gt=0)
-    auditors: frozenset[str] = frozenset()
+    auditors: Annotated[frozenset[str], NoDecode] = frozenset()  # env: WSG_AUDITORS=a,b
 
     clock: Callable[[], dt.datetime] = Field(default=utcnow, exclude=True)
 
@@ -165,6 +167,8 @@ def load_settings(config_file: pathlib.Path | str | None = None, **flags: Any) -
         return Settings(**given)
     except pydantic.ValidationError as exc:
         raise SettingsError(_describe(exc, given, path)) from None
+    except pydantic_settings.SettingsError as exc:  # a value no source could even parse
+        raise SettingsError(f"invalid configuration: {exc}") from None
     finally:
         _config_file.reset(token)
 
