@@ -2,6 +2,7 @@
 
     python -m bench release [--messages N] [--json]   release throughput vs raw and naive
     python -m bench unary [--clients 8] [--rate R] [--json]   p50/p99 of Get and Submit
+    python -m bench postgres [--database URL] [--json]   the gateway on PostgreSQL vs on SQLite
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import pathlib
 import sys
 
-from bench import release, unary
+from bench import postgres, release, unary
 
 DEFAULT_WORKDIR = pathlib.Path(__file__).resolve().parent.parent / ".bench-cache"
 
@@ -44,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     una.add_argument("--rate", type=float, default=0.0,
                      help="Get+Submit pairs per second per client; 0: as fast as answers come (default)")
     una.add_argument("--json", action="store_true", help="print one JSON object")
+    pg = sub.add_parser("postgres", help="release throughput: the gateway on PostgreSQL vs on SQLite")
+    pg.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test",
+                    help="a PostgreSQL database to make a scratch schema in (default %(default)s)")
+    pg.add_argument("--messages", type=int, default=1_000_000,
+                    help="store size in messages; the target wrote 10%% of them (default %(default)s)")
+    pg.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     log = _log(args.json)
 
@@ -68,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("same target, 10x store", f"{r['scale_10x_seconds']} s vs {r['gateway_seconds']} s: "
                                                    f"{r['scale_10x_ratio']:.2f} x the time"))
         print(_table(rows))
+    elif args.command == "postgres":
+        results = postgres.run(args.messages, args.database, args.workdir, log)
+        if args.json:
+            print(json.dumps(results, indent=2))
+            return 0
+        print(_table([(k, str(v)) for k, v in results.items()]))
     else:
         results = unary.run(args.clients, args.calls, args.workdir, args.rate)
         if args.json:

@@ -93,15 +93,20 @@ class GatewayRun(Run):
         return max(0.0, self.peak_rss_mb - self.idle_rss_mb)
 
 
-def gateway(store: pathlib.Path, workdir: pathlib.Path, name: str) -> GatewayRun:
-    """The real thing: `wsg serve` on a copy of the store, a warrant approved by two people,
-    the release read through the gRPC stream with audit and pseudonyms on."""
+def gateway(store: pathlib.Path, workdir: pathlib.Path, name: str,
+            database: str | None = None) -> GatewayRun:
+    """The real thing: `wsg serve` on a copy of the store (or on PostgreSQL, where the store was
+    copied), a warrant approved by two people, the release read through the gRPC stream with
+    audit and pseudonyms on."""
     data = workdir / name
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
-    shutil.copyfile(store, data / "store.db")
+    if database is None:
+        shutil.copyfile(store, data / "store.db")
     bind_roles(PkiPaths(data), [(OFFICER, "officer"), (REVIEWER, "reviewer")])
     args = ["gateway", "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data)]
+    if database is not None:
+        args += ["--database", database]
     with procs.server(args, workdir / f"{name}.log", "wsg serving") as (proc, address):
         with Client(address, OFFICER, insecure=True) as officer:
             warrant = officer.submit(warrant_spec())

@@ -51,3 +51,7 @@ class Unavailable(GatewayError):
 
 class DeadlineExceeded(GatewayError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class ResourceExhausted(GatewayError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import pathlib
 import threading
+from collections.abc import Iterator
 from concurrent import futures
 
 import grpc
@@ -31,7 +32,7 @@ from gateway.auth import (
     MtlsAuthenticator,
     require_loopback,
 )
-from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument
+from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument, ResourceExhausted
 from gateway.model import WarrantState
 from gateway.paths import DataDir, load_or_create_secret
 from gateway.notes import NoteError, NoteSigner
@@ -39,7 +40,7 @@ from gateway.pki import PkiPaths, read_roles
 from gateway.live_policy import PgPolicyWatcher, Policies
 from gateway.pg_audit import PgAuditLog
 from gateway.policy import MODEL_FILE, POLICY_FILE, ReleasePolicy
-from gateway.release import ReleaseRun
+from gateway.release import Batch, ReleaseRun, Started, Summary
 from gateway.servicers import ReleaseServicer, WarrantServicer
 from gateway.settings import DEFAULT_LISTEN, DEFAULT_ORIGIN, DEFAULT_POLICY_DIR, Settings
 from gateway.stores import open_store
@@ -80,6 +81,18 @@ def _require_kept(path: pathlib.Path, what: str, ran_before: str, why: str) -> N
             f"restore it from backup: {why}")
 
 
+def _holding_slot(run: ReleaseRun,
+                  slots: threading.BoundedSemaphore) -> Iterator[Started | Batch | Summary]:
+    """The release, in one of the replica's release slots (taken when it starts, given back when
+    it ends or is abandoned); none free is RESOURCE_EXHAUSTED, never a wait for a connection."""
+    if not slots.acquire(blocking=False):
+        raise ResourceExhausted("too many releases in progress on this replica; retry shortly")
+    try:
+        yield from run
+    finally:
+        slots.release()
+
+
 class Gateway:
     """A running gateway: its components and the gRPC server serving them."""
 
@@ -91,6 +104,10 @@ class Gateway:
         self.data = data
         self.pki = PkiPaths(data.root)
         self.database: Database | None = None
+        # On PostgreSQL a release holds one pooled connection for its stream and needs another,
+        # briefly, for each audit entry: at most half the pool streams at once.
+        self._release_slots = (None if config.database is None
+                               else threading.BoundedSemaphore(max(1, config.pool_size // 2)))
         self.audit = self._open_audit(config, data)
         try:
             self._open_components(config, data)
@@ -225,14 +242,16 @@ class Gateway:
         with contextlib.suppress(GatewayError):
             self.audit.append("policy.refused", why=why)
 
-    def release_run(self, warrant: Warrant, principal: str, batch_size: int) -> ReleaseRun:
+    def release_run(self, warrant: Warrant, principal: str,
+                    batch_size: int) -> Iterator[Started | Batch | Summary]:
         """A release of one warrant whose live state is re-read from the book after every batch."""
         def live_state() -> WarrantState:
             return self.book.live_state(warrant.id)
 
-        return ReleaseRun(warrant, principal, self.store, lambda: self.policies.current().release,
+        run = ReleaseRun(warrant, principal, self.store, lambda: self.policies.current().release,
                           self.audit, self.checkpoints,
                           self.secret, live_state, batch_size, self.config.max_call_seconds)
+        return run if self._release_slots is None else _holding_slot(run, self._release_slots)
 
     def _open_checkpoints(self, config: ServerConfig, data: DataDir) -> Checkpointer:
         """The signer (created on first start, 0600) and the checkpoints this log must match."""

@@ -16,7 +16,7 @@ from gateway.api_policy import ApiGuard
 from gateway.auth import Authenticator
 from gateway.convert import MAX_LIST, release_item_to_pb, spec_from_pb, state_from_pb, warrant_to_pb
 from gateway.errors import GatewayError, InvalidArgument
-from gateway.release import ReleaseRun
+from gateway.release import Batch, Started, Summary
 from gateway.warrants import WarrantBook
 
 log = structlog.get_logger("wsg.server")
@@ -123,7 +123,7 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
 
 class ReleaseServicer(pb_grpc.ReleaseServiceServicer):
     def __init__(self, book: WarrantBook, auth: Authenticator, guard: ApiGuard,
-                 make_run: Callable[..., ReleaseRun]) -> None:
+                 make_run: Callable[..., Iterator[Started | Batch | Summary]]) -> None:
         self._book = book
         self._auth = auth
         self._guard = guard

@@ -39,3 +39,12 @@ def test_unary_benchmark_reports_percentiles(tmp_path: pathlib.Path) -> None:
     assert r["clients"] == 2 and r["calls_per_client"] == 5 and r["pairs_per_second_per_client"] == 50
     for name in ("get", "submit"):
         assert 0 < r[f"{name}_p50_ms"] <= r[f"{name}_p99_ms"], name
+
+
+def test_postgres_benchmark_compares_against_sqlite_in_the_same_run(tmp_path: pathlib.Path) -> None:
+    from pg import SERVER, require
+
+    require()
+    r = bench("postgres", "--messages", "3000", "--database", SERVER, workdir=tmp_path)
+    assert r["target_records"] == 300 and r["sqlite_rps"] > 0 and r["postgres_rps"] > 0
+    assert r["postgres_over_sqlite"] == pytest.approx(r["postgres_rps"] / r["sqlite_rps"], abs=0.01)

@@ -366,3 +366,23 @@ def test_migrations_apply_once_and_report_status(schema: Schema) -> None:
         "pending": []}
     with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
         sql(schema.url, "DELETE FROM audit_log")
+
+
+def test_releases_beyond_the_pool_are_refused_not_queued(schema: Schema, start_gateway: Any,
+                                                         clock: Any) -> None:
+    """pool_size 2 gives one release slot: a second release while one streams is
+    RESOURCE_EXHAUSTED at once (instead of waiting on the pool and timing out midway); the slot
+    is free again when the first ends."""
+    run = start_gateway(many_messages(20), database=schema.url, pool_size=2)
+    with run.client(OFFICER) as officer, run.client(REVIEWER) as reviewer:
+        warrant_id = approve(officer, reviewer, clock.now + dt.timedelta(days=30),
+                             ["message_content"])
+    with run.client(OFFICER) as first, run.client(OFFICER) as second:
+        stream = first.release(warrant_id, batch_size=2)
+        assert next(stream).WhichOneof("item") == "started"
+        with pytest.raises(ClientError) as err:
+            drain(second, warrant_id)
+        assert err.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert sum(len(i.batch.records) for i in stream if i.WhichOneof("item") == "batch") >= 20
+        records, summary = drain(second, warrant_id)
+        assert summary is not None and len(records) >= 20

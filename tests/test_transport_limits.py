@@ -84,5 +84,7 @@ def test_the_server_reports_its_security_posture_in_one_line(tmp_path: pathlib.P
     assert line is not None, log.read_text()
     assert line["tls"] is True and line["insecure_dev_mode"] is False
     assert len(line["policy_version"]) == 64
-    assert [pathlib.Path(p).name for p in line["policy_files"]] == ["model.conf", "policy.csv"]
+    assert [pathlib.Path(p).name for p in line["policy_files"]] == [
+        "model.conf", "api_model.conf", "policy.csv", "api_policy.csv"]
+    assert line["policy_rules"] == "files" and line["database"] == "sqlite (embedded)"
     assert line["audit_log"] == str(data / "audit.log")
