@@ -121,7 +121,27 @@ class _FsyncedFile:
         os.fsync(self.fd)
 
 
-class AuditLog:
+class TreeReads:
+    """What checkpoints and proofs read from a log's Merkle tree, under the log's lock (both
+    logs, the file and the PostgreSQL table, keep `_tree` and `_lock`)."""
+
+    _tree: MerkleTree
+    _lock: threading.RLock
+
+    def root(self, size: int) -> bytes:
+        with self._lock:
+            return self._tree.root(size)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with self._lock:
+            return self._tree.inclusion_proof(index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        with self._lock:
+            return self._tree.consistency_proof(old_size, new_size)
+
+
+class AuditLog(TreeReads):
     """Appends entries to DIR/audit.log and keeps the Merkle tree over them; fail closed."""
 
     def __init__(self, path: pathlib.Path, clock: Callable[[], dt.datetime]) -> None:
@@ -220,20 +240,6 @@ class AuditLog:
                 for callback in self._on_broken:
                     callback(why)
         self.require_healthy()
-
-    # -- the tree, for checkpoints and proofs ---------------------------------------------
-
-    def root(self, size: int) -> bytes:
-        with self._lock:
-            return self._tree.root(size)
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self._lock:
-            return self._tree.inclusion_proof(index, size)
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        with self._lock:
-            return self._tree.consistency_proof(old_size, new_size)
 
     def line(self, index: int) -> bytes:
         """The exact bytes of entry `index` (the Merkle leaf)."""

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 import structlog
 
-from gateway.audit import GENESIS, canonical_bytes
+from gateway.audit import GENESIS, TreeReads, canonical_bytes
 from gateway.db import Database, one_line
 from gateway.errors import FailedPrecondition, Unavailable
 from gateway.merkle import MerkleTree, leaf_hash
@@ -36,7 +36,7 @@ log = structlog.get_logger("wsg.audit")
 Entry = tuple[str, dict[str, Any]]
 
 
-class PgAuditLog:
+class PgAuditLog(TreeReads):
     """The AuditLog interface (gateway.audit) over the audit_log table."""
 
     path = None  # no file: `wsg audit verify --database URL` reads the table
@@ -137,18 +137,6 @@ class PgAuditLog:
             line = bytes(line)
             self._tree.append(leaf_hash(line))
             self._last_hash = hashlib.sha256(line).hexdigest()
-
-    def root(self, size: int) -> bytes:
-        with self._lock:
-            return self._tree.root(size)
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self._lock:
-            return self._tree.inclusion_proof(index, size)
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        with self._lock:
-            return self._tree.consistency_proof(old_size, new_size)
 
     def line(self, index: int) -> bytes:
         with self._lock:

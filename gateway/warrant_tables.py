@@ -111,40 +111,50 @@ def _insert_params(w: Any) -> tuple:  # type: ignore[type-arg]
             w.submitted_by, format_time(w.submitted_at))
 
 
-# -- SQLite ---------------------------------------------------------------------------------
+# The statements, from constant text only; `mark` is the driver's placeholder (sqlite3: ?,
+# psycopg: %s), the one difference between the two dialects here.
+def _statements(mark: str) -> dict[str, str]:
+    return {
+        "insert": "INSERT INTO warrants (id, spec, state, target_accounts, submitted_by,"
+                  f" submitted_at) VALUES ({', '.join([mark] * 6)})",
+        "get": f"SELECT {COLUMNS} FROM warrants WHERE id = {mark}",
+        "decided": f"UPDATE warrants SET state = {mark}, decided_by = {mark}, decided_at = {mark},"
+                   f" reason = {mark} WHERE id = {mark} AND state = {mark}",
+        "revoked": f"UPDATE warrants SET state = {mark}, revoked_by = {mark}, revoked_at = {mark},"
+                   f" reason = {mark} WHERE id = {mark} AND state = {mark}",
+        "newest_first": f"SELECT {COLUMNS} FROM warrants ORDER BY seq DESC",
+    }
 
 
-class SqliteRows:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+SQLITE_STATEMENTS = _statements("?")
+PG_STATEMENTS = _statements("%s")
+
+
+class SqlRows:
+    """Rows over a DB-API connection (sqlite3 or psycopg): both have execute -> cursor."""
+
+    def __init__(self, conn: Any, statements: dict[str, str]) -> None:
+        self._conn = conn
+        self._sql = statements
 
     def insert(self, warrant: Any) -> None:
-        self._db.execute(
-            "INSERT INTO warrants (id, spec, state, target_accounts, submitted_by, submitted_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)", _insert_params(warrant))
+        self._conn.execute(self._sql["insert"], _insert_params(warrant))
 
     def get(self, warrant_id: str) -> Any | None:
-        row = self._db.execute(f"SELECT {COLUMNS} FROM warrants WHERE id = ?",
-                               (warrant_id,)).fetchone()
+        row = self._conn.execute(self._sql["get"], (warrant_id,)).fetchone()
         return None if row is None else from_row(row)
 
     def set_state(self, warrant_id: str, source: WarrantState, target: WarrantState, who: str,
                   principal: str, at: str, reason: str | None) -> bool:
-        column_by, column_at = _who_columns(who)
-        cur = self._db.execute(
-            f"UPDATE warrants SET state = ?, {column_by} = ?, {column_at} = ?, reason = ?"
-            " WHERE id = ? AND state = ?",
-            (target.value, principal, at, reason, warrant_id, source.value))
+        cur = self._conn.execute(self._sql[who],  # who: "decided" or "revoked", never input
+                                 (target.value, principal, at, reason, warrant_id, source.value))
         return cur.rowcount == 1
 
     def newest_first(self) -> list[Any]:
-        return [from_row(r) for r in
-                self._db.execute(f"SELECT {COLUMNS} FROM warrants ORDER BY seq DESC")]
+        return [from_row(r) for r in self._conn.execute(self._sql["newest_first"])]
 
 
-def _who_columns(who: str) -> tuple[str, str]:
-    """The fixed column pair an action records its actor in (never from input)."""
-    return {"decided": ("decided_by", "decided_at"), "revoked": ("revoked_by", "revoked_at")}[who]
+# -- SQLite ---------------------------------------------------------------------------------
 
 
 def _sqlite_reader(path: pathlib.Path) -> sqlite3.Connection:
@@ -166,10 +176,10 @@ class SqliteWarrantTable:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Rows]:
-        yield SqliteRows(self._readers.get())
+        yield SqlRows(self._readers.get(), SQLITE_STATEMENTS)
 
     def write(self, action: Action) -> None:
-        self._writes.run(lambda db: action(SqliteRows(db)))
+        self._writes.run(lambda db: action(SqlRows(db, SQLITE_STATEMENTS)))
 
     def close(self) -> None:
         self._db.close()
@@ -177,34 +187,6 @@ class SqliteWarrantTable:
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
-
-
-class PgRows:
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self._conn = conn
-
-    def insert(self, warrant: Any) -> None:
-        self._conn.execute(
-            "INSERT INTO warrants (id, spec, state, target_accounts, submitted_by, submitted_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s)", _insert_params(warrant))
-
-    def get(self, warrant_id: str) -> Any | None:
-        row = self._conn.execute(f"SELECT {COLUMNS} FROM warrants WHERE id = %s",
-                                 (warrant_id,)).fetchone()
-        return None if row is None else from_row(row)
-
-    def set_state(self, warrant_id: str, source: WarrantState, target: WarrantState, who: str,
-                  principal: str, at: str, reason: str | None) -> bool:
-        column_by, column_at = _who_columns(who)
-        cur = self._conn.execute(
-            f"UPDATE warrants SET state = %s, {column_by} = %s, {column_at} = %s, reason = %s"
-            " WHERE id = %s AND state = %s",
-            (target.value, principal, at, reason, warrant_id, source.value))
-        return cur.rowcount == 1
-
-    def newest_first(self) -> list[Any]:
-        return [from_row(r) for r in
-                self._conn.execute(f"SELECT {COLUMNS} FROM warrants ORDER BY seq DESC")]
 
 
 class PgWarrantTable:
@@ -219,7 +201,7 @@ class PgWarrantTable:
     def reading(self) -> Iterator[Rows]:
         with self._db.connection() as conn:
             try:
-                yield PgRows(conn)
+                yield SqlRows(conn, PG_STATEMENTS)
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
@@ -234,7 +216,7 @@ class PgWarrantTable:
                     # The table lock first: actions on any replica are serialized with every
                     # audit append, so the state each one checks is the state it changes.
                     conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
-                    entry, refusal = action(PgRows(conn))
+                    entry, refusal = action(SqlRows(conn, PG_STATEMENTS))
                     lines = self._audit.append_in(conn, [entry])
                 except psycopg.OperationalError:
                     raise  # the connection is gone: Unavailable, from Database.connection
