@@ -22,6 +22,8 @@ from gateway.errors import FailedPrecondition
 from gateway.pki import PkiPaths, bind_roles
 from gateway.server import DEFAULT_POLICY_DIR
 
+BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
+
 CASES = yaml.safe_load((DEFAULT_POLICY_DIR / "api_cases.yaml").read_text())
 
 # The matrix the issue asks for, written out independently of policies/api_policy.csv.
