@@ -281,10 +281,35 @@ class ReleasePolicy:
                              enforcer=enforcer, rule_count=len(rows))
             except Exception as exc:  # the matcher cannot be evaluated, or Casbin answered nonsense
                 raise _fail(model_path, f"matcher failed ({_one_line(exc)})") from None
+        breach = policy.guarantee_breach()
+        if breach is not None:
+            raise _fail(policy_path, breach)
         log.info("release policy %s loaded from %s: %d rules, %d decisions compiled in %.1f ms",
                  policy.version[:12], policy_dir, len(rows), len(policy._table),
                  policy.compile_seconds * 1000)
         return policy
+
+    def guarantee_breach(self) -> str | None:
+        """The first decision that would break DESIGN.md's guarantees 1 and 2, or None.
+
+        Rules can change at run time (the policy table, on PostgreSQL); whatever they say, a
+        group peer's or an unrelated record, a record outside the window or the named
+        categories, and anything under a warrant that is not APPROVED stays withheld. A policy
+        that would release one of those is refused at load, never put in force."""
+        for (relation, category, window, state, named, received), decision in self._table.items():
+            if decision.effect is Effect.WITHHOLD:
+                continue
+            why = ("guarantee 1: a group peer's or unrelated record"
+                   if relation in (Relation.GROUP_PEER, Relation.UNRELATED) else
+                   "guarantee 2: a record outside the window" if window is WindowPosition.OUTSIDE else
+                   "guarantee 2: a category the warrant does not name" if not named else
+                   "guarantee 2: a record under a warrant that is not APPROVED"
+                   if state is not WarrantState.APPROVED else None)
+            if why is not None:
+                return (f"the rules would {decision.effect.value} {why} ({relation}, {category}, "
+                        f"{window}, {state}, named={_YES_NO[named]}, "
+                        f"received_direct={_YES_NO[received]}); refused")
+        return None
 
     def decide_direct(self, req: DecisionRequest) -> Decision:
         """Ask the Casbin Enforcer (slow; the authority the fast path is tested against)."""

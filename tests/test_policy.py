@@ -241,7 +241,7 @@ class TestCasbinFirstMatch:
     def test_order_of_overlapping_rows_decides(self, tmp_path: pathlib.Path) -> None:
         directory = _copy_policy(tmp_path)
         first = "p, self, *, *, *, *, *, withhold, first_row\n"
-        second = "p, *, logins, *, *, *, *, release, -\n"
+        second = "p, self, logins, inside, APPROVED, yes, *, release, -\n"
         req = DecisionRequest(Relation.SELF, Category.LOGINS, WindowPosition.INSIDE,
                               WarrantState.APPROVED, True, False)
         (directory / POLICY_FILE).write_text(first + second)
@@ -264,6 +264,30 @@ class TestCasbinFirstMatch:
                                 WarrantState.APPROVED, True, True)
         assert policy.decide_direct(other) == Decision(Effect.WITHHOLD, NO_MATCH_REASON)
         assert policy.decide(other) == Decision(Effect.WITHHOLD, NO_MATCH_REASON)
+
+
+class TestGuarantees:
+    """Whatever the rules say (they can change at run time on PostgreSQL), a policy that would
+    release what DESIGN.md's guarantees 1 and 2 forbid is refused at load."""
+
+    @pytest.mark.parametrize("row, named", [
+        ("p, group_peer, message_content, inside, APPROVED, yes, *, release_pseudonymized, -",
+         "guarantee 1"),
+        ("p, unrelated, *, *, APPROVED, yes, *, release_pseudonymized, -", "guarantee 1"),
+        ("p, self, logins, outside, APPROVED, yes, *, release, -", "outside the window"),
+        ("p, self, logins, inside, APPROVED, no, *, release, -", "does not name"),
+        ("p, self, logins, inside, EXPIRED, yes, *, release, -", "not APPROVED"),
+    ])
+    def test_a_policy_breaking_a_guarantee_is_refused(self, tmp_path: pathlib.Path, row: str,
+                                                       named: str) -> None:
+        directory = _copy_policy(tmp_path)
+        (directory / POLICY_FILE).write_text(row + "\n" + (POLICY_DIR / POLICY_FILE).read_text())
+        with pytest.raises(FailedPrecondition) as err:
+            ReleasePolicy.load(directory)
+        assert named in err.value.message and "refused" in err.value.message
+
+    def test_the_shipped_policy_keeps_every_guarantee(self) -> None:
+        assert ReleasePolicy.load(POLICY_DIR).guarantee_breach() is None
 
 
 GARBAGE_MODELS = {

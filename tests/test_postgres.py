@@ -243,11 +243,19 @@ def test_a_policy_change_through_one_replica_is_enforced_by_the_other(
     completed = [e for e in b.entries() if e["event"] == "release.completed"][-1]
     assert completed["withheld"].get("policy_change_test", 0) > 0
 
-    # By hand, in SQL: a rule that does not validate is refused, the last good policy stays.
+    # By hand, in SQL: a rule that does not validate is refused, the last good policy stays;
+    # so is a valid rule that would release group peers' messages (guarantee 1).
     good = b.gateway.policy.version
     sql(schema.url, "UPDATE casbin_rule SET v6 = 'maybe' WHERE policy = 'release' AND position = 0")
     _wait_for(lambda: any(e["event"] == "policy.refused" for e in b.entries()), 5.0)
     assert b.gateway.policy.version == good
+    sql(schema.url, "UPDATE casbin_rule SET v0 = 'group_peer', v6 = 'release_pseudonymized',"
+                    " v7 = '-' WHERE policy = 'release' AND position = 0")
+    _wait_for(lambda: any("guarantee 1" in e.get("why", "") for e in b.entries()
+                          if e["event"] == "policy.refused"), 5.0)
+    assert b.gateway.policy.version == good
+    sql(schema.url, "UPDATE casbin_rule SET v0 = '*', v6 = 'withhold', v7 = 'policy_change_test'"
+                    " WHERE policy = 'release' AND position = 0")  # back to the loaded rules
     assert "message_content" not in _released_categories(b, warrant_id)
     # ...and a valid edit by hand is picked up like any other.
     sql(schema.url, "DELETE FROM casbin_rule WHERE policy = 'release' AND position = 0")
