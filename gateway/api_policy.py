@@ -21,7 +21,7 @@ from gateway.policy import CASBIN_LOCK, TextAdapter
 API_MODEL_FILE = "api_model.conf"
 API_POLICY_FILE = "api_policy.csv"
 RPCS = ("Submit", "Get", "List", "Approve", "Reject", "Revoke", "Release", "GetCheckpoint",
-        "GetInclusionProof", "GetConsistencyProof", "ListEntries")
+        "GetInclusionProof", "GetConsistencyProof", "ListEntries", "GetPolicy", "SetPolicy")
 RELATIONS = ("own", "other", "none")
 
 

@@ -65,6 +65,7 @@ class Client:
         self.warrants = pb_grpc.WarrantServiceStub(self._channel)
         self.releases = pb_grpc.ReleaseServiceStub(self._channel)
         self.audit = pb_grpc.AuditServiceStub(self._channel)
+        self.policies = pb_grpc.PolicyServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -110,6 +111,13 @@ class Client:
     def consistency_proof(self, old_size: int, new_size: int = 0) -> pb.ConsistencyProof:
         return self._call(self.audit.GetConsistencyProof,
                           pb.GetConsistencyProofRequest(old_size=old_size, new_size=new_size))
+
+    def get_policy(self, name: str = "release") -> pb.PolicyRules:
+        return self._call(self.policies.GetPolicy, pb.GetPolicyRequest(name=name))
+
+    def set_policy(self, name: str, rules: str, reason: str = "") -> pb.PolicyRules:
+        return self._call(self.policies.SetPolicy,
+                          pb.SetPolicyRequest(name=name, rules=rules, reason=reason))
 
     def entries(self, request: pb.ListEntriesRequest) -> Iterator[pb.AuditEntry]:
         return self._stream(self.audit.ListEntries(request, metadata=self._metadata))

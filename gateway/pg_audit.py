@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import structlog
@@ -34,6 +34,7 @@ from gateway.model import format_time
 
 log = structlog.get_logger("wsg.audit")
 Entry = tuple[str, dict[str, Any]]
+T = TypeVar("T")
 
 
 class PgAuditLog(TreeReads):
@@ -87,7 +88,7 @@ class PgAuditLog(TreeReads):
 
     def append_in(self, conn: psycopg.Connection, entries: list[Entry]) -> list[bytes]:
         """Inside the caller's transaction: lock, catch up, insert. The caller commits and then
-        calls `committed` with the result (holding `lock()` throughout)."""
+        calls `committed` with the result, holding this log's lock throughout (run_audited)."""
         conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
         self._catch_up(conn)
         first = len(self._tree)
@@ -114,9 +115,24 @@ class PgAuditLog(TreeReads):
             self._last_hash = hashlib.sha256(lines[-1]).hexdigest()
         return list(range(first, first + len(lines)))
 
-    def lock(self) -> threading.RLock:
-        """This process's appender lock, for callers that run append_in in their transaction."""
-        return self._lock
+    def run_audited(self, work: Callable[[psycopg.Connection], tuple[Entry, T]]) -> T:
+        """Run `work` and write the entry it returns in one transaction: both commit, or
+        neither. Returns what `work` returned beside its entry."""
+        with self._lock:
+            lines: list[bytes] = []
+            with self._db.connection() as conn:
+                try:
+                    # The table lock first: the state `work` reads is the state it changes, with
+                    # every other audited change (any replica) ordered before or after it.
+                    conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+                    entry, result = work(conn)
+                    lines = self.append_in(conn, [entry])
+                except psycopg.OperationalError:
+                    raise  # the connection is gone: Unavailable, from Database.connection
+                except psycopg.Error as exc:
+                    raise Unavailable(f"database: {one_line(exc)}") from None
+            self.committed(lines)
+        return result
 
     # -- reading --------------------------------------------------------------------------
 

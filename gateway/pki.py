@@ -26,7 +26,7 @@ from gateway.auth import check_principal_name
 from gateway.errors import FailedPrecondition, InvalidArgument
 from gateway.paths import write_private
 
-ROLES = ("officer", "reviewer", "auditor", "service")
+ROLES = ("officer", "reviewer", "auditor", "service", "policy_admin")
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
 VALID_DAYS = 365
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+from typing import Any
 
 import psycopg
 
@@ -98,6 +99,19 @@ def seed_from_files(database: Database, policy_dir: pathlib.Path) -> list[str]:
                 write_rows(conn, name, parse_rules(path.read_text(), str(path)))
                 seeded.append(name)
     return seeded
+
+
+def replace_audited(audit: Any, policy: str, text: str, entry: tuple[str, dict[str, Any]]) -> int:
+    """Replace one policy's rules and write `entry` to the audit log in the same transaction
+    (a change through a replica: who and why are in the log). `audit` is the PostgreSQL log
+    (gateway.pg_audit), whose database holds the rules. Validate first."""
+    rows = parse_rules(text, "rules")
+
+    def change(conn: psycopg.Connection) -> tuple[tuple[str, dict[str, Any]], int]:
+        write_rows(conn, policy, rows)
+        return entry, len(rows)
+
+    return audit.run_audited(change)
 
 
 def replace(database: Database, policy: str, text: str, source: str) -> int:

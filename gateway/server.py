@@ -39,10 +39,11 @@ from gateway.notes import NoteError, NoteSigner
 from gateway.pki import PkiPaths, read_roles
 from gateway.live_policy import PgPolicyWatcher, Policies
 from gateway.pg_audit import PgAuditLog
+from gateway.policy_servicer import PolicyServicer
 from gateway.policy import MODEL_FILE, POLICY_FILE, ReleasePolicy
 from gateway.release import Batch, ReleaseRun, Started, Summary
 from gateway.servicers import ReleaseServicer, WarrantServicer
-from gateway.settings import DEFAULT_LISTEN, DEFAULT_ORIGIN, DEFAULT_POLICY_DIR, Settings
+from gateway.settings import Settings
 from gateway.stores import open_store
 from gateway.warrant_tables import PgWarrantTable, SqliteWarrantTable
 from gateway.warrants import Warrant, WarrantBook
@@ -53,6 +54,7 @@ SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["WarrantService"].full_name,
     pb.DESCRIPTOR.services_by_name["ReleaseService"].full_name,
     pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    pb.DESCRIPTOR.services_by_name["PolicyService"].full_name,
 )
 EXPORT_TICK = 0.5  # seconds between checks whether a checkpoint export is due
 
@@ -149,6 +151,9 @@ class Gateway:
         pb_grpc.add_AuditServiceServicer_to_server(
             AuditServicer(self.audit, self.checkpoints, self.book, auth, guard, auditors), self.server
         )
+        pb_grpc.add_PolicyServiceServicer_to_server(
+            PolicyServicer(self.policies, config.policy_dir, self.database, self.audit, auth, guard,
+                           self._policy_changed), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server

@@ -208,21 +208,7 @@ class PgWarrantTable:
                 raise Unavailable(f"warrant state: {one_line(exc)}") from None
 
     def write(self, action: Action) -> None:
-        refusal: BaseException | None = None
-        with self._audit.lock():
-            lines: list[bytes] = []
-            with self._db.connection() as conn:
-                try:
-                    # The table lock first: actions on any replica are serialized with every
-                    # audit append, so the state each one checks is the state it changes.
-                    conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
-                    entry, refusal = action(SqlRows(conn, PG_STATEMENTS))
-                    lines = self._audit.append_in(conn, [entry])
-                except psycopg.OperationalError:
-                    raise  # the connection is gone: Unavailable, from Database.connection
-                except psycopg.Error as exc:
-                    raise Unavailable(f"warrant state: {one_line(exc)}") from None
-            self._audit.committed(lines)
+        refusal = self._audit.run_audited(lambda conn: action(SqlRows(conn, PG_STATEMENTS)))
         if refusal is not None:
             raise refusal
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import pathlib
 import random
 import shutil
@@ -27,6 +26,7 @@ from conftest import bind_test_roles, load_store, make_spec
 from fixtures_small import FEB1, JAN1, ROWS
 from gateway.client import Client, ClientError
 from gateway.errors import FailedPrecondition
+from gateway.pki import PkiPaths, bind_roles
 from gateway.policy import ReleasePolicy
 from gateway.release import Batch, ReleaseRun
 from gateway.settings import DEFAULT_POLICY_DIR
@@ -221,8 +221,10 @@ def _wait_for(condition: Any, seconds: float) -> float:
 
 def test_a_policy_change_through_one_replica_is_enforced_by_the_other(
         schema: Schema, start_gateway: Any, clock: Any, tmp_path: pathlib.Path) -> None:
-    """`wsg policy load` next to replica A; replica B enforces it within a bounded time, with no
-    restart (polling is set to 60 s, so it is the NOTIFY that carries it)."""
+    """A policy administrator replaces the rules through replica A (PolicyService); replica B
+    enforces them within a bounded time, with no restart (polling is set to 60 s, so it is the
+    NOTIFY that carries it), and the log says who changed what and when each replica switched."""
+    bind_roles(PkiPaths(tmp_path / "a"), [("adm", "policy_admin")])
     a = start_gateway(ROWS, data=tmp_path / "a", database=schema.url, policy_poll_seconds=60)
     shutil.copytree(tmp_path / "a" / "keys", tmp_path / "b" / "keys")
     b = start_gateway(data=tmp_path / "b", database=schema.url, policy_poll_seconds=60)
@@ -231,15 +233,21 @@ def test_a_policy_change_through_one_replica_is_enforced_by_the_other(
     assert "message_content" in _released_categories(b, warrant_id)
     before = b.gateway.policy.version
 
-    new_rules = tmp_path / "policy.csv"
-    new_rules.write_text(WITHHOLD_CONTENT + (DEFAULT_POLICY_DIR / "policy.csv").read_text())
-    wsg("policy", "load", str(new_rules), "--database", schema.url)
-    took = _wait_for(lambda: b.gateway.policy.version != before, 5.0)
+    new_rules = WITHHOLD_CONTENT + (DEFAULT_POLICY_DIR / "policy.csv").read_text()
+    with a.client("adm") as admin:
+        changed = admin.set_policy("release", new_rules, "ticket 42: no message bodies")
+    assert changed.policy_version == a.gateway.policy.version != before  # A switched at once
+    took = _wait_for(lambda: b.gateway.policy.version == changed.policy_version, 5.0)
     assert took < 5.0
-    _wait_for(lambda: a.gateway.policy.version == b.gateway.policy.version, 5.0)
     assert "message_content" not in _released_categories(b, warrant_id)
-    events = [e for e in b.entries() if e["event"] == "policy.loaded"]
-    assert len(events) == 2 and {e["policy"] for e in events} == {b.gateway.policy.version}
+    log = b.entries()
+    change = [e for e in log if e["event"] == "policy.changed"]
+    assert [(e["principal"], e["reason"], e["rules_sha256"]) for e in change] == [
+        ("adm", "ticket 42: no message bodies", changed.rules_sha256)]
+    _wait_for(lambda: len([e for e in b.entries() if e["event"] == "policy.loaded"]) == 2, 5.0)
+    loaded = [e for e in b.entries() if e["event"] == "policy.loaded"]
+    assert {e["policy"] for e in loaded} == {changed.policy_version}
+    assert all(e["index"] > change[0]["index"] for e in loaded)
     completed = [e for e in b.entries() if e["event"] == "release.completed"][-1]
     assert completed["withheld"].get("policy_change_test", 0) > 0
 
@@ -263,13 +271,61 @@ def test_a_policy_change_through_one_replica_is_enforced_by_the_other(
     _wait_for(lambda: "message_content" in _released_categories(b, warrant_id), 5.0)
 
 
-def test_wsg_policy_load_refuses_rules_that_do_not_load(schema: Schema, tmp_path: pathlib.Path) -> None:
+def test_wsg_policy_load_writes_the_table_only_with_rules_that_load(
+        schema: Schema, tmp_path: pathlib.Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("p, self, message_content, inside, APPROVED, yes, *, release\n")  # 7 fields
-    proc = wsg("policy", "load", str(bad), "--database", schema.url, check=False)
-    assert proc.returncode == 2 and "fields" in proc.stderr and "Traceback" not in proc.stderr
+    for text, named in [("p, self, message_content, inside, APPROVED, yes, *, release\n", "fields"),
+                        ("p, group_peer, *, inside, APPROVED, yes, *, release_pseudonymized, -\n",
+                         "guarantee 1")]:
+        bad.write_text(text)
+        proc = wsg("policy", "load", str(bad), "--database", schema.url, check=False)
+        assert proc.returncode == 2 and named in proc.stderr and "Traceback" not in proc.stderr
     shown = json.loads(wsg("policy", "show", "--database", schema.url, "--json").stdout)
     assert shown["rules"] == ""  # nothing was written (the table is seeded by a gateway's start)
+    good = tmp_path / "good.csv"
+    good.write_text(WITHHOLD_CONTENT + (DEFAULT_POLICY_DIR / "policy.csv").read_text())
+    loaded = json.loads(wsg("policy", "load", str(good), "--database", schema.url, "--json").stdout)
+    shown = json.loads(wsg("policy", "show", "--database", schema.url, "--json").stdout)
+    assert shown["rules"].startswith(WITHHOLD_CONTENT) and loaded["table_version"] == shown[
+        "table_version"] > 0
+
+
+def test_policy_service_refuses_bad_rules_and_the_embedded_gateway(
+        schema: Schema, start_gateway: Any, tmp_path: pathlib.Path) -> None:
+    for data in (tmp_path / "pg", tmp_path / "sqlite"):
+        bind_roles(PkiPaths(data), [("adm", "policy_admin")])
+    run = start_gateway(ROWS, data=tmp_path / "pg", database=schema.url)
+    with run.client("adm") as admin:
+        before = admin.get_policy("release")
+        for rules, named in [("p, self, logins\n", "fields"),
+                             ("p, unrelated, *, *, APPROVED, yes, *, release_pseudonymized, -\n",
+                              "guarantee 1")]:
+            with pytest.raises(ClientError) as err:
+                admin.set_policy("release", rules, "bad")
+            assert err.value.code is grpc.StatusCode.INVALID_ARGUMENT and named in err.value.message
+        with pytest.raises(ClientError) as err:
+            admin.set_policy("firewall", "p, a\n")
+        assert err.value.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert admin.get_policy("release") == before  # nothing was written
+    assert not any(e["event"] == "policy.changed" for e in run.entries())
+    # The same through the CLI, as a policy administrator at a shell.
+    rules = tmp_path / "rules.csv"
+    rules.write_text(WITHHOLD_CONTENT + (DEFAULT_POLICY_DIR / "policy.csv").read_text())
+    online = ("--server", run.address, "--identity", "adm", "--insecure")
+    done = json.loads(wsg("policy", "load", str(rules), *online, "--reason", "cli", "--json").stdout)
+    assert done["policy_version"] == run.gateway.policy.version != before.policy_version
+    shown = json.loads(wsg("policy", "show", *online, "--json").stdout)
+    assert shown["rules"].startswith(WITHHOLD_CONTENT)
+    assert [e["reason"] for e in run.entries() if e["event"] == "policy.changed"] == ["cli"]
+
+    embedded = start_gateway(ROWS, data=tmp_path / "sqlite")
+    with embedded.client("adm") as admin:
+        shown = admin.get_policy("api")
+        assert "p, policy_admin, SetPolicy, any" in shown.rules and shown.table_version == 0
+        with pytest.raises(ClientError) as err:
+            admin.set_policy("release", (DEFAULT_POLICY_DIR / "policy.csv").read_text())
+        assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
+        assert "edit the files" in err.value.message
 
 
 def test_a_policy_change_takes_effect_at_a_batch_boundary(start_gateway: Any, clock: Any,

@@ -305,3 +305,33 @@ class AuditEntry(_message.Message):
     index: int
     line: bytes
     def __init__(self, index: _Optional[int] = ..., line: _Optional[bytes] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class SetPolicyRequest(_message.Message):
+    __slots__ = ("name", "rules", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rules: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., rules: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PolicyRules(_message.Message):
+    __slots__ = ("name", "rules", "rules_sha256", "policy_version", "table_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    RULES_SHA256_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rules: str
+    rules_sha256: str
+    policy_version: str
+    table_version: int
+    def __init__(self, name: _Optional[str] = ..., rules: _Optional[str] = ..., rules_sha256: _Optional[str] = ..., policy_version: _Optional[str] = ..., table_version: _Optional[int] = ...) -> None: ...

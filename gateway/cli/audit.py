@@ -11,49 +11,30 @@ import collections
 import json
 import pathlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from gateway.audit import read_entries, read_lines
 from gateway.audit_copy import LogCopy
 from gateway.audit_verify import verify_lines
-from gateway.client import Client
 from gateway.evidence import EvidenceError, verify_package
-from gateway.cli.common import console, friendly_errors, json_option, print_json
+from gateway.cli.common import console, friendly_errors, json_option, online, online_client, print_json
 from gateway.notes import NoteError, NoteVerifier
 from gateway.paths import DataDir
 from gateway.proofs import consistency_json, inclusion_json
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 DATA = click.option("--data", type=click.Path(path_type=pathlib.Path, file_okay=False),
                     default="wsg-data", show_default=True,
                     help="The gateway's state directory (or a copy of it).")
 
 
-def online(func: F) -> F:
-    """--server: ask a running gateway instead of reading the data directory."""
-    func = click.option("--insecure", is_flag=True, envvar="WSG_INSECURE",
-                        help="Development mode without TLS, loopback only.")(func)
-    func = click.option("--identity", envvar="WSG_IDENTITY", metavar="NAME",
-                        help="The principal you act as with --server (env WSG_IDENTITY).")(func)
-    return click.option("--server", metavar="HOST:PORT",
-                        help="Ask this running gateway instead of reading --data.")(func)  # type: ignore[return-value]
-
-
-def _client(server: str, identity: str | None, insecure: bool, data: pathlib.Path) -> Client:
-    """A client for --server; with mutual TLS its certificate is found under --data."""
-    if not identity:
-        raise ValueError("--server needs --identity NAME (or WSG_IDENTITY)")
-    return Client(server, identity, insecure, data=data)
-
-
 def _served_or_stored(server: str | None, identity: str | None, insecure: bool, data: pathlib.Path,
                       ask: Callable[[Any], str], path: pathlib.Path, missing: str) -> str:
     """A running gateway's answer with --server, else the file in the data directory."""
     if server:
-        with _client(server, identity, insecure, data) as client:
+        with online_client(server, identity, insecure, data) as client:
             return ask(client)
     if not path.exists():
         raise ValueError(missing.replace("{path}", str(path)))
@@ -256,7 +237,7 @@ def proof(index: int, tree_size: int, data: pathlib.Path, key: str | None, serve
           identity: str | None, insecure: bool, as_json: bool) -> None:
     """Print the inclusion proof of entry N in the latest checkpoint's tree."""
     if server:
-        with _client(server, identity, insecure, data) as client:
+        with online_client(server, identity, insecure, data) as client:
             p = client.inclusion_proof(index, tree_size)
         result = inclusion_json(p.index, p.tree_size, p.leaf, p.hashes)
     else:
@@ -278,7 +259,7 @@ def consistency(old_size: int, new_size: int, data: pathlib.Path, key: str | Non
                 server: str | None, identity: str | None, insecure: bool, as_json: bool) -> None:
     """Print the proof that the tree of size M is a prefix of the latest checkpoint's tree."""
     if server:
-        with _client(server, identity, insecure, data) as client:
+        with online_client(server, identity, insecure, data) as client:
             p = client.consistency_proof(old_size, new_size)
         result = consistency_json(p.old_size, p.new_size, p.hashes)
     else:

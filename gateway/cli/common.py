@@ -145,3 +145,20 @@ def show_warrant(w: pb.Warrant) -> None:
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+
+
+def online(func: F) -> F:
+    """--server: ask a running gateway instead of reading the data directory."""
+    func = click.option("--insecure", is_flag=True, envvar="WSG_INSECURE",
+                        help="Development mode without TLS, loopback only.")(func)
+    func = click.option("--identity", envvar="WSG_IDENTITY", metavar="NAME",
+                        help="The principal you act as with --server (env WSG_IDENTITY).")(func)
+    return click.option("--server", metavar="HOST:PORT",
+                        help="Ask this running gateway instead of reading --data.")(func)  # type: ignore[return-value]
+
+
+def online_client(server: str, identity: str | None, insecure: bool, data: pathlib.Path) -> Client:
+    """A client for --server; with mutual TLS its certificate is found under --data."""
+    if not identity:
+        raise ValueError("--server needs --identity NAME (or WSG_IDENTITY)")
+    return Client(server, identity, insecure, data=data)

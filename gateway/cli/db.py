@@ -9,7 +9,7 @@ from gateway.cli.common import console, fail, friendly_errors, json_option, prin
 
 DATABASE = click.option(
     "--database", envvar="WSG_DATABASE", metavar="URL",
-    help="postgresql://user@host:port/db (env WSG_DATABASE); the embedded SQLite needs no upgrade.")
+    help="The deployment's PostgreSQL: postgresql://user@host:port/db (env WSG_DATABASE).")
 
 
 def require_url(url: str | None) -> str:

@@ -1,8 +1,10 @@
 """`wsg policy show|load`: the Casbin rules replicas share in PostgreSQL.
 
 On the embedded SQLite gateway the rules are the files in --policy-dir (edit them and restart).
-On PostgreSQL they are rows of casbin_rule: `wsg policy load` replaces one policy's rules after
-checking that they load and compile exactly as a gateway would load them; every replica picks the
+On PostgreSQL they are rows of casbin_rule. `wsg policy load` replaces one policy's rules after
+checking that they load, compile and keep the release guarantees, either through a running
+replica (`--server`, as a policy_admin: the change is audited with who and why) or straight in
+the database (`--database`, for operators without a running gateway). Every replica picks the
 change up within seconds (LISTEN/NOTIFY, with polling as a fallback), without a restart.
 """
 
@@ -15,7 +17,14 @@ import click
 from gateway import db as database
 from gateway import policy_table
 from gateway.api_policy import ApiPolicy
-from gateway.cli.common import console, friendly_errors, json_option, print_json
+from gateway.cli.common import (
+    console,
+    friendly_errors,
+    json_option,
+    online,
+    online_client,
+    print_json,
+)
 from gateway.cli.db import DATABASE, require_url
 from gateway.policy import ReleasePolicy
 from gateway.settings import DEFAULT_POLICY_DIR
@@ -39,38 +48,69 @@ def _open(url: str | None) -> database.Database:
     return database.Database(url, pool_size=2, name="wsg-policy-cli")
 
 
+DATA = click.option("--data", type=click.Path(path_type=pathlib.Path, file_okay=False),
+                    default="wsg-data", show_default=True,
+                    help="With --server: where your client certificate is (DATA/pki).")
+
+
 @policy.command()
 @DATABASE
+@online
+@DATA
 @POLICY
 @json_option
 @friendly_errors
-def show(name: str, as_json: bool, **kw: str | None) -> None:
-    """Print the rules in force (CSV, the format of policies/*.csv) and the table version."""
-    db = _open(kw.get("database"))
-    try:
-        snap = policy_table.snapshot(db)
-    finally:
-        db.close()
-    if as_json:
-        print_json({"policy": name, "table_version": snap.version, "rules": snap.texts[name]})
+def show(name: str, server: str | None, identity: str | None, insecure: bool, data: pathlib.Path,
+         as_json: bool, **kw: str | None) -> None:
+    """Print the rules in force (CSV, the format of policies/*.csv) and the table version,
+    from a running gateway (--server) or the database (--database)."""
+    if server:
+        with online_client(server, identity, insecure, data) as client:
+            rules = client.get_policy(name)
+        text, version = rules.rules, rules.table_version
     else:
-        click.echo(f"# {name} policy, table version {snap.version}")
-        click.echo(snap.texts[name], nl=False)
+        db = _open(kw.get("database"))
+        try:
+            snap = policy_table.snapshot(db)
+        finally:
+            db.close()
+        text, version = snap.texts[name], snap.version
+    if as_json:
+        print_json({"policy": name, "table_version": version, "rules": text})
+    else:
+        click.echo(f"# {name} policy, table version {version}")
+        click.echo(text, nl=False)
 
 
 @policy.command()
 @click.argument("file", type=click.Path(path_type=pathlib.Path, dir_okay=False, exists=True))
 @DATABASE
+@online
+@DATA
 @POLICY
 @POLICY_DIR
+@click.option("--reason", default="", help="Why (kept in the audit entry, with --server).")
 @json_option
 @friendly_errors
-def load(file: pathlib.Path, name: str, policy_dir: pathlib.Path, as_json: bool,
+def load(file: pathlib.Path, name: str, policy_dir: pathlib.Path, server: str | None,
+         identity: str | None, insecure: bool, data: pathlib.Path, reason: str, as_json: bool,
          **kw: str | None) -> None:
     """Replace the NAME policy's rules with FILE, after checking they load and compile.
 
-    Rules that would not load are refused here and nothing is written."""
+    Rules that would not load are refused and nothing is written. With --server the replica
+    checks them again and audits the change (policy.changed: who, why, the rules' sha256)."""
     text = file.read_text()
+    if server:
+        with online_client(server, identity, insecure, data) as client:
+            rules = client.set_policy(name, text, reason)
+        count = len(rules.rules.splitlines())
+        if as_json:
+            print_json({"policy": name, "rules": count, "table_version": rules.table_version,
+                        "policy_version": rules.policy_version})
+        else:
+            console.print(f"{name} policy: {count} rules in force on {server} (table version "
+                          f"{rules.table_version}); the other replicas switch within seconds")
+        return
     canonical = policy_table.rules_text(policy_table.parse_rules(text, str(file)))
     if name == "release":
         ReleasePolicy.load(policy_dir, canonical, str(file))
