@@ -29,7 +29,7 @@ from gateway.audit import canonical_json
 from gateway.model import Category, Effect, Scope, Window, WarrantState
 from gateway.policy import DecisionRequest, ReleasePolicy
 from gateway.pseudonyms import Pseudonymizer
-from gateway.server import DEFAULT_POLICY_DIR
+from gateway.settings import DEFAULT_POLICY_DIR
 from gateway.stores.reference import ReferenceStore, to_us
 
 BATCH = 500

@@ -20,7 +20,7 @@ from gateway.api_policy import API_MODEL_FILE, API_POLICY_FILE, RPCS, ApiPolicy
 from gateway.client import ClientError
 from gateway.errors import FailedPrecondition
 from gateway.pki import PkiPaths, bind_roles
-from gateway.server import DEFAULT_POLICY_DIR
+from gateway.settings import DEFAULT_POLICY_DIR
 
 BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
 

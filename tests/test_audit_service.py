@@ -31,7 +31,8 @@ from gateway.evidence import EvidenceError, _check_audit_binding, write_package
 from gateway.merkle import MerkleTree, ProofError, leaf_hash, verify_consistency, verify_inclusion
 from gateway.notes import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
 from gateway.proofs import check_inclusion_json
-from gateway.server import DEFAULT_ORIGIN, SERVICE_NAMES
+from gateway.server import SERVICE_NAMES
+from gateway.settings import DEFAULT_ORIGIN
 
 BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
 

@@ -21,7 +21,8 @@ from gateway.audit import read_entries
 from gateway.client import ClientError
 from gateway.errors import GatewayError
 from gateway.paths import DataDir
-from gateway.server import DEFAULT_POLICY_DIR, Gateway, ServerConfig
+from gateway.server import Gateway, ServerConfig
+from gateway.settings import DEFAULT_POLICY_DIR
 
 
 def config(data: pathlib.Path, **changes: Any) -> ServerConfig:
