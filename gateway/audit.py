@@ -250,6 +250,11 @@ class AuditLog(TreeReads):
             end = self._offsets[index + 1] if index + 1 < len(self._offsets) else self._end
         return os.pread(self._reader, end - start - 1, start)
 
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        """(index, bytes) of every entry written so far, in order."""
+        for index in range(self.size):
+            yield index, self.line(index)
+
     def close(self) -> None:
         with self._lock:
             for fd in (self._fd, self._reader):

@@ -105,8 +105,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         since = _bound(request, "since")
         until = _bound(request, "until")
         submitters: dict[str, str | None] = {}
-        for index in range(self._audit.size):
-            line = self._audit.line(index)
+        self._audit.sync()  # on PostgreSQL, with what the other replicas wrote
+        for index, line in self._audit.lines():
             entry = _parse(line)
             if request.warrant_id and entry.get("warrant") != request.warrant_id:
                 continue

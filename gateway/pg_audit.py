@@ -163,19 +163,30 @@ class PgAuditLog(TreeReads):
             row = conn.execute("SELECT line FROM audit_log WHERE idx = %s", (index,)).fetchone()
         return bytes(row[0])
 
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        """(index, bytes) of every entry this replica knows, fetched a page at a time."""
+        return read_rows(self._db, self.size)
+
     def close(self) -> None:
         """The pool belongs to the gateway, which closes it."""
 
 
-def read_lines(database: Database, batch: int = 5000) -> Iterator[bytes]:
-    """Every entry's bytes in index order (for verification and export), in pages."""
+def read_rows(database: Database, end: int | None = None,
+              batch: int = 5000) -> Iterator[tuple[int, bytes]]:
+    """(index, bytes) of every entry below `end` (all if None) in index order, a page at a time."""
     next_index = 0
-    while True:
+    while end is None or next_index < end:
+        limit = batch if end is None else min(batch, end - next_index)
         with database.connection() as conn:
             rows = conn.execute("SELECT idx, line FROM audit_log WHERE idx >= %s ORDER BY idx "
-                                "LIMIT %s", (next_index, batch)).fetchall()
+                                "LIMIT %s", (next_index, limit)).fetchall()
         for idx, line in rows:
             next_index = idx + 1
-            yield bytes(line)
-        if len(rows) < batch:
+            yield idx, bytes(line)
+        if len(rows) < limit:
             return
+
+
+def read_lines(database: Database) -> Iterator[bytes]:
+    """Every entry's bytes in index order (for verification and export)."""
+    return (line for _, line in read_rows(database))

@@ -450,3 +450,26 @@ def test_releases_beyond_the_pool_are_refused_not_queued(schema: Schema, start_g
         assert sum(len(i.batch.records) for i in stream if i.WhichOneof("item") == "batch") >= 20
         records, summary = drain(second, warrant_id)
         assert summary is not None and len(records) >= 20
+
+
+def test_every_replica_serves_the_whole_log(schema: Schema, start_gateway: Any, clock: Any,
+                                            tmp_path: pathlib.Path) -> None:
+    """An auditor asking replica B sees what was done through replica A, and B's checkpoint
+    covers it with proofs that check."""
+    from gateway.api import wsg_pb2 as pb
+
+    a = start_gateway(ROWS, data=tmp_path / "a", database=schema.url)
+    shutil.copytree(tmp_path / "a" / "keys", tmp_path / "b" / "keys")
+    b = start_gateway(data=tmp_path / "b", database=schema.url)
+    with a.client(OFFICER) as officer, a.client(REVIEWER) as reviewer:
+        warrant_id = approve(officer, reviewer, clock.now + dt.timedelta(days=30))
+    with b.client("audit1") as auditor:
+        events = [json.loads(e.line)["event"] for e in
+                  auditor.entries(pb.ListEntriesRequest(warrant_id=warrant_id))]
+        assert events == ["warrant.submitted", "warrant.approved"]
+        checkpoint = auditor.checkpoint()
+        assert checkpoint.tree_size == 2
+        proof = auditor.inclusion_proof(1)
+    from gateway.merkle import leaf_hash, verify_inclusion
+
+    verify_inclusion(leaf_hash(proof.leaf), 1, 2, list(proof.hashes), checkpoint.root_hash)
