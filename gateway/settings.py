@@ -59,40 +59,42 @@ class Settings(BaseSettings):
     # Where state lives. Without `database`, everything is SQLite files in `data`; with a
     # postgresql:// URL the warrants, audit log, checkpoints, policy rules and reference store
     # are in PostgreSQL and `data` keeps only keys, certificates and roles.
-    data: pathlib.Path = pathlib.Path("wsg-data")
+    data: pathlib.Path = Field(default=pathlib.Path("wsg-data"), description="keys, pki, roles.json; on SQLite all state")
     database: str | None = Field(default=None, description="postgresql://user@host:port/db")
-    pool_size: int = Field(default=10, ge=1, le=200)
+    pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL connections per replica")
     # Where the records come from: unset = the reference store (in `database`, else
     # DATA/store.db). Other stores are named by a URL (gateway.stores.open_store).
-    store: str | None = None
+    store: str | None = Field(default=None, description="synapse:sqlite:///PATH or synapse:postgresql://...")
 
     # Serving.
-    listen: str = DEFAULT_LISTEN
+    listen: str = Field(default=DEFAULT_LISTEN, description="the API (mutual TLS unless insecure)")
     health_listen: str | None = Field(
         default=None, description="HOST:PORT of a plaintext port serving only grpc.health.v1 "
                                   "(for load balancers and Kubernetes probes)")
-    insecure: bool = False
-    max_workers: int = Field(default=16, ge=1, le=512)
-    max_message_bytes: int = Field(default=1 << 20, ge=4096)
-    max_concurrent_rpcs: int = Field(default=64, ge=1)
-    max_call_seconds: float = Field(default=3600.0, ge=0)  # 0: every release stops at its first check
+    insecure: bool = Field(default=False, description="development mode: no TLS, loopback only")
+    max_workers: int = Field(default=16, ge=1, le=512, description="gRPC handler threads")
+    max_message_bytes: int = Field(default=1 << 20, ge=4096, description="largest request")
+    max_concurrent_rpcs: int = Field(default=64, ge=1, description="beyond: RESOURCE_EXHAUSTED")
+    max_call_seconds: float = Field(default=3600.0, ge=0, description=(
+        "longest release; stopped between batches (0: at the first check)"))
 
     # Policy: the Casbin models (and, on SQLite, the rules) live here; on PostgreSQL the rules
     # are seeded from here once and then read from the policy table.
-    policy_dir: pathlib.Path = DEFAULT_POLICY_DIR
+    policy_dir: pathlib.Path = Field(default=DEFAULT_POLICY_DIR, description="Casbin models and rule files")
     policy_poll_seconds: float = Field(default=5.0, gt=0, description=(
         "how often a replica re-reads the policy version, besides LISTEN/NOTIFY"))
 
     # Warrants.
-    max_targets: int = Field(default=20, ge=1, le=1000)
-    max_window_days: int = Field(default=3660, ge=1)
+    max_targets: int = Field(default=20, ge=1, le=1000, description="targets per warrant")
+    max_window_days: int = Field(default=3660, ge=1, description="longest warrant window")
 
     # Audit log checkpoints.
-    origin: str = DEFAULT_ORIGIN
-    witness: str | None = None
-    export_every_entries: int = Field(default=1000, ge=1)
-    export_every_seconds: float = Field(default=60.0, gt=0)
-    auditors: Annotated[frozenset[str], NoDecode] = frozenset()  # env: WSG_AUDITORS=a,b
+    origin: str = Field(default=DEFAULT_ORIGIN, description="checkpoint origin, fixed at first start")
+    witness: str | None = Field(default=None, description="export checkpoints to DIR or - (stdout)")
+    export_every_entries: int = Field(default=1000, ge=1, description="export after N new entries")
+    export_every_seconds: float = Field(default=60.0, gt=0, description="...or T seconds")
+    auditors: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), description="principals who read every audit entry (env: a,b)")
 
     clock: Callable[[], dt.datetime] = Field(default=utcnow, exclude=True)
 
@@ -147,6 +149,22 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+
+def describe_settings() -> str:
+    """One line per setting (config key, environment variable, default), for `wsg serve --help`."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        if field.exclude:
+            continue
+        default = field.default
+        shown = "unset" if default is None else (
+            ",".join(sorted(default)) or "none" if isinstance(default, frozenset) else default)
+        if isinstance(default, pathlib.Path) and default.is_absolute():
+            shown = default.name + "/ (the package's)"
+        lines.append(f"{name} [{ENV_PREFIX}{name.upper()}] default {shown}"
+                     + (f": {field.description}" if field.description else ""))
+    return "\n".join(lines)
 
 
 def load_settings(config_file: pathlib.Path | str | None = None, **flags: Any) -> Settings:

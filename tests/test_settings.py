@@ -116,3 +116,13 @@ def test_max_targets_setting_reaches_warrant_validation(start_gateway: object, c
     with run.client("alice") as officer, pytest.raises(ClientError) as err:
         officer.submit(spec)
     assert "at most 1 targets" in err.value.message
+
+
+def test_serve_help_lists_every_setting() -> None:
+    from gateway.settings import Settings
+
+    proc = subprocess.run([*WSG, "serve", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    for name in Settings.model_fields:
+        if name != "clock":
+            assert f"{name} [WSG_{name.upper()}]" in proc.stdout, name

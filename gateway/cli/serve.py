@@ -10,12 +10,19 @@ import click
 from gateway.cli.common import fail, friendly_errors
 from gateway.logs import configure_logging
 from gateway.server import Gateway
-from gateway.settings import DEFAULT_LISTEN, DEFAULT_ORIGIN, SettingsError, load_settings
+from gateway.settings import (
+    DEFAULT_LISTEN,
+    DEFAULT_ORIGIN,
+    SettingsError,
+    describe_settings,
+    load_settings,
+)
 
 PATH = click.Path(path_type=pathlib.Path, file_okay=False)
 
 
-@click.command()
+@click.command(epilog="\b\nEvery setting (config-file key [environment variable]):\n"
+                      + describe_settings())
 @click.option("--config", "config_file", type=click.Path(path_type=pathlib.Path, dir_okay=False),
               help="TOML settings file (env WSG_CONFIG). Keys are the setting names below.")
 @click.option("--data", type=PATH, help="State directory (keys, pki, roles.json; on SQLite also "
