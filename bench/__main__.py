@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     una.add_argument("--calls", type=int, default=200, help="Get+Submit pairs per client (default %(default)s)")
     una.add_argument("--rate", type=float, default=0.0,
                      help="Get+Submit pairs per second per client; 0: as fast as answers come (default)")
+    una.add_argument("--database", metavar="URL",
+                     help="run the gateway on this PostgreSQL (a scratch schema) instead of SQLite")
     una.add_argument("--json", action="store_true", help="print one JSON object")
     pg = sub.add_parser("postgres", help="release throughput: the gateway on PostgreSQL vs on SQLite")
     pg.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test",
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(_table([(k, str(v)) for k, v in results.items()]))
     else:
-        results = unary.run(args.clients, args.calls, args.workdir, args.rate)
+        results = unary.run(args.clients, args.calls, args.workdir, args.rate, args.database)
         if args.json:
             print(json.dumps(results, indent=2))
             return 0

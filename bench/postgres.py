@@ -9,11 +9,12 @@ records stream from a server-side cursor.
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import secrets
 import sqlite3
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import psycopg
 
@@ -54,11 +55,9 @@ def copy_store(store: pathlib.Path, url: str, log: Callable[[str], None]) -> Non
         source.close()
 
 
-def run(messages: int, server: str, workdir: pathlib.Path, log: Callable[[str], None]) -> dict[str, object]:
-    shape = Shape.for_messages(messages)
-    store = build(shape, workdir, log)
-    log("gateway on SQLite (baseline) ...")
-    sqlite_run = gateway(store, workdir, "gateway-sqlite")
+@contextlib.contextmanager
+def scratch_copy(store: pathlib.Path, server: str, log: Callable[[str], None]) -> Iterator[str]:
+    """A fresh schema on `server` holding a copy of `store`; its URL; dropped afterwards."""
     schema = "wsg_bench_" + secrets.token_hex(4)
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -66,11 +65,20 @@ def run(messages: int, server: str, workdir: pathlib.Path, log: Callable[[str], 
         url = _schema_url(server, schema)
         log(f"copying the store into PostgreSQL schema {schema} ...")
         copy_store(store, url, log)
-        log("gateway on PostgreSQL ...")
-        pg_run = gateway(store, workdir, "gateway-postgres", database=url)
+        yield url
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def run(messages: int, server: str, workdir: pathlib.Path, log: Callable[[str], None]) -> dict[str, object]:
+    shape = Shape.for_messages(messages)
+    store = build(shape, workdir, log)
+    log("gateway on SQLite (baseline) ...")
+    sqlite_run = gateway(store, workdir, "gateway-sqlite")
+    with scratch_copy(store, server, log) as url:
+        log("gateway on PostgreSQL ...")
+        pg_run = gateway(store, workdir, "gateway-postgres", database=url)
     for check in (sqlite_run, pg_run):
         if check.records != shape.target_messages:
             raise RuntimeError(f"expected {shape.target_messages} records, a gateway sent {check.records}")

@@ -25,15 +25,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(clients: int, calls: int, workdir: pathlib.Path, rate: float = 0.0) -> dict[str, object]:
+def run(clients: int, calls: int, workdir: pathlib.Path, rate: float = 0.0,
+        database: str | None = None) -> dict[str, object]:
     """`rate`: Get+Submit pairs per second per client (open loop, as officers' tools would
-    call); 0 means each client calls again as soon as it has an answer (saturation)."""
+    call); 0 means each client calls again as soon as it has an answer (saturation).
+    `database`: a PostgreSQL server to run the gateway on (a scratch schema), instead of SQLite."""
+    store = build(Shape.for_messages(10_000), workdir, lambda _: None)
+    if database is None:
+        return _run(clients, calls, workdir, rate, store, None)
+    from bench.postgres import scratch_copy
+
+    with scratch_copy(store, database, lambda _: None) as url:
+        return _run(clients, calls, workdir, rate, store, url)
+
+
+def _run(clients: int, calls: int, workdir: pathlib.Path, rate: float, store: pathlib.Path,
+         database: str | None) -> dict[str, object]:
     data = workdir / "unary"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
-    shutil.copyfile(build(Shape.for_messages(10_000), workdir, lambda _: None), data / "store.db")
+    if database is None:
+        shutil.copyfile(store, data / "store.db")
     bind_roles(PkiPaths(data), [(OFFICER, "officer"), (REVIEWER, "reviewer")])
     args = ["gateway", "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data)]
+    if database is not None:
+        args += ["--database", database]
     timings: dict[str, list[float]] = {"get": [], "submit": []}
     lock = threading.Lock()
     with procs.server(args, workdir / "unary.log", "wsg serving") as (_, address):
