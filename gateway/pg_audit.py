@@ -115,9 +115,9 @@ class PgAuditLog(TreeReads):
             self._last_hash = hashlib.sha256(lines[-1]).hexdigest()
         return list(range(first, first + len(lines)))
 
-    def run_audited(self, work: Callable[[psycopg.Connection], tuple[Entry, T]]) -> T:
-        """Run `work` and write the entry it returns in one transaction: both commit, or
-        neither. Returns what `work` returned beside its entry."""
+    def run_audited(self, work: Callable[[psycopg.Connection], tuple[list[Entry], T]]) -> T:
+        """Run `work` and write the entries it returns in one transaction: all commit, or
+        nothing does. Returns what `work` returned beside its entries."""
         with self._lock:
             lines: list[bytes] = []
             with self._db.connection() as conn:
@@ -125,8 +125,8 @@ class PgAuditLog(TreeReads):
                     # The table lock first: the state `work` reads is the state it changes, with
                     # every other audited change (any replica) ordered before or after it.
                     conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
-                    entry, result = work(conn)
-                    lines = self.append_in(conn, [entry])
+                    entries, result = work(conn)
+                    lines = self.append_in(conn, entries)
                 except psycopg.OperationalError:
                     raise  # the connection is gone: Unavailable, from Database.connection
                 except psycopg.Error as exc:

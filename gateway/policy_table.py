@@ -107,9 +107,9 @@ def replace_audited(audit: Any, policy: str, text: str, entry: tuple[str, dict[s
     (gateway.pg_audit), whose database holds the rules. Validate first."""
     rows = parse_rules(text, "rules")
 
-    def change(conn: psycopg.Connection) -> tuple[tuple[str, dict[str, Any]], int]:
+    def change(conn: psycopg.Connection) -> tuple[list[tuple[str, dict[str, Any]]], int]:
         write_rows(conn, policy, rows)
-        return entry, len(rows)
+        return [entry], len(rows)
 
     return audit.run_audited(change)
 

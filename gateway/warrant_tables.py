@@ -20,7 +20,7 @@ import psycopg
 from gateway.audit import AuditLog
 from gateway.db import Database, one_line
 from gateway.errors import Unavailable
-from gateway.group_commit import Entry, GroupCommit
+from gateway.group_commit import Entry, PgGroupCommit, SqliteGroupCommit
 from gateway.model import Category, WarrantState, Window, format_time, parse_time
 from gateway.sqlite_readers import ThreadReaders
 
@@ -171,7 +171,7 @@ class SqliteWarrantTable:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SQLITE_SCHEMA)
-        self._writes = GroupCommit(self._db, audit)
+        self._writes = SqliteGroupCommit(self._db, audit)
         self._readers = ThreadReaders(lambda: _sqlite_reader(path))
 
     @contextlib.contextmanager
@@ -190,12 +190,12 @@ class SqliteWarrantTable:
 
 
 class PgWarrantTable:
-    """The warrants table in PostgreSQL: each action and its audit entry in one transaction,
-    whichever replica runs it (the audit log's table lock orders them)."""
+    """The warrants table in PostgreSQL: actions and their audit entries commit together, in
+    groups of those waiting at once, whichever replica runs them (the log's lock orders them)."""
 
     def __init__(self, database: Database, audit: Any) -> None:
         self._db = database
-        self._audit = audit  # gateway.pg_audit.PgAuditLog
+        self._writes = PgGroupCommit(audit)  # audit: gateway.pg_audit.PgAuditLog
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Rows]:
@@ -208,9 +208,7 @@ class PgWarrantTable:
                 raise Unavailable(f"warrant state: {one_line(exc)}") from None
 
     def write(self, action: Action) -> None:
-        refusal = self._audit.run_audited(lambda conn: action(SqlRows(conn, PG_STATEMENTS)))
-        if refusal is not None:
-            raise refusal
+        self._writes.run(lambda conn: action(SqlRows(conn, PG_STATEMENTS)))
 
     def close(self) -> None:
         """The pool belongs to the gateway."""

@@ -88,14 +88,17 @@ def load_store(data: pathlib.Path, rows: list[dict[str, Any]], database: str | N
 
 # Modules that set BOTH_BACKENDS = True run every test that starts a gateway twice: on the
 # embedded SQLite and on the real PostgreSQL (a fresh schema per data directory). A test marked
-# `sqlite_only` (it breaks the audit log file on purpose, say) runs on SQLite alone.
+# `sqlite_only` (it breaks the audit log file on purpose, say) runs on SQLite alone, one marked
+# `postgres_only` on PostgreSQL alone.
 BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_BACKENDS", False):
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("backend", ("sqlite",) if only_sqlite else BACKENDS, indirect=True)
+        marked = {m.name for m in metafunc.definition.iter_markers()}
+        backends = (("sqlite",) if "sqlite_only" in marked else
+                    ("postgresql",) if "postgres_only" in marked else BACKENDS)
+        metafunc.parametrize("backend", backends, indirect=True)
 
 
 @pytest.fixture

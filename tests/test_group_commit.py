@@ -17,6 +17,7 @@ from gateway.errors import NotFound, Unavailable
 from gateway.convert import spec_from_pb
 
 THREADS = 12
+BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
 
 
 @pytest.fixture
@@ -65,6 +66,7 @@ def submit_all(book: Any, spec: Any, n: int) -> list[Any]:
     return results
 
 
+@pytest.mark.sqlite_only  # counts fsyncs of the log file; PostgreSQL's twin is below
 def test_concurrent_submits_share_fsyncs_and_each_has_its_entry(
         book_and_spec: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     run, book, spec = book_and_spec
@@ -81,6 +83,7 @@ def test_concurrent_submits_share_fsyncs_and_each_has_its_entry(
         assert book.get(w.id).submitted_by == w.submitted_by
 
 
+@pytest.mark.sqlite_only
 def test_a_failed_group_fsync_fails_every_action_of_that_group_and_keeps_none(
         book_and_spec: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     run, book, spec = book_and_spec
@@ -119,7 +122,7 @@ def test_a_refused_action_in_a_group_is_audited_and_does_not_undo_the_others(
         t.join(timeout=30)
     assert type(results[0]).__name__ == "PermissionDenied"
     assert [r.state.value for r in results[1:]] == ["APPROVED"] * 3
-    events = [(e["event"], e["warrant"]) for e in read_entries(run.gateway.audit.path)]
+    events = [(e["event"], e["warrant"]) for e in run.entries()]
     assert ("warrant.approved_refused", warrants[0].id) in events
     assert all(("warrant.approved", w.id) in events for w in warrants[1:])
     assert book.get(warrants[0].id).state.value == "SUBMITTED"
@@ -151,3 +154,28 @@ def test_warrant_reads_do_not_wait_for_a_writer(book_and_spec: tuple) -> None:
         writer.join(timeout=10)
     with pytest.raises(NotFound):
         book.get("w-0000000000000000")
+
+
+@pytest.mark.postgres_only  # SQLite's group commit is tested by counting fsyncs above
+def test_concurrent_submits_share_postgres_transactions_and_each_has_its_entry(
+        book_and_spec: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a group is one transaction holding every action and entry: callers that
+    arrive while one commits go together in the next."""
+    run, book, spec = book_and_spec
+    audit = run.gateway.audit
+    before = audit.size
+    transactions: list[int] = []
+    real = audit.run_audited
+
+    def slow_transaction(work: Any) -> Any:
+        transactions.append(1)
+        time.sleep(0.02)  # a slow commit: callers pile up behind it
+        return real(work)
+
+    monkeypatch.setattr(audit, "run_audited", slow_transaction)
+    results = submit_all(book, spec, THREADS)
+    assert all(not isinstance(r, Exception) for r in results), results
+    entries = run.entries()[before:]
+    assert sorted(e["warrant"] for e in entries) == sorted(w.id for w in results)
+    assert [e["index"] for e in entries] == list(range(before, before + THREADS))
+    assert len(transactions) < THREADS / 2, f"{len(transactions)} transactions for {THREADS}"
