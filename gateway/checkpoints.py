@@ -78,6 +78,8 @@ class Witness:
 class FileCheckpoints:
     """The latest signed checkpoint in one file (DIR/checkpoint), replaced atomically."""
 
+    shared = False  # only this gateway signs
+
     def __init__(self, path: pathlib.Path) -> None:
         self.path = path
 
@@ -93,6 +95,8 @@ class FileCheckpoints:
 
 class PgCheckpoints:
     """Every checkpoint any replica signed, in the checkpoints table (PostgreSQL)."""
+
+    shared = True  # other replicas sign too: the latest may be theirs
 
     def __init__(self, database: Any) -> None:
         self._db = database
@@ -140,7 +144,7 @@ class Checkpointer:
         self._every_seconds = every_seconds
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._latest = self._load()
+        self._latest = self._load(self._kept.latest())
         self._exported_size = -1
         self._exported_at = monotonic()
 
@@ -148,10 +152,9 @@ class Checkpointer:
     def verifier_key(self) -> str:
         return self._signer.verifier_key
 
-    def _load(self) -> SignedCheckpoint | None:
-        """The latest checkpoint signed so far (by this gateway, or any replica sharing its
-        database), which the log must still match."""
-        note = self._kept.latest()
+    def _load(self, note: str | None) -> SignedCheckpoint | None:
+        """`note`, the latest checkpoint signed so far (by this gateway, or any replica sharing
+        its database), checked: it must verify and the log must still match it."""
         if note is None:
             return None
         try:
@@ -172,8 +175,10 @@ class Checkpointer:
         """A signed checkpoint covering every entry written so far (signing a new one if needed)."""
         with self._lock:
             self._audit.sync()
-            if isinstance(self._kept, PgCheckpoints):
-                self._latest = self._load()  # another replica may have signed a larger tree
+            if self._kept.shared:  # another replica may have signed a larger tree
+                note = self._kept.latest()
+                if note != (self._latest.note if self._latest else None):
+                    self._latest = self._load(note)
             size = self._audit.size
             if self._latest is not None and self._latest.checkpoint.size == size:
                 return self._latest

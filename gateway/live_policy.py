@@ -23,7 +23,7 @@ from casbin.persist.watcher import Watcher
 from gateway import policy_table
 from gateway.api_policy import ApiPolicy
 from gateway.db import Database, one_line
-from gateway.errors import GatewayError, Unavailable
+from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument, Unavailable
 from gateway.policy import ReleasePolicy
 
 log = structlog.get_logger("wsg.policy")
@@ -80,6 +80,20 @@ def _load(database: Database, policy_dir: pathlib.Path) -> PolicySet:
     release = ReleasePolicy.load(policy_dir, snap.texts["release"], "policy table (release)")
     api = ApiPolicy.load(policy_dir, snap.texts["api"])
     return PolicySet(release, api, snap.version)
+
+
+def check_rules(name: str, text: str, policy_dir: pathlib.Path, source: str) -> str:
+    """The canonical text of `text` if it would load as policy `name`; else InvalidArgument."""
+    policy_table.require_name(name)
+    canonical = policy_table.rules_text(policy_table.parse_rules(text, source))
+    try:
+        if name == "release":
+            ReleasePolicy.load(policy_dir, canonical, source)
+        else:
+            ApiPolicy.load(policy_dir, canonical)
+    except FailedPrecondition as exc:
+        raise InvalidArgument(f"rules: {exc.message}") from None
+    return canonical
 
 
 class PgPolicyWatcher(Watcher):

@@ -9,8 +9,8 @@ tree each replica holds is always a prefix of the one true log: checkpoints sign
 are consistent with each other.
 
 Write-ahead: the entry is committed before its caller goes on (a release batch is sent only
-after). A warrant action writes its state change and its entry in the same transaction (`append_in`),
-so an action either happened and is audited, or neither. A database that fails is Unavailable
+after). Warrant actions and policy changes write their rows and entries in the same transaction
+(`run_audited`), so a change either happened and is audited, or neither. A database that fails is Unavailable
 for that call; unlike the file log this is not final: once PostgreSQL is back, appends resume
 (the tree is re-read from what was really committed, so an ambiguous commit is never guessed).
 """
@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import psycopg
-import structlog
 
 from gateway.audit import GENESIS, TreeReads, canonical_bytes
 from gateway.db import Database, one_line
@@ -32,7 +31,6 @@ from gateway.errors import FailedPrecondition, Unavailable
 from gateway.merkle import MerkleTree, leaf_hash
 from gateway.model import format_time
 
-log = structlog.get_logger("wsg.audit")
 Entry = tuple[str, dict[str, Any]]
 T = TypeVar("T")
 
@@ -49,7 +47,6 @@ class PgAuditLog(TreeReads):
         self._tree = MerkleTree([])
         self._last_hash = GENESIS
         self.broken: str | None = None  # never set: a database failure is not final
-        self._on_broken: list[Callable[[str], None]] = []
         self.sync()
 
     @property
@@ -62,7 +59,7 @@ class PgAuditLog(TreeReads):
             return len(self._tree)
 
     def on_broken(self, callback: Callable[[str], None]) -> None:
-        self._on_broken.append(callback)
+        """Never called back: unlike a failed fsync, a lost database is not final."""
 
     def require_healthy(self) -> None:
         """Nothing to check up front: every append finds out whether the database is there."""
@@ -77,19 +74,10 @@ class PgAuditLog(TreeReads):
 
     def append_many(self, entries: list[Entry]) -> list[int]:
         """Commit entries in order in one transaction; return their indexes once committed."""
-        with self._lock:
-            pending: list[bytes] = []
-            with self._db.connection() as conn:
-                try:
-                    pending = self.append_in(conn, entries)
-                except psycopg.Error as exc:
-                    raise Unavailable(f"audit log: cannot write: {one_line(exc)}") from None
-            return self.committed(pending)
+        return self.run_audited(lambda conn: (entries, None))[0]
 
-    def append_in(self, conn: psycopg.Connection, entries: list[Entry]) -> list[bytes]:
-        """Inside the caller's transaction: lock, catch up, insert. The caller commits and then
-        calls `committed` with the result, holding this log's lock throughout (run_audited)."""
-        conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+    def _insert(self, conn: psycopg.Connection, entries: list[Entry]) -> list[bytes]:
+        """Inside run_audited's transaction (table lock held): catch up, render, insert."""
         self._catch_up(conn)
         first = len(self._tree)
         last = self._last_hash
@@ -106,8 +94,8 @@ class PgAuditLog(TreeReads):
                                 [(first + i, line) for i, line in enumerate(lines)])
         return lines
 
-    def committed(self, lines: list[bytes]) -> list[int]:
-        """After the commit of `append_in`'s transaction: add the lines to this replica's tree."""
+    def _committed(self, lines: list[bytes]) -> list[int]:
+        """After the commit of `_insert`'s transaction: add the lines to this replica's tree."""
         first = len(self._tree)
         for line in lines:
             self._tree.append(leaf_hash(line))
@@ -115,9 +103,10 @@ class PgAuditLog(TreeReads):
             self._last_hash = hashlib.sha256(lines[-1]).hexdigest()
         return list(range(first, first + len(lines)))
 
-    def run_audited(self, work: Callable[[psycopg.Connection], tuple[list[Entry], T]]) -> T:
+    def run_audited(self, work: Callable[[psycopg.Connection], tuple[list[Entry], T]]
+                    ) -> tuple[list[int], T]:
         """Run `work` and write the entries it returns in one transaction: all commit, or
-        nothing does. Returns what `work` returned beside its entries."""
+        nothing does. Returns the entries' indexes and what `work` returned beside them."""
         with self._lock:
             lines: list[bytes] = []
             with self._db.connection() as conn:
@@ -126,13 +115,12 @@ class PgAuditLog(TreeReads):
                     # every other audited change (any replica) ordered before or after it.
                     conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
                     entries, result = work(conn)
-                    lines = self.append_in(conn, entries)
+                    lines = self._insert(conn, entries)
                 except psycopg.OperationalError:
                     raise  # the connection is gone: Unavailable, from Database.connection
                 except psycopg.Error as exc:
-                    raise Unavailable(f"database: {one_line(exc)}") from None
-            self.committed(lines)
-        return result
+                    raise Unavailable(f"audit log: cannot write: {one_line(exc)}") from None
+            return self._committed(lines), result
 
     # -- reading --------------------------------------------------------------------------
 

@@ -17,32 +17,16 @@ import grpc
 from gateway import policy_table
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
-from gateway.api_policy import API_POLICY_FILE, ApiGuard, ApiPolicy
+from gateway.api_policy import API_POLICY_FILE, ApiGuard
 from gateway.auth import Authenticator
 from gateway.db import Database
 from gateway.errors import FailedPrecondition, InvalidArgument
-from gateway.live_policy import Policies
-from gateway.policy import POLICY_FILE, ReleasePolicy
+from gateway.live_policy import Policies, check_rules
+from gateway.policy import POLICY_FILE
 from gateway.servicers import unary
 
 MAX_RULES_BYTES = 256 << 10
 MAX_REASON = 2000
-
-
-def check_rules(name: str, text: str, policy_dir: pathlib.Path, source: str) -> str:
-    """The canonical text of `text` if it would load as policy `name`; else InvalidArgument."""
-    if name not in policy_table.POLICY_NAMES:
-        raise InvalidArgument(f"name: unknown policy {name[:40]!r} (known: "
-                              f"{', '.join(policy_table.POLICY_NAMES)})")
-    canonical = policy_table.rules_text(policy_table.parse_rules(text, source))
-    try:
-        if name == "release":
-            ReleasePolicy.load(policy_dir, canonical, source)
-        else:
-            ApiPolicy.load(policy_dir, canonical)
-    except FailedPrecondition as exc:
-        raise InvalidArgument(f"rules: {exc.message}") from None
-    return canonical
 
 
 class PolicyServicer(pb_grpc.PolicyServiceServicer):
@@ -74,9 +58,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
     def GetPolicy(self, request: pb.GetPolicyRequest, context: grpc.ServicerContext) -> pb.PolicyRules:
         principal = self._auth.authenticate(context)
         self._guard.require(principal, "GetPolicy")
-        if request.name not in policy_table.POLICY_NAMES:
-            raise InvalidArgument(f"name: unknown policy {request.name[:40]!r} (known: "
-                                  f"{', '.join(policy_table.POLICY_NAMES)})")
+        policy_table.require_name(request.name)
         return self._rules(request.name)
 
     @unary

@@ -33,6 +33,12 @@ class RuleSnapshot:
     texts: dict[str, str]  # policy name -> canonical CSV ("p, a, b, ..." per line)
 
 
+def require_name(name: str) -> None:
+    if name not in POLICY_NAMES:
+        raise InvalidArgument(f"name: unknown policy {name[:40]!r} (known: "
+                              f"{', '.join(POLICY_NAMES)})")
+
+
 def parse_rules(text: str, source: str) -> list[list[str]]:
     """CSV rule lines (comments and blanks skipped) as [ptype, v0, ...] rows."""
     rows = []
@@ -111,13 +117,12 @@ def replace_audited(audit: Any, policy: str, text: str, entry: tuple[str, dict[s
         write_rows(conn, policy, rows)
         return [entry], len(rows)
 
-    return audit.run_audited(change)
+    return audit.run_audited(change)[1]
 
 
 def replace(database: Database, policy: str, text: str, source: str) -> int:
     """Replace one policy's rules with `text`; returns the number of rules. Validate first."""
-    if policy not in POLICY_NAMES:
-        raise InvalidArgument(f"unknown policy {policy!r} (known: {', '.join(POLICY_NAMES)})")
+    require_name(policy)
     rows = parse_rules(text, source)
     with database.connection() as conn:
         write_rows(conn, policy, rows)

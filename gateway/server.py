@@ -18,14 +18,14 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway import db, shared_keys
+from gateway import shared_keys
 from gateway.api import wsg_pb2 as pb
 from gateway.api import wsg_pb2_grpc as pb_grpc
 from gateway.api_policy import API_MODEL_FILE, API_POLICY_FILE, ApiGuard
 from gateway.audit import AuditLog
 from gateway.audit_servicer import AuditServicer
 from gateway.checkpoints import Checkpointer, FileCheckpoints, PgCheckpoints, Witness
-from gateway.db import Database, redact
+from gateway.db import Database, redact, upgrade
 from gateway.auth import (
     Authenticator,
     InsecureMetadataAuthenticator,
@@ -186,7 +186,7 @@ class Gateway:
             except OSError as exc:
                 raise FailedPrecondition(
                     f"audit log {data.audit_log} cannot be opened: {exc}") from None
-        db.upgrade(config.database)
+        upgrade(config.database)
         self.database = Database(config.database, config.pool_size)
         try:
             return PgAuditLog(self.database, config.clock)

@@ -2,8 +2,9 @@
 
 The warrant book (gateway.warrants) decides; a table only stores, and runs each action under
 write-ahead auditing: the action's row change and its audit entry are durable together or not
-at all. SQLite does that with group commit (entry fsynced, then the transaction committed);
-PostgreSQL puts the row change and the audit entry in one transaction.
+at all. Both do it with group commit (gateway.group_commit): on SQLite the group's entries are
+fsynced, then its transaction committed; on PostgreSQL the group's row changes and entries are
+one transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import pathlib
 import sqlite3
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 
@@ -42,21 +43,6 @@ CREATE TABLE IF NOT EXISTS warrants (
 );
 CREATE INDEX IF NOT EXISTS warrants_state ON warrants(state);
 """
-
-
-class Rows(Protocol):
-    """The warrant rows as one connection (in one transaction, for writes) sees them."""
-
-    def insert(self, warrant: Any) -> None: ...
-    def get(self, warrant_id: str) -> Any | None: ...
-    def set_state(self, warrant_id: str, source: WarrantState, target: WarrantState, who: str,
-                  principal: str, at: str, reason: str | None) -> bool: ...
-    def newest_first(self) -> list[Any]: ...
-
-
-# An action runs on the rows inside the write transaction and returns the audit entry to write,
-# plus the refusal its caller gets (a refusal is audited too); see gateway.group_commit.
-Action = Callable[[Rows], tuple[Entry, BaseException | None]]
 
 
 def spec_to_json(spec: Any) -> str:
@@ -130,8 +116,10 @@ SQLITE_STATEMENTS = _statements("?")
 PG_STATEMENTS = _statements("%s")
 
 
-class SqlRows:
-    """Rows over a DB-API connection (sqlite3 or psycopg): both have execute -> cursor."""
+class Rows:
+    """The warrant rows as one connection sees them (in one transaction, for writes): a
+    DB-API connection, sqlite3 or psycopg (both have execute -> cursor), and its dialect's
+    statements."""
 
     def __init__(self, conn: Any, statements: dict[str, str]) -> None:
         self._conn = conn
@@ -152,6 +140,11 @@ class SqlRows:
 
     def newest_first(self) -> list[Any]:
         return [from_row(r) for r in self._conn.execute(self._sql["newest_first"])]
+
+
+# An action runs on the rows inside the write transaction and returns the audit entry to write,
+# plus the refusal its caller gets (a refusal is audited too); see gateway.group_commit.
+Action = Callable[[Rows], tuple[Entry, BaseException | None]]
 
 
 # -- SQLite ---------------------------------------------------------------------------------
@@ -176,10 +169,10 @@ class SqliteWarrantTable:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Rows]:
-        yield SqlRows(self._readers.get(), SQLITE_STATEMENTS)
+        yield Rows(self._readers.get(), SQLITE_STATEMENTS)
 
     def write(self, action: Action) -> None:
-        self._writes.run(lambda db: action(SqlRows(db, SQLITE_STATEMENTS)))
+        self._writes.run(lambda db: action(Rows(db, SQLITE_STATEMENTS)))
 
     def close(self) -> None:
         self._db.close()
@@ -201,14 +194,14 @@ class PgWarrantTable:
     def reading(self) -> Iterator[Rows]:
         with self._db.connection() as conn:
             try:
-                yield SqlRows(conn, PG_STATEMENTS)
+                yield Rows(conn, PG_STATEMENTS)
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
                 raise Unavailable(f"warrant state: {one_line(exc)}") from None
 
     def write(self, action: Action) -> None:
-        self._writes.run(lambda conn: action(SqlRows(conn, PG_STATEMENTS)))
+        self._writes.run(lambda conn: action(Rows(conn, PG_STATEMENTS)))
 
     def close(self) -> None:
         """The pool belongs to the gateway."""

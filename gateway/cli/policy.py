@@ -16,7 +16,6 @@ import click
 
 from gateway import db as database
 from gateway import policy_table
-from gateway.api_policy import ApiPolicy
 from gateway.cli.common import (
     console,
     friendly_errors,
@@ -26,7 +25,7 @@ from gateway.cli.common import (
     print_json,
 )
 from gateway.cli.db import DATABASE, require_url
-from gateway.policy import ReleasePolicy
+from gateway.live_policy import check_rules
 from gateway.settings import DEFAULT_POLICY_DIR
 
 POLICY = click.option("--policy", "name", type=click.Choice(sorted(policy_table.POLICY_NAMES)),
@@ -111,14 +110,10 @@ def load(file: pathlib.Path, name: str, policy_dir: pathlib.Path, server: str | 
             console.print(f"{name} policy: {count} rules in force on {server} (table version "
                           f"{rules.table_version}); the other replicas switch within seconds")
         return
-    canonical = policy_table.rules_text(policy_table.parse_rules(text, str(file)))
-    if name == "release":
-        ReleasePolicy.load(policy_dir, canonical, str(file))
-    else:
-        ApiPolicy.load(policy_dir, canonical)
+    canonical = check_rules(name, text, policy_dir, str(file))
     db = _open(kw.get("database"))
     try:
-        count = policy_table.replace(db, name, text, str(file))
+        count = policy_table.replace(db, name, canonical, str(file))
         version = policy_table.version(db)
     finally:
         db.close()
