@@ -349,3 +349,26 @@ class TestStore:
             assert reader.one(q.RESOLVE_USER, {"user": "@alice:localhost"}) is not None
         finally:
             reader.close()
+
+
+def test_a_stale_m_direct_never_makes_a_group_room_direct(
+        world: World, start_gateway: Any, clock: Any, tmp_path: pathlib.Path) -> None:
+    """m.direct is the client's bookkeeping: a chat it lists that has three members is a group,
+    so the others' messages are group peers, withheld even when received direct messages are
+    asked for (guarantee 1). A new target keeps the shared story's counts as they are."""
+    dora, bob, carol = world.hs.register("dora"), world.others["bob"], world.others["carol"]
+    start = from_ms(now_ms())
+    time.sleep(GAP)
+    stale = dora.create_room(None, invite=[bob, carol], direct=True)
+    bob.join(stale)
+    carol.join(stale)
+    dora.set_direct({bob: [stale]})
+    for user, body in [(bob, "bob in the stale dm"), (carol, "carol in the stale dm"),
+                       (dora, "dora in the stale dm")]:
+        user.send(stale, body)
+    time.sleep(GAP)
+    end = from_ms(now_ms())
+    manifest, records = release(start_gateway, clock, world, tmp_path / "out", ["@dora:localhost"],
+                                ["message_content"], start, end, received_direct=True)
+    assert [r["body"] for r in records] == ["dora in the stale dm"]
+    assert manifest["withheld"] == {"group_peer": 2}

@@ -27,7 +27,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import InvalidArgument, Unavailable
@@ -100,6 +100,15 @@ class Room:
     direct_with: set[str]
 
 
+@dataclass
+class _Lookups:
+    """What one release (or count) has read about rooms, so each is read once: every room's
+    memberships and name, and each target's m.direct."""
+
+    rooms: dict[str, Room] = field(default_factory=dict)
+    direct_maps: dict[str, dict[str, list[str]]] | None = None
+
+
 class SynapseStore:
     """A homeserver's database, read-only; implements gateway.stores.base.Store."""
 
@@ -166,10 +175,12 @@ class SynapseStore:
                 if Category.LOGINS in cats:
                     total += reader.one(q.COUNT_LOGINS, {"user": user, "start": start,
                                                          "end": end})[0]  # type: ignore[index]
+            rooms_needed = Category.MEMBERSHIPS in cats or any(c in cats for c in _MESSAGE_CATEGORIES)
+            target_stays = self._target_stays(reader, scope, start, end) if rooms_needed else []
             if Category.MEMBERSHIPS in cats:
-                total += sum(1 for _ in self._target_stays(reader, scope, start, end))
+                total += len(target_stays)
             if any(c in cats for c in _MESSAGE_CATEGORIES):
-                for room, after, before in self._message_spans(reader, scope, start, end):
+                for room, after, before in self._message_spans(target_stays):
                     plain, every = reader.one(q.COUNT_MESSAGES, {
                         "room": room, "after": after, "before": before, "start": start,
                         "end": end})  # type: ignore[misc]
@@ -198,10 +209,13 @@ class SynapseStore:
             if Category.LOGINS in cats:
                 for user in sorted(scope.targets):
                     yield from self._logins(reader, user, start, end)
+            rooms_needed = Category.MEMBERSHIPS in cats or any(c in cats for c in _MESSAGE_CATEGORIES)
+            target_stays = self._target_stays(reader, scope, start, end) if rooms_needed else []
+            seen = _Lookups()
             if Category.MEMBERSHIPS in cats:
-                yield from self._memberships(reader, scope, start, end)
+                yield from self._memberships(reader, scope, start, end, target_stays, seen)
             if any(c in cats for c in _MESSAGE_CATEGORIES):
-                yield from self._messages(reader, scope, start, end)
+                yield from self._messages(reader, scope, start, end, target_stays, seen)
         finally:
             reader.close()
 
@@ -248,35 +262,38 @@ class SynapseStore:
                 people={"account": user},
             )
 
-    def _target_stays(self, reader: q.Reader, scope: Scope, start: int, end: int) -> Iterator[Stay]:
+    @staticmethod
+    def _target_stays(reader: q.Reader, scope: Scope, start: int, end: int) -> list[Stay]:
         """Every target's memberships that overlap the window, in a stable order."""
-        for user in sorted(scope.targets):
-            for stay in stays(list(reader.rows(q.USER_MEMBERSHIPS, {"user": user}))):
-                if stay.overlaps_ms(start, end):
-                    yield stay
+        return [stay for user in sorted(scope.targets)
+                for stay in stays(list(reader.rows(q.USER_MEMBERSHIPS, {"user": user})))
+                if stay.overlaps_ms(start, end)]
 
-    def _room(self, reader: q.Reader, room: str, scope: Scope, cache: dict[str, Room]) -> Room:
-        known = cache.get(room)
+    @staticmethod
+    def _room(reader: q.Reader, room: str, scope: Scope, seen: _Lookups) -> Room:
+        known = seen.rooms.get(room)
         if known is not None:
             return known
+        if seen.direct_maps is None:
+            seen.direct_maps = {user: _direct_map(reader.one(q.DIRECT_ROOMS, {"user": user}))
+                                for user in sorted(scope.targets)}
         members = stays(list(reader.rows(q.ROOM_MEMBERSHIPS, {"room": room})))
-        direct_with: set[str] = set()
-        for user in sorted(scope.targets):
-            row = reader.one(q.DIRECT_ROOMS, {"user": user})
-            for peer, rooms in _direct_map(row).items():
-                if room in rooms:
-                    direct_with.add(peer)
+        direct_with = {peer for direct in seen.direct_maps.values()
+                       for peer, rooms in direct.items() if room in rooms}
         joined = {s.user for s in members}
+        # m.direct is the user's client's bookkeeping and goes stale (a one-to-one chat that
+        # gained a third member stays listed): it can only name the peer of a room that never
+        # had more than two members, never make a group room direct (guarantee 1).
+        direct = len(joined) <= 2 and (bool(direct_with) or len(joined) == 2)
         name_row = reader.one(q.ROOM_NAME, {"room": room})
-        cache[room] = Room(room, name_row[0] if name_row else None,
-                           bool(direct_with) or len(joined) == 2, members, direct_with)
-        return cache[room]
+        seen.rooms[room] = Room(room, name_row[0] if name_row else None, direct, members,
+                                direct_with if direct else set())
+        return seen.rooms[room]
 
-    def _memberships(self, reader: q.Reader, scope: Scope, start: int,
-                     end: int) -> Iterator[StoreRecord]:
-        rooms: dict[str, Room] = {}
-        for stay in list(self._target_stays(reader, scope, start, end)):
-            room = self._room(reader, stay.room, scope, rooms)
+    def _memberships(self, reader: q.Reader, scope: Scope, start: int, end: int,
+                     target_stays: list[Stay], seen: _Lookups) -> Iterator[StoreRecord]:
+        for stay in target_stays:
+            room = self._room(reader, stay.room, scope, seen)
             # Those present with the target, both clipped to the window (data minimization).
             low = max(stay.joined_ms, start)
             high = min(stay.left_ms if stay.left_ms is not None else end, end)
@@ -297,12 +314,12 @@ class SynapseStore:
                 people={"account": stay.user, "members": tuple(others)},
             )
 
-    def _message_spans(self, reader: q.Reader, scope: Scope, start: int,
-                       end: int) -> list[tuple[str, int, int]]:
+    @staticmethod
+    def _message_spans(target_stays: list[Stay]) -> list[tuple[str, int, int]]:
         """(room, after, before): stream ranges where some target was joined, merged per room
         so a message seen by two targets is produced once."""
         by_room: dict[str, list[tuple[int, int]]] = {}
-        for stay in self._target_stays(reader, scope, start, end):
+        for stay in target_stays:
             by_room.setdefault(stay.room, []).append((stay.after, stay.before))
         spans = []
         for room in sorted(by_room):
@@ -315,14 +332,13 @@ class SynapseStore:
             spans.extend((room, a, b) for a, b in merged)
         return spans
 
-    def _messages(self, reader: q.Reader, scope: Scope, start: int,
-                  end: int) -> Iterator[StoreRecord]:
+    def _messages(self, reader: q.Reader, scope: Scope, start: int, end: int,
+                  target_stays: list[Stay], seen: _Lookups) -> Iterator[StoreRecord]:
         wanted = [c for c in _MESSAGE_CATEGORIES if c in scope.categories]
         body = Category.MESSAGE_CONTENT in scope.categories
         targets = scope.targets
-        rooms: dict[str, Room] = {}
-        for room_id, after, before in self._message_spans(reader, scope, start, end):
-            room = self._room(reader, room_id, scope, rooms)
+        for room_id, after, before in self._message_spans(target_stays):
+            room = self._room(reader, room_id, scope, seen)
             for event_id, kind, sender, ts, redacted, raw in reader.rows(q.MESSAGES, {
                     "room": room_id, "after": after, "before": before, "start": start,
                     "end": end, "body": body}):
