@@ -15,6 +15,7 @@ import contextlib
 import pathlib
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -64,6 +65,23 @@ class Database:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def stream_rows(conn: psycopg.Connection, name: str, query: Any, params: Any,
+                page: int = 500) -> Iterator[tuple[Any, ...]]:
+    """The rows of `query` from a server-side cursor, `page` at a time, never all at once.
+
+    Read with fetchmany, not by iterating the cursor: psycopg's row generator raises again from
+    its own cleanup when a lost connection ends the stream. Closed quietly for the same reason:
+    with the connection gone there is no one to tell, and the reader already got the error."""
+    cur = conn.cursor(name=name)
+    try:
+        cur.execute(query, params)
+        while rows := cur.fetchmany(page):
+            yield from rows
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            cur.close()
 
 
 def one_line(exc: BaseException) -> str:

@@ -168,6 +168,11 @@ class TestResolve:
         for kind, value, expected in cases:
             assert pg.resolve(kind, value) == expected == lite.resolve(kind, value)
 
+    def test_matrix_ids_match_no_account_in_either_backend(
+            self, worlds: tuple[PgReferenceStore, ReferenceStore]) -> None:
+        pg, lite = worlds
+        assert pg.resolve("matrix", "@u1:example.org") == [] == lite.resolve("matrix", "@u1:x")
+
     def test_unknown_kind(self, pg: PgReferenceStore) -> None:
         with pytest.raises(InvalidArgument, match="unknown target kind"):
             pg.resolve("name", "Ana")

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
-from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument, Unavailable
+from gateway.errors import FailedPrecondition, GatewayError, Unavailable
 from gateway.model import Category, Scope, StoreRecord
 from gateway.sqlite_readers import ThreadReaders
 from gateway.stores import interchange as ix
@@ -314,17 +314,8 @@ class ReferenceStore:
 
     def resolve(self, kind: str, value: str) -> list[str]:
         """Account ids for a target given as account id, phone number or e-mail address."""
-        if kind == "account":
-            rows = self._query(RESOLVE_ACCOUNT_SQL, (value,))
-        elif kind == "phone":
-            rows = self._query(RESOLVE_PHONE_SQL, (value,))
-        elif kind == "email":
-            rows = self._query(RESOLVE_EMAIL_SQL, (email_key(value),))
-        elif kind == "matrix":
-            rows = []  # the reference schema has no Matrix accounts
-        else:
-            raise InvalidArgument(f"unknown target kind {kind!r} (known: account, phone, email, "
-                                  "matrix)")
+        lookup = rr.resolve_lookup(kind, value)
+        rows = [] if lookup is None else self._query(RELEASE_QUERIES[lookup[0]], lookup[1])
         return [r[0] for r in rows]
 
     @staticmethod
@@ -341,21 +332,12 @@ class ReferenceStore:
         if not scope.targets:
             return 0
         params = self._params(scope)
-        cats = scope.categories
         total = 0
         db = self._reader()
         try:
             db.execute("BEGIN")
-            one = {Category.SUBSCRIBER: "subscriber", Category.LOGINS: "logins",
-                   Category.MEMBERSHIPS: "memberships", Category.CONTACTS: "contacts"}
-            for category, name in one.items():
-                if category in cats:
-                    total += db.execute(RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0]
-            per_message = sum(c in cats for c in _MESSAGE_CATEGORIES)
-            if per_message:
-                for name in ("messages_self", "messages_peer"):
-                    n = db.execute(RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0]
-                    total += n * per_message
+            total = rr.count(scope.categories, lambda name: db.execute(
+                RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0])
         except sqlite3.Error as e:
             raise Unavailable(f"reference store: {e}") from None
         finally:
@@ -376,22 +358,12 @@ class ReferenceStore:
         if not scope.targets:
             return
         params = self._params(scope)
-        cats = scope.categories
         db = self._reader()
         try:
             db.execute("BEGIN")  # one snapshot for every category
-            if Category.SUBSCRIBER in cats:
-                yield from rr.subscribers(db.execute(SUBSCRIBER_SQL, params))
-            if Category.LOGINS in cats:
-                yield from rr.logins(db.execute(LOGINS_SQL, params))
-            if Category.MEMBERSHIPS in cats:
-                yield from rr.memberships(db.execute(MEMBERSHIPS_SQL, params), json.loads)
-            if any(c in cats for c in _MESSAGE_CATEGORIES):
-                wanted = [c for c in _MESSAGE_CATEGORIES if c in cats]
-                yield from rr.messages(db.execute(MESSAGES_SELF_SQL, params), wanted, self_=True)
-                yield from rr.messages(db.execute(MESSAGES_PEER_SQL, params), wanted, self_=False)
-            if Category.CONTACTS in cats:
-                yield from rr.contacts(db.execute(CONTACTS_SQL, params))
+            yield from rr.records(scope.categories,
+                                  lambda name: db.execute(RELEASE_QUERIES[name], params),
+                                  json.loads)
         except sqlite3.Error as e:
             raise Unavailable(f"reference store: {e}") from None
         finally:

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Iterator
 import psycopg
 from psycopg import sql
 
-from gateway.db import Database, one_line
+from gateway.db import Database, one_line, stream_rows
 from gateway.errors import InvalidArgument, Unavailable
 from gateway.model import Category, Scope, StoreRecord
 from gateway.stores import interchange as ix
 from gateway.stores import reference_records as rr
 from gateway.stores.reference import TABLES
-from gateway.stores.reference_records import email_key, from_us, to_us
+from gateway.stores.reference_records import from_us, to_us
 
 # --- release queries. Parameters: %(targets)s (text[] of account ids), %(start)s, %(end)s (µs),
 # %(body)s (bool). Each is reference.py's query of the same name, in PostgreSQL's dialect. ------
@@ -284,14 +284,8 @@ class PgReferenceStore:
 
     def resolve(self, kind: str, value: str) -> list[str]:
         """Account ids for a target given as account id, phone number or e-mail address."""
-        if kind == "account":
-            rows = self._query(RESOLVE_ACCOUNT_SQL, (value,))
-        elif kind == "phone":
-            rows = self._query(RESOLVE_PHONE_SQL, (value,))
-        elif kind == "email":
-            rows = self._query(RESOLVE_EMAIL_SQL, (email_key(value),))
-        else:
-            raise InvalidArgument(f"unknown target kind {kind!r} (known: account, phone, email)")
+        lookup = rr.resolve_lookup(kind, value)
+        rows = [] if lookup is None else self._query(RELEASE_QUERIES[lookup[0]], lookup[1])
         return [r[0] for r in rows]
 
     @staticmethod
@@ -309,21 +303,10 @@ class PgReferenceStore:
         if not scope.targets:
             return 0
         params = self._params(scope)
-        cats = scope.categories
-        total = 0
-        one = {Category.SUBSCRIBER: "subscriber", Category.LOGINS: "logins",
-               Category.MEMBERSHIPS: "memberships", Category.CONTACTS: "contacts"}
-        per_message = sum(c in cats for c in rr.MESSAGE_CATEGORIES)
-        names = [name for category, name in one.items() if category in cats]
         with _connection(database, "read failed") as conn:
             conn.execute(_SNAPSHOT)
-            for name in names:
-                total += conn.execute(RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0]
-            if per_message:
-                for name in ("messages_self", "messages_peer"):
-                    n = conn.execute(RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0]
-                    total += n * per_message
-        return total
+            return rr.count(scope.categories, lambda name: conn.execute(
+                RELEASE_QUERIES[f"count_{name}"], params).fetchone()[0])
 
     def records(self, scope: Scope) -> Iterator[StoreRecord]:
         """Stream the scope's records, category by category, from one snapshot.
@@ -337,36 +320,14 @@ class PgReferenceStore:
         if not scope.targets:
             return
         params = self._params(scope)
-        cats = scope.categories
         with _connection(database, "read failed") as conn:
             conn.execute(_SNAPSHOT)
 
-            def rows(query: str) -> Iterator[tuple]:
-                cur = conn.cursor(name="wsg_reference_records")
-                try:
-                    cur.execute(query, params)
-                    # fetchmany, not iterating the cursor: psycopg's row generator would raise
-                    # again from its own cleanup when a lost connection ends the stream.
-                    while page := cur.fetchmany(_ITERSIZE):
-                        yield from page
-                finally:
-                    # Closing tells the server; with the connection lost there is no one to
-                    # tell, and the error that matters was already raised to the reader.
-                    with contextlib.suppress(psycopg.Error):
-                        cur.close()
-
-            if Category.SUBSCRIBER in cats:
-                yield from rr.subscribers(rows(SUBSCRIBER_SQL))
-            if Category.LOGINS in cats:
-                yield from rr.logins(rows(LOGINS_SQL))
-            if Category.MEMBERSHIPS in cats:
-                yield from rr.memberships(rows(MEMBERSHIPS_SQL), _array)
-            if any(c in cats for c in rr.MESSAGE_CATEGORIES):
-                wanted = [c for c in rr.MESSAGE_CATEGORIES if c in cats]
-                yield from rr.messages(rows(MESSAGES_SELF_SQL), wanted, self_=True)
-                yield from rr.messages(rows(MESSAGES_PEER_SQL), wanted, self_=False)
-            if Category.CONTACTS in cats:
-                yield from rr.contacts(rows(CONTACTS_SQL))
+            yield from rr.records(
+                scope.categories,
+                lambda name: stream_rows(conn, "wsg_reference_records", RELEASE_QUERIES[name],
+                                         params, _ITERSIZE),
+                list)
 
     # --- for the demo ----------------------------------------------------------------------
 
@@ -379,8 +340,3 @@ class PgReferenceStore:
         """Earliest and latest message time (the demo's window), None without messages."""
         low, high = self._query("SELECT MIN(sent_at), MAX(sent_at) FROM messages")[0]
         return None if low is None else (from_us(low), from_us(high))
-
-
-def _array(members: list[str]) -> Iterable[str]:
-    """The members column arrives as a Python list already (text[])."""
-    return members

@@ -1,5 +1,6 @@
 """What the reference store's SQLite and PostgreSQL implementations share: time encoding, the
-row -> insert parameters mapping and the row -> StoreRecord mapping.
+row -> insert parameters mapping, the row -> StoreRecord mapping, and which named query answers
+a target lookup, a count or a category.
 
 Kept in one place so both backends hand the release pipeline byte-identical records; each backend
 only supplies rows from its own SQL. The builders are generators over a cursor (one call per
@@ -159,3 +160,51 @@ def contacts(rows: Iterable[tuple]) -> Iterator[StoreRecord]:
             fields={"added_at": format_us(added)},
             people={"owner": owner, "contact": contact},
         )
+
+
+# --- which named query (RELEASE_QUERIES in either backend) answers what ----------------------
+
+_COUNTED_ONCE = {Category.SUBSCRIBER: "subscriber", Category.LOGINS: "logins",
+                 Category.MEMBERSHIPS: "memberships", Category.CONTACTS: "contacts"}
+
+
+def resolve_lookup(kind: str, value: str) -> tuple[str, tuple[str]] | None:
+    """The named query and parameter that resolve a target, or None when no account of the
+    reference schema can match (Matrix user ids)."""
+    if kind == "account":
+        return "resolve_account", (value,)
+    if kind == "phone":
+        return "resolve_phone", (value,)
+    if kind == "email":
+        return "resolve_email", (email_key(value),)  # type: ignore[return-value]
+    if kind == "matrix":
+        return None
+    raise InvalidArgument(f"unknown target kind {kind!r} (known: account, phone, email, matrix)")
+
+
+def count(categories: frozenset[Category], run_count: Callable[[str], int]) -> int:
+    """How many records `records` yields, from `run_count(name)` running count_<name>."""
+    total = sum(run_count(name) for category, name in _COUNTED_ONCE.items()
+                if category in categories)
+    per_message = sum(c in categories for c in MESSAGE_CATEGORIES)
+    if per_message:
+        total += per_message * sum(run_count(name) for name in ("messages_self", "messages_peer"))
+    return total
+
+
+def records(categories: frozenset[Category], rows: Callable[[str], Iterable[tuple]],
+            members_of: Callable[[Any], Iterable[str]]) -> Iterator[StoreRecord]:
+    """Every record of the categories, category by category, from `rows(name)` running the
+    named release query."""
+    if Category.SUBSCRIBER in categories:
+        yield from subscribers(rows("subscriber"))
+    if Category.LOGINS in categories:
+        yield from logins(rows("logins"))
+    if Category.MEMBERSHIPS in categories:
+        yield from memberships(rows("memberships"), members_of)
+    wanted = [c for c in MESSAGE_CATEGORIES if c in categories]
+    if wanted:
+        yield from messages(rows("messages_self"), wanted, self_=True)
+        yield from messages(rows("messages_peer"), wanted, self_=False)
+    if Category.CONTACTS in categories:
+        yield from contacts(rows("contacts"))

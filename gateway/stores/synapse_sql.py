@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import psycopg
 
+from gateway.db import one_line, stream_rows
 from gateway.errors import FailedPrecondition, Unavailable
 
 MESSAGE_TYPES = ("m.room.message", "m.room.encrypted")
@@ -155,34 +156,27 @@ class PostgresReader:
             self._db.read_only = True
             self._db.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         except psycopg.Error as e:
-            raise Unavailable(f"synapse store {where}: cannot connect: {_first_line(e)}") from None
+            raise Unavailable(f"synapse store {where}: cannot connect: {one_line(e)}") from None
         self._cursors = 0
 
     def rows(self, sql: str, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
         self._cursors += 1
         try:
-            # A server-side cursor: rows arrive ITERSIZE at a time, never all at once.
-            with self._db.cursor(name=f"wsg_{self._cursors}") as cur:
-                cur.itersize = self.ITERSIZE
-                cur.execute(_PG_QUERIES[sql], params)
-                yield from cur
+            yield from stream_rows(self._db, f"wsg_{self._cursors}", _PG_QUERIES[sql], params,
+                                   self.ITERSIZE)
         except psycopg.Error as e:
-            raise Unavailable(f"synapse store {self._where}: {_first_line(e)}") from None
+            raise Unavailable(f"synapse store {self._where}: {one_line(e)}") from None
 
     def one(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         try:
             return self._db.execute(_PG_QUERIES[sql], params).fetchone()
         except psycopg.Error as e:
-            raise Unavailable(f"synapse store {self._where}: {_first_line(e)}") from None
+            raise Unavailable(f"synapse store {self._where}: {one_line(e)}") from None
 
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self._db.rollback()
         self._db.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class Database:
@@ -246,4 +240,4 @@ def _one_raw(reader: SqliteReader | PostgresReader, sql: str, params: dict[str, 
             return reader._db.execute(sql, params).fetchone()
         return reader._db.execute(to_pyformat(sql), params).fetchone()
     except (sqlite3.Error, psycopg.Error) as e:
-        raise FailedPrecondition(f"synapse store {where}: {_first_line(e)}") from None
+        raise FailedPrecondition(f"synapse store {where}: {one_line(e)}") from None
