@@ -172,9 +172,8 @@ class ReleaseRun:
         examined = 0
         index = 0
         last_index = -1
+        self._take_policy()
         for record in self._store.records(self._scope):
-            if not batch and not batch_withheld:
-                self._take_policy()
             examined += 1
             released, reason = self._decide(record, state)
             if released is None:
@@ -189,6 +188,7 @@ class ReleaseRun:
                 batch, batch_withheld = [], collections.Counter()
                 state = self._require_live("during")
                 self._require_time()
+                self._take_policy()
         if batch:
             last_index = self._write_batch(index, batch, batch_withheld)
             yield Batch(index, batch, examined, last_index)
