@@ -41,3 +41,11 @@ def test_without_keys_flag_no_keys(tmp_path: pathlib.Path) -> None:
     data = DataDir(tmp_path / "d")
     assert init(data.root, "--principal", "alice:officer")[0] == 0
     assert not data.pseudonym_secret.exists() and not data.audit_signing_key.exists()
+
+
+def test_a_keys_directory_others_could_read_is_made_private(tmp_path: pathlib.Path) -> None:
+    data = DataDir(tmp_path / "secrets")
+    data.keys.mkdir(parents=True, mode=0o755)
+    data.keys.chmod(0o755)
+    assert init(data.root, "--keys", "--origin", ORIGIN)[0] == 0
+    assert stat.S_IMODE(data.keys.stat().st_mode) == 0o700

@@ -7,7 +7,7 @@ import pathlib
 import click
 
 from gateway.cli.common import console, friendly_errors, json_option, print_json
-from gateway.notes import NoteError, NoteSigner
+from gateway.notes import NoteSigner
 from gateway.paths import DataDir, load_or_create_secret
 from gateway.pki import ROLES, PkiPaths, init as init_pki, parse_principal, read_roles
 from gateway.settings import DEFAULT_ORIGIN
@@ -59,16 +59,12 @@ def init(data: pathlib.Path, principals: tuple[str, ...], hosts: tuple[str, ...]
 def make_keys(data: DataDir, origin: str) -> list[pathlib.Path]:
     """The gateway's two secret keys, made ahead (mode 0600); existing keys are kept."""
     made = []
-    data.root.mkdir(parents=True, exist_ok=True)
-    data.keys.mkdir(mode=0o700, exist_ok=True)
+    data.create()  # keys/ is 0700 even if it existed before
     for path, create in ((data.pseudonym_secret, load_or_create_secret),
                          (data.audit_signing_key,
                           lambda p: NoteSigner.load_or_create(p, origin))):
         existed = path.exists()
-        try:
-            create(path)
-        except NoteError as exc:
-            raise ValueError(str(exc)) from None
+        create(path)  # a NoteError is a ValueError: one line, exit 2
         if not existed:
             made.append(path)
     return made
