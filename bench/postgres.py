@@ -13,7 +13,6 @@ import contextlib
 import pathlib
 import secrets
 import sqlite3
-import urllib.parse
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -33,11 +32,6 @@ _TABLES = [
     ("SELECT id, room, sender, sent_at, body FROM messages", "messages (id, room, sender, sent_at, body)"),
     ("SELECT owner, contact, added_at FROM contacts", "contacts (owner, contact, added_at)"),
 ]
-
-
-def _schema_url(server: str, schema: str) -> str:
-    options = urllib.parse.quote(f"-csearch_path={schema}")
-    return f"{server}{'&' if '?' in server else '?'}options={options}"
 
 
 def copy_store(store: pathlib.Path, url: str, log: Callable[[str], None]) -> None:
@@ -62,7 +56,7 @@ def scratch_copy(store: pathlib.Path, server: str, log: Callable[[str], None]) -
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        url = _schema_url(server, schema)
+        url = db.with_search_path(server, schema)
         log(f"copying the store into PostgreSQL schema {schema} ...")
         copy_store(store, url, log)
         yield url

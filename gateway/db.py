@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import re
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,13 @@ from gateway.errors import FailedPrecondition, Unavailable
 MIGRATIONS = pathlib.Path(__file__).resolve().parent / "migrations" / "postgresql"
 CONNECT_TIMEOUT = 5  # seconds to wait for a connection before saying the database is unavailable
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """`url` with every connection's search_path set to `schema` (one deployment, or one test,
+    per schema of a shared database)."""
+    options = urllib.parse.quote(f"-csearch_path={schema}")
+    return f"{url}{'&' if '?' in url else '?'}options={options}"
 
 
 def redact(url: str) -> str:

@@ -116,7 +116,7 @@ class Running:
         """Every audit entry so far, from whichever log the gateway keeps (file or table)."""
         audit = self.gateway.audit
         audit.sync()
-        return [json.loads(audit.line(i)) for i in range(audit.size)]
+        return [json.loads(line) for _, line in audit.lines()]
 
     @property
     def address(self) -> str:

@@ -66,3 +66,15 @@ def strings_in(value: Any) -> set[str]:
         for v in value:
             found |= strings_in(v)
     return found
+
+
+def many_messages(count: int) -> list[dict[str, Any]]:
+    """The small data set plus `count` of the target's own messages in its direct room."""
+    base = JAN1 + dt.timedelta(days=10)
+    extra = [
+        {"kind": "message", "id": f"bulk-{i}", "room": "r-dm", "sender": "u1",
+         "sent_at": (base + dt.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+         "body": f"bulk message number {i} " + "x" * 200}
+        for i in range(count)
+    ]
+    return ROWS + extra

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import secrets
-import urllib.parse
 
 import psycopg
 import pytest
+
+from gateway.db import with_search_path
 
 SERVER = os.environ.get("WSG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 _reachable: bool | None = None
@@ -38,13 +39,6 @@ def require() -> None:
                 "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)")
 
 
-def url_for(schema: str) -> str:
-    """SERVER's URL with search_path set to `schema` (every connection of the gateway uses it)."""
-    options = urllib.parse.quote(f"-csearch_path={schema}")
-    sep = "&" if "?" in SERVER else "?"
-    return f"{SERVER}{sep}options={options}"
-
-
 def admin(sql: str) -> None:
     with psycopg.connect(SERVER, autocommit=True) as conn:
         conn.execute(sql)
@@ -57,7 +51,7 @@ class Schema:
         require()
         self.name = "wsg_t_" + secrets.token_hex(6)
         admin(f"CREATE SCHEMA {self.name}")
-        self.url = url_for(self.name)
+        self.url = with_search_path(SERVER, self.name)
 
     def drop(self) -> None:
         admin(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")

@@ -8,17 +8,21 @@ over the wire on a store too large for transport buffering to hide a missed stop
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
+import shutil
 from typing import Any
 
 import grpc
 import pytest
 
 from conftest import make_spec
-from fixtures_small import FEB1, JAN1, ROWS
+from fixtures_small import FEB1, JAN1, ROWS, many_messages
 
 from gateway.client import ClientError
 from gateway.errors import FailedPrecondition
-from gateway.release import Batch, Started
+from gateway.policy import ReleasePolicy
+from gateway.release import Batch, ReleaseRun, Started
+from gateway.settings import DEFAULT_POLICY_DIR
 
 BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
 
@@ -26,24 +30,13 @@ OFFICER, REVIEWER = "alice", "bob"
 CATEGORIES = ["message_content", "message_metadata", "logins", "contacts", "memberships"]
 
 
-def approved_warrant(run: Any, clock: Any, expires_in: dt.timedelta = dt.timedelta(days=30)) -> str:
+def approved_warrant(run: Any, clock: Any, expires_in: dt.timedelta = dt.timedelta(days=30),
+                     categories: list[str] = CATEGORIES) -> str:
     with run.client(OFFICER) as officer:
-        w = officer.submit(make_spec(["account:u1"], CATEGORIES, JAN1, FEB1, clock.now + expires_in))
+        w = officer.submit(make_spec(["account:u1"], categories, JAN1, FEB1, clock.now + expires_in))
     with run.client(REVIEWER) as reviewer:
         reviewer.approve(w.id)
     return w.id
-
-
-def many_messages(count: int) -> list[dict[str, Any]]:
-    """The small data set plus `count` of the target's own messages in its direct room."""
-    base = JAN1 + dt.timedelta(days=10)
-    extra = [
-        {"kind": "message", "id": f"bulk-{i}", "room": "r-dm", "sender": "u1",
-         "sent_at": (base + dt.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-         "body": f"bulk message number {i} " + "x" * 200}
-        for i in range(count)
-    ]
-    return ROWS + extra
 
 
 def events(run: Any) -> list[str]:
@@ -116,3 +109,37 @@ def test_a_release_longer_than_the_server_cap_stops_between_batches(start_gatewa
     log = list(run.entries())
     assert log[-1]["event"] == "release.stopped" and "longer than" in log[-1]["why"]
     assert sum(len(e.get("records", [])) for e in log if e["event"] == "release.batch") == received
+
+
+# Withholds every message body: the first rule wins, so prepending it changes what leaves.
+WITHHOLD_CONTENT = "p, *, message_content, *, *, *, *, withhold, policy_change_test\n"
+
+
+def test_a_policy_change_takes_effect_at_a_batch_boundary(start_gateway: Any, clock: Any,
+                                                          tmp_path: pathlib.Path) -> None:
+    """The policy in force changes during a release (after the third look): the batch under way
+    is finished with the policy it started with, the next batches use the new one, and every
+    batch entry names the version that decided it. Looking once per record instead would
+    release a partial batch under a policy that no longer holds."""
+    run = start_gateway(many_messages(40))
+    warrant_id = approved_warrant(run, clock, categories=["message_content"])
+    strict_dir = tmp_path / "strict"
+    shutil.copytree(DEFAULT_POLICY_DIR, strict_dir)
+    (strict_dir / "policy.csv").write_text(WITHHOLD_CONTENT + (strict_dir / "policy.csv").read_text())
+    lenient, strict = ReleasePolicy.load(DEFAULT_POLICY_DIR), ReleasePolicy.load(strict_dir)
+    looks = iter(range(10_000))
+
+    def in_force() -> ReleasePolicy:
+        return lenient if next(looks) < 3 else strict  # the release's start, then two batches
+
+    gw = run.gateway
+    release = ReleaseRun(gw.book.get(warrant_id), OFFICER, gw.store, in_force, gw.audit,
+                         gw.checkpoints, gw.secret, lambda: gw.book.live_state(warrant_id),
+                         batch_size=3)
+    items = list(release)
+    batches = [item for item in items if isinstance(item, Batch)]
+    assert [len(b.records) for b in batches] == [3, 3]
+    entries = {e["index"]: e for e in run.entries()}
+    assert [entries[b.audit_index]["policy"] for b in batches] == [lenient.version] * 2
+    summary = items[-1]
+    assert summary.withheld["policy_change_test"] >= 40 - 6
