@@ -46,6 +46,12 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10, name: str = "wsg") -> None:
         self.url = url
         try:
+            # One direct try first: a database that is not there is one clear error at once,
+            # not the pool's retries (and their log lines) until its timeout.
+            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
+        except psycopg.Error as exc:
+            raise Unavailable(f"database {redact(url)} unreachable: {one_line(exc)}") from None
+        try:
             self.pool = psycopg_pool.ConnectionPool(
                 conninfo=url, min_size=1, max_size=max(2, pool_size), open=False, name=name,
                 kwargs={"connect_timeout": CONNECT_TIMEOUT},
@@ -102,8 +108,10 @@ def _yoyo_url(url: str) -> str:
     return f"postgresql+psycopg://{rest}" if sep and scheme in ("postgresql", "postgres") else url
 
 
-def upgrade(url: str) -> list[str]:
-    """Apply every migration the database does not have yet; return their ids."""
+@contextlib.contextmanager
+def _migrations(url: str) -> Iterator[tuple[Any, Any]]:
+    """yoyo's backend on `url` and the migrations this gateway ships; database errors become
+    one-line gateway errors, and the connection is closed afterwards."""
     from yoyo import get_backend, read_migrations
     from yoyo.exceptions import LockTimeout
 
@@ -112,11 +120,7 @@ def upgrade(url: str) -> list[str]:
     except psycopg.Error as exc:
         raise Unavailable(f"database {redact(url)} unreachable: {one_line(exc)}") from None
     try:
-        migrations = read_migrations(str(MIGRATIONS))
-        with backend.lock(timeout=60):
-            todo = backend.to_apply(migrations)
-            backend.apply_migrations(todo)
-        return [m.id for m in todo]
+        yield backend, read_migrations(str(MIGRATIONS))
     except LockTimeout:
         raise Unavailable("another process holds the migration lock for over 60 s") from None
     except psycopg.OperationalError as exc:
@@ -128,13 +132,16 @@ def upgrade(url: str) -> list[str]:
             backend.connection.close()
 
 
+def upgrade(url: str) -> list[str]:
+    """Apply every migration the database does not have yet; return their ids."""
+    with _migrations(url) as (backend, migrations):
+        with backend.lock(timeout=60):
+            todo = backend.to_apply(migrations)
+            backend.apply_migrations(todo)
+        return [m.id for m in todo]
+
+
 def pending(url: str) -> list[str]:
     """Ids of migrations not yet applied (for `wsg db status`)."""
-    from yoyo import get_backend, read_migrations
-
-    backend = get_backend(_yoyo_url(url))
-    try:
-        return [m.id for m in backend.to_apply(read_migrations(str(MIGRATIONS)))]
-    finally:
-        with contextlib.suppress(Exception):
-            backend.connection.close()
+    with _migrations(url) as (backend, migrations):
+        return [m.id for m in backend.to_apply(migrations)]

@@ -422,3 +422,11 @@ def test_every_replica_serves_the_whole_log(pg_schema: Schema, start_gateway: An
     from gateway.merkle import leaf_hash, verify_inclusion
 
     verify_inclusion(leaf_hash(proof.leaf), 1, 2, list(proof.hashes), checkpoint.root_hash)
+
+
+@pytest.mark.parametrize("command", [("audit", "tail"), ("audit", "verify"), ("policy", "show"),
+                                     ("db", "status"), ("store", "seed")])
+def test_every_command_on_an_unreachable_database_says_so_in_one_line(command: tuple[str, ...]) -> None:
+    proc = wsg(*command, "--database", "postgresql://postgres@127.0.0.1:1/none", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "unreachable" in proc.stderr, proc.stderr

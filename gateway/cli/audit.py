@@ -19,7 +19,16 @@ from gateway.audit import read_entries, read_lines
 from gateway.audit_copy import LogCopy
 from gateway.audit_verify import verify_lines
 from gateway.evidence import EvidenceError, verify_package
-from gateway.cli.common import console, friendly_errors, json_option, online, online_client, print_json
+from gateway.cli.common import (
+    console,
+    database_option,
+    friendly_errors,
+    json_option,
+    online,
+    online_client,
+    open_database,
+    print_json,
+)
 from gateway.notes import NoteError, NoteVerifier
 from gateway.paths import DataDir
 from gateway.proofs import consistency_json, inclusion_json
@@ -71,24 +80,27 @@ def _print_proof(result: dict[str, Any], heading: str, as_json: bool) -> None:
         click.echo(f"  {h}")
 
 
-DATABASE = click.option(
-    "--database", envvar="WSG_DATABASE", metavar="URL",
-    help="Read the log (and every checkpoint replicas signed) from this PostgreSQL database "
-         "instead of DIR/audit.log. [WSG_DATABASE]")
+DATABASE = database_option(
+    "Read the log (and every checkpoint replicas signed) from this PostgreSQL database instead "
+    "of DIR/audit.log.")
 
 
-def _database_lines(url: str) -> tuple[list[bytes], list[tuple[str, str]]]:
-    """The log's lines and every signed checkpoint from the PostgreSQL tables."""
-    from gateway import db
+def _table_lines(url: str | None) -> list[bytes]:
+    """The log's lines from the PostgreSQL audit_log table."""
+    from gateway.pg_audit import read_lines as read_table
+
+    with open_database(url, "wsg-audit-cli") as database:
+        return list(read_table(database))
+
+
+def _table_log(url: str | None) -> tuple[list[bytes], list[tuple[str, str]]]:
+    """The log's lines and every signed checkpoint, from the PostgreSQL tables."""
     from gateway.checkpoints import PgCheckpoints
     from gateway.pg_audit import read_lines as read_table
 
-    database = db.Database(url, pool_size=2, name="wsg-audit-cli")
-    try:
+    with open_database(url, "wsg-audit-cli") as database:
         lines = list(read_table(database))
         notes = PgCheckpoints(database).all()
-    finally:
-        database.close()
     return lines, [(f"checkpoint signed at size {n.splitlines()[1]}", n) for n in notes]
 
 
@@ -116,11 +128,11 @@ def audit() -> None:
 @DATABASE
 @json_option
 @friendly_errors
-def tail(lines: int, warrant: str | None, data: pathlib.Path, database: str | None,
+def tail(lines: int, warrant: str | None, data: pathlib.Path, url: str | None,
          as_json: bool) -> None:
     """Show the last entries of the audit log."""
-    if database:
-        found = (json.loads(line) for line in _database_lines(database)[0])
+    if url:
+        found = (json.loads(line) for line in _table_lines(url))
     else:
         path = DataDir(data).audit_log
         if not path.exists():
@@ -154,7 +166,7 @@ def tail(lines: int, warrant: str | None, data: pathlib.Path, database: str | No
               help="A directory of exported checkpoints: the log must extend each.")
 @json_option
 @friendly_errors
-def verify(data: pathlib.Path, database: str | None, key: str | None,
+def verify(data: pathlib.Path, url: str | None, key: str | None,
            log_file: pathlib.Path | None, kept: tuple[pathlib.Path, ...],
            witness: pathlib.Path | None, as_json: bool) -> None:
     """Rebuild the Merkle tree from the log and check every entry and checkpoint.
@@ -168,8 +180,10 @@ def verify(data: pathlib.Path, database: str | None, key: str | None,
     checkpoints = [(str(p), p.read_text()) for p in kept]
     if witness is not None:
         checkpoints += [(str(p), p.read_text()) for p in sorted(witness.glob("*.checkpoint"))]
-    if database:
-        lines, signed = _database_lines(database)
+    if url:
+        if log_file is not None:
+            raise ValueError("--log and --database name two logs: check one at a time")
+        lines, signed = _table_log(url)
         checkpoints += signed
     else:
         path = log_file or dirs.audit_log

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import pathlib
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, TypeVar
 
 import click
 from google.protobuf.json_format import MessageToDict
@@ -24,7 +25,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"wsg: error: {message}", err=True)
     sys.exit(code)
 
@@ -162,3 +163,35 @@ def online_client(server: str, identity: str | None, insecure: bool, data: pathl
     if not identity:
         raise ValueError("--server needs --identity NAME (or WSG_IDENTITY)")
     return Client(server, identity, insecure, data=data)
+
+
+def database_option(help_text: str) -> Callable[[F], F]:
+    """--database URL (env WSG_DATABASE), handed to the command as `url`."""
+    return click.option("--database", "url", envvar="WSG_DATABASE", metavar="URL",
+                        help=help_text + " [WSG_DATABASE]")
+
+
+def require_url(url: str | None) -> str:
+    """A postgresql:// URL, or exit 2 with one line saying what is missing."""
+    from gateway.db import redact
+
+    if not url:
+        fail("no database given: pass --database postgresql://… or set WSG_DATABASE", 2)
+    if not url.startswith(("postgresql://", "postgres://")):
+        fail(f"--database must be a postgresql:// URL, not {redact(url)[:80]!r}", 2)
+    return url
+
+
+@contextlib.contextmanager
+def open_database(url: str | None, name: str, upgrade: bool = False) -> Iterator[Any]:
+    """A small pool on the --database URL (schema migrated first if `upgrade`), closed after."""
+    from gateway import db
+
+    url = require_url(url)
+    if upgrade:
+        db.upgrade(url)
+    database = db.Database(url, pool_size=2, name=name)
+    try:
+        yield database
+    finally:
+        database.close()

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import click
 
-from gateway import db as database
-from gateway.cli.common import console, fail, friendly_errors, json_option, print_json
+from gateway import db
+from gateway.cli.common import (
+    console,
+    database_option,
+    friendly_errors,
+    json_option,
+    print_json,
+    require_url,
+)
 
-DATABASE = click.option(
-    "--database", envvar="WSG_DATABASE", metavar="URL",
-    help="The deployment's PostgreSQL: postgresql://user@host:port/db (env WSG_DATABASE).")
-
-
-def require_url(url: str | None) -> str:
-    if not url:
-        fail("no database given: pass --database postgresql://… or set WSG_DATABASE", 2)
-    if not url.startswith(("postgresql://", "postgres://")):
-        fail(f"--database must be a postgresql:// URL, not {database.redact(url)[:80]!r}", 2)
-    return url  # type: ignore[return-value]
+DATABASE = database_option("The deployment's PostgreSQL: postgresql://user@host:port/db.")
 
 
 @click.group("db")
@@ -30,10 +27,9 @@ def db_group() -> None:
 @DATABASE
 @json_option
 @friendly_errors
-def upgrade(as_json: bool = False, **kw: str | None) -> None:
+def upgrade(url: str | None, as_json: bool) -> None:
     """Apply every migration the database lacks (safe to run from several replicas at once)."""
-    url = require_url(kw.get("database"))
-    applied = database.upgrade(url)
+    applied = db.upgrade(require_url(url))
     if as_json:
         print_json({"applied": applied})
     else:
@@ -45,10 +41,9 @@ def upgrade(as_json: bool = False, **kw: str | None) -> None:
 @DATABASE
 @json_option
 @friendly_errors
-def status(as_json: bool = False, **kw: str | None) -> None:
+def status(url: str | None, as_json: bool) -> None:
     """List migrations not yet applied; exit 1 if there are any."""
-    url = require_url(kw.get("database"))
-    todo = database.pending(url)
+    todo = db.pending(require_url(url))
     if as_json:
         print_json({"pending": todo})
     else:

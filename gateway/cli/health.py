@@ -62,7 +62,6 @@ def health(server: str, service: str, timeout: float, as_json: bool) -> None:
         details = (exc.details() or "").splitlines()[0:1]  # type: ignore[attr-defined]
         fail(f"health check of {server} failed: {code.name}"
              + (f" ({details[0]})" if details else ""), 2)
-        return
     if as_json:
         print_json({"server": server, "service": service, "status": status})
     else:

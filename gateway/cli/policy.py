@@ -14,17 +14,17 @@ import pathlib
 
 import click
 
-from gateway import db as database
 from gateway import policy_table
 from gateway.cli.common import (
     console,
+    database_option,
     friendly_errors,
     json_option,
     online,
     online_client,
+    open_database,
     print_json,
 )
-from gateway.cli.db import DATABASE, require_url
 from gateway.live_policy import check_rules
 from gateway.settings import DEFAULT_POLICY_DIR
 
@@ -41,10 +41,8 @@ def policy() -> None:
     """Show or replace the policy rules shared by replicas (PostgreSQL)."""
 
 
-def _open(url: str | None) -> database.Database:
-    url = require_url(url)
-    database.upgrade(url)
-    return database.Database(url, pool_size=2, name="wsg-policy-cli")
+DATABASE = database_option("Read or write the rules in this PostgreSQL database directly "
+                           "(postgresql://…; its schema is migrated first).")
 
 
 DATA = click.option("--data", type=click.Path(path_type=pathlib.Path, file_okay=False),
@@ -59,8 +57,8 @@ DATA = click.option("--data", type=click.Path(path_type=pathlib.Path, file_okay=
 @POLICY
 @json_option
 @friendly_errors
-def show(name: str, server: str | None, identity: str | None, insecure: bool, data: pathlib.Path,
-         as_json: bool, **kw: str | None) -> None:
+def show(name: str, url: str | None, server: str | None, identity: str | None, insecure: bool,
+         data: pathlib.Path, as_json: bool) -> None:
     """Print the rules in force (CSV, the format of policies/*.csv) and the table version,
     from a running gateway (--server) or the database (--database)."""
     if server:
@@ -68,11 +66,8 @@ def show(name: str, server: str | None, identity: str | None, insecure: bool, da
             rules = client.get_policy(name)
         text, version = rules.rules, rules.table_version
     else:
-        db = _open(kw.get("database"))
-        try:
-            snap = policy_table.snapshot(db)
-        finally:
-            db.close()
+        with open_database(url, "wsg-policy-cli", upgrade=True) as database:
+            snap = policy_table.snapshot(database)
         text, version = snap.texts[name], snap.version
     if as_json:
         print_json({"policy": name, "table_version": version, "rules": text})
@@ -91,9 +86,9 @@ def show(name: str, server: str | None, identity: str | None, insecure: bool, da
 @click.option("--reason", default="", help="Why (kept in the audit entry, with --server).")
 @json_option
 @friendly_errors
-def load(file: pathlib.Path, name: str, policy_dir: pathlib.Path, server: str | None,
-         identity: str | None, insecure: bool, data: pathlib.Path, reason: str, as_json: bool,
-         **kw: str | None) -> None:
+def load(file: pathlib.Path, name: str, policy_dir: pathlib.Path, url: str | None,
+         server: str | None, identity: str | None, insecure: bool, data: pathlib.Path,
+         reason: str, as_json: bool) -> None:
     """Replace the NAME policy's rules with FILE, after checking they load and compile.
 
     Rules that would not load are refused and nothing is written. With --server the replica
@@ -111,12 +106,9 @@ def load(file: pathlib.Path, name: str, policy_dir: pathlib.Path, server: str | 
                           f"{rules.table_version}); the other replicas switch within seconds")
         return
     canonical = check_rules(name, text, policy_dir, str(file))
-    db = _open(kw.get("database"))
-    try:
-        count = policy_table.replace(db, name, canonical, str(file))
-        version = policy_table.version(db)
-    finally:
-        db.close()
+    with open_database(url, "wsg-policy-cli", upgrade=True) as database:
+        count = policy_table.replace(database, name, canonical, str(file))
+        version = policy_table.version(database)
     if as_json:
         print_json({"policy": name, "rules": count, "table_version": version})
     else:

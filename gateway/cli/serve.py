@@ -7,13 +7,12 @@ import signal
 
 import click
 
-from gateway.cli.common import fail, friendly_errors
+from gateway.cli.common import friendly_errors
 from gateway.logs import configure_logging
 from gateway.server import Gateway
 from gateway.settings import (
     DEFAULT_LISTEN,
     DEFAULT_ORIGIN,
-    SettingsError,
     describe_settings,
     load_settings,
 )
@@ -62,12 +61,10 @@ def serve(config_file: pathlib.Path | None, auditors: tuple[str, ...], export_ev
     replica shares. Auditors verify checkpoints with DIR/audit.vkey (also `wsg audit key`).
     """
     configure_logging()
-    try:
-        settings = load_settings(config_file, auditors=frozenset(auditors) or None,
-                                 export_every_entries=export_every,
-                                 export_every_seconds=export_seconds, **flags)
-    except SettingsError as exc:
-        fail(str(exc), 2)
+    # A SettingsError is a ValueError: friendly_errors prints its one line and exits 2.
+    settings = load_settings(config_file, auditors=frozenset(auditors) or None,
+                             export_every_entries=export_every,
+                             export_every_seconds=export_seconds, **flags)
     gateway = Gateway(settings)
     gateway.start()
     signal.signal(signal.SIGTERM, lambda *_: gateway.server.stop(5))

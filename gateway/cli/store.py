@@ -9,8 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gateway.cli.common import console, friendly_errors, json_option, print_json
-from gateway.cli.db import require_url
+from gateway.cli.common import (
+    console,
+    database_option,
+    friendly_errors,
+    json_option,
+    open_database,
+    print_json,
+)
 from gateway.paths import DataDir
 from gateway.stores.reference import ReferenceStore
 from gateway.stores.seed import seed as seed_store
@@ -21,10 +27,8 @@ if TYPE_CHECKING:
 DATA = click.option("--data", type=click.Path(path_type=pathlib.Path, file_okay=False),
                     default="wsg-data", show_default=True,
                     help="The gateway's state directory (its store.db; unused with --database).")
-DATABASE = click.option(
-    "--database", envvar="WSG_DATABASE", metavar="URL",
-    help="Load into the reference store in this PostgreSQL database instead (postgresql://…;"
-         " env WSG_DATABASE); its schema is migrated first.")
+DATABASE = database_option("Load into the reference store in this PostgreSQL database instead "
+                           "(postgresql://…); its schema is migrated first.")
 
 
 @click.group()
@@ -42,20 +46,14 @@ def _open(data: pathlib.Path, url: str | None) -> Iterator[ReferenceStore | PgRe
         finally:
             st.close()
         return
-    from gateway import db
     from gateway.stores.reference_pg import PgReferenceStore
 
-    url = require_url(url)
-    db.upgrade(url)
-    database = db.Database(url, pool_size=2, name="wsg-store")
-    try:
+    with open_database(url, "wsg-store", upgrade=True) as database:
         pg = PgReferenceStore(database)
         try:
             yield pg
         finally:
             pg.close()
-    finally:
-        database.close()
 
 
 def _report(counts: dict[str, int], as_json: bool, verb: str) -> None:
@@ -71,9 +69,9 @@ def _report(counts: dict[str, int], as_json: bool, verb: str) -> None:
 @DATABASE
 @json_option
 @friendly_errors
-def import_(file: pathlib.Path, data: pathlib.Path, database: str | None, as_json: bool) -> None:
+def import_(file: pathlib.Path, data: pathlib.Path, url: str | None, as_json: bool) -> None:
     """Load FILE (JSONL interchange format). A bad line rejects the whole file."""
-    with _open(data, database) as st:
+    with _open(data, url) as st:
         _report(st.import_jsonl(file), as_json, "imported")
 
 
@@ -84,10 +82,10 @@ def import_(file: pathlib.Path, data: pathlib.Path, database: str | None, as_jso
 @DATABASE
 @json_option
 @friendly_errors
-def seed(accounts: int, seed_value: int, data: pathlib.Path, database: str | None,
+def seed(accounts: int, seed_value: int, data: pathlib.Path, url: str | None,
          as_json: bool) -> None:
     """Generate a realistic data set (heavy-tailed groups and activity)."""
     if accounts < 2:
         raise ValueError("--accounts must be at least 2")
-    with _open(data, database) as st:
+    with _open(data, url) as st:
         _report(seed_store(st, accounts, seed_value), as_json, "generated")
