@@ -93,20 +93,24 @@ class GatewayRun(Run):
         return max(0.0, self.peak_rss_mb - self.idle_rss_mb)
 
 
-def gateway(store: pathlib.Path, workdir: pathlib.Path, name: str,
-            database: str | None = None) -> GatewayRun:
-    """The real thing: `wsg serve` on a copy of the store (or on PostgreSQL, where the store was
-    copied), a warrant approved by two people, the release read through the gRPC stream with
-    audit and pseudonyms on."""
-    data = workdir / name
+def serve_args(store: pathlib.Path, data: pathlib.Path, database: str | None) -> list[str]:
+    """A fresh data directory for `wsg serve` (the store copied in unless it runs on
+    PostgreSQL, the bench roles bound) and the command line that serves it."""
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     if database is None:
         shutil.copyfile(store, data / "store.db")
     bind_roles(PkiPaths(data), [(OFFICER, "officer"), (REVIEWER, "reviewer")])
     args = ["gateway", "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data)]
-    if database is not None:
-        args += ["--database", database]
+    return args + ([] if database is None else ["--database", database])
+
+
+def gateway(store: pathlib.Path, workdir: pathlib.Path, name: str,
+            database: str | None = None) -> GatewayRun:
+    """The real thing: `wsg serve` on a copy of the store (or on PostgreSQL, where the store was
+    copied), a warrant approved by two people, the release read through the gRPC stream with
+    audit and pseudonyms on."""
+    args = serve_args(store, workdir / name, database)
     with procs.server(args, workdir / f"{name}.log", "wsg serving") as (proc, address):
         with Client(address, OFFICER, insecure=True) as officer:
             warrant = officer.submit(warrant_spec())

@@ -8,16 +8,14 @@ fsync'ed audit entry and a durable warrant row, so its latency is mostly the dis
 from __future__ import annotations
 
 import pathlib
-import shutil
 import statistics
 import threading
 import time
 
 from bench import procs
 from bench.dataset import Shape, build
-from bench.release import OFFICER, REVIEWER, warrant_spec
+from bench.release import OFFICER, serve_args, warrant_spec
 from gateway.client import Client
-from gateway.pki import PkiPaths, bind_roles
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -41,15 +39,7 @@ def run(clients: int, calls: int, workdir: pathlib.Path, rate: float = 0.0,
 
 def _run(clients: int, calls: int, workdir: pathlib.Path, rate: float, store: pathlib.Path,
          database: str | None) -> dict[str, object]:
-    data = workdir / "unary"
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir(parents=True)
-    if database is None:
-        shutil.copyfile(store, data / "store.db")
-    bind_roles(PkiPaths(data), [(OFFICER, "officer"), (REVIEWER, "reviewer")])
-    args = ["gateway", "serve", "--insecure", "--listen", "127.0.0.1:0", "--data", str(data)]
-    if database is not None:
-        args += ["--database", database]
+    args = serve_args(store, workdir / "unary", database)
     timings: dict[str, list[float]] = {"get": [], "submit": []}
     lock = threading.Lock()
     with procs.server(args, workdir / "unary.log", "wsg serving") as (_, address):

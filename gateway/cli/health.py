@@ -14,7 +14,7 @@ import click
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.cli.common import fail, friendly_errors, print_json
+from gateway.cli.common import fail, friendly_errors, json_option, print_json
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -45,7 +45,7 @@ def check(server: str, service: str = "", timeout: float = 3.0) -> str:
               help="A service name, e.g. wsg.v1.ReleaseService; default: the whole server.")
 @click.option("--timeout", default=3.0, show_default=True, type=click.FloatRange(min=0.01),
               metavar="SECONDS", help="Give up after this long (exit 2).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 @friendly_errors
 def health(server: str, service: str, timeout: float, as_json: bool) -> None:
     """Ask grpc.health.v1.Health/Check on a plaintext port; exit 0 only if SERVING.
