@@ -430,3 +430,31 @@ def test_every_command_on_an_unreachable_database_says_so_in_one_line(command: t
     proc = wsg(*command, "--database", "postgresql://postgres@127.0.0.1:1/none", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "unreachable" in proc.stderr, proc.stderr
+
+
+def test_a_log_changed_behind_the_gateways_back_fails_verification(
+        pg_schema: Schema, start_gateway: Any, clock: Any, tmp_path: pathlib.Path) -> None:
+    """Guarantee 6 on PostgreSQL: the table refuses changes, and if its owner drops that guard
+    and edits or cuts the log anyway, `wsg audit verify --database` names the fault against the
+    checkpoints the replicas signed."""
+    from test_audit_service import faults_of, modify_string_value
+
+    run = start_gateway(ROWS, data=tmp_path / "a", database=pg_schema.url)
+    with run.client(OFFICER) as officer, run.client(REVIEWER) as reviewer:
+        warrant_id = approve(officer, reviewer, clock.now + dt.timedelta(days=30))
+        drain(officer, warrant_id)
+    run.gateway.stop(grace=None)
+    verify = ("audit", "verify", "--database", pg_schema.url, "--data", str(tmp_path / "a"),
+              "--json")
+    assert faults_of(wsg(*verify)) == []
+
+    line = bytes(sql(pg_schema.url, "SELECT line FROM audit_log WHERE idx = 1")[0][0])
+    sql(pg_schema.url, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+    sql(pg_schema.url, "UPDATE audit_log SET line = %s WHERE idx = 1",
+        modify_string_value(line, "principal"))
+    assert ("modified", 1) in faults_of(wsg(*verify, check=False))
+
+    sql(pg_schema.url, "UPDATE audit_log SET line = %s WHERE idx = 1", line)
+    last = sql(pg_schema.url, "SELECT max(idx) FROM audit_log")[0][0]
+    sql(pg_schema.url, "DELETE FROM audit_log WHERE idx = %s", last)  # cut the tail
+    assert [kind for kind, _ in faults_of(wsg(*verify, check=False))] == ["truncated"]
