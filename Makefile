@@ -5,11 +5,15 @@ BIN    := $(VENV)/bin
 
 # Matrix Synapse for the tests that front a real homeserver, in its own venv: its many
 # dependencies must never move the gateway's. The range is what the Synapse store was written
-# against (gateway/stores/synapse_sql.py); psycopg2-binary is Synapse's PostgreSQL driver.
+# against (gateway/stores/synapse/); psycopg2-binary is Synapse's PostgreSQL driver.
 SYNAPSE_VENV ?= .venv-synapse
 SYNAPSE_SPEC ?= matrix-synapse>=1.160,<1.170
 
-.PHONY: demo test protos clean synapse
+.PHONY: demo test check protos clean synapse buf browser
+
+# buf (proto lint and breaking-change check against main), from its npm package, pinned in
+# tools/package.json and installed with `npm ci` (Node.js and npm are all it needs).
+BUF := tools/node_modules/.bin/buf
 
 $(BIN)/wsg: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +36,43 @@ $(SYNAPSE_VENV)/.installed:
 
 synapse: $(SYNAPSE_VENV)/.installed
 
-test: $(VENV)/.test-deps $(SYNAPSE_VENV)/.installed
-	$(BIN)/pytest
+$(BUF): tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# What tests/test_protos.py runs, for use by hand (the breaking check starts once main has buf.yaml).
+buf: $(BUF)
+	$(BUF) lint
+	if git cat-file -e main:buf.yaml 2>/dev/null; then $(BUF) breaking --against '.git#branch=main'; fi
+
+# Style and structure first (seconds), then the suite: lint, format, types (mypy --strict on
+# gateway/), the import-layer contract, and the tests (with buf lint and breaking, test_protos).
+check: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+# The console's browser tests drive Debian's chromium through chromedriver, and its verifier's
+# tests run in node: installed here when missing (as root, e.g. CI on a fresh machine); without
+# root they are reported and those tests skip, except where WSG_REQUIRE_BROWSER is set.
+BROWSER_PACKAGES ?= chromium chromium-driver nodejs
+
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v node >/dev/null; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing $(BROWSER_PACKAGES) for the console's browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
+	else \
+	  echo "not root: install $(BROWSER_PACKAGES) for the console's browser tests"; \
+	fi
+
+test: check browser $(SYNAPSE_VENV)/.installed $(BUF)
+	$(BIN)/pytest -n auto --dist loadfile
 
 protos: $(VENV)/.test-deps
 	$(BIN)/python scripts/gen_protos.py
 
 clean:
-	rm -rf $(VENV) $(SYNAPSE_VENV) wsg-data
+	rm -rf $(VENV) $(SYNAPSE_VENV) wsg-data tools/node_modules

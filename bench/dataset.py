@@ -6,9 +6,11 @@ messages, in a handful of groups and direct rooms; other members of those rooms 
 over heavy-tailed groups the target is not in. Growing `other_messages` tenfold leaves the
 target's neighbourhood as it is: the 10x scale test.
 
-Rows are written straight into the reference schema (no per-row validation: this is generated,
-known-good data) with indexes built afterwards, so a million messages take seconds. Stores are
-cached by their parameters under the work directory; nothing here is committed.
+The schema is the store's own (its migrations, applied first, so a gateway opening the store
+has nothing left to migrate); rows are then written straight into it (no per-row validation:
+this is generated, known-good data) with the indexes dropped and built again afterwards, so a
+million messages take seconds. Stores are cached by their parameters under the work directory;
+nothing here is committed.
 """
 
 from __future__ import annotations
@@ -20,16 +22,88 @@ import random
 import sqlite3
 import time
 
-from gateway.stores.reference import SCHEMA, SCHEMA_VERSION, to_us
+from gateway.db import migrate
+from gateway.stores.reference.sqlite import to_us
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 END = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
 TARGET = "u0000000"
-FORMAT = 2  # bump when the shape changes: cached stores of another format are rebuilt
+FORMAT = 5  # bump when the shape changes: cached stores of another format are rebuilt
+IDENTIFIER_SHARE = 0.10  # of bodies that name someone (a name, phone, e-mail or id)
+_SURNAMES = "김이박최정강조윤장임한오서신권"
+_SYLLABLES = "민수지서연훈진현우예린도윤하은준호유성다태소재원비승나동채가시혜건보람영미상"
+_FIRST = [
+    "Aaron",
+    "Bianca",
+    "Carlos",
+    "Dmitri",
+    "Elena",
+    "Farah",
+    "Goran",
+    "Hiroshi",
+    "Ingrid",
+    "Javier",
+    "Keiko",
+    "Lars",
+]
+_LAST = [
+    "Novak",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Sato",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Zielinski",
+]
 
-_WORDS = ("coffee tomorrow train late meet dinner park plan ticket sorry thanks home soon call "
-          "weekend music game work rain bike book city friend great idea later maybe morning "
-          "night okay party quick ready send ship shop sleep start team today tonight").split()
+_WORDS = [
+    "coffee",
+    "tomorrow",
+    "train",
+    "late",
+    "meet",
+    "dinner",
+    "park",
+    "plan",
+    "ticket",
+    "sorry",
+    "thanks",
+    "home",
+    "soon",
+    "call",
+    "weekend",
+    "music",
+    "game",
+    "work",
+    "rain",
+    "bike",
+    "book",
+    "city",
+    "friend",
+    "great",
+    "idea",
+    "later",
+    "maybe",
+    "morning",
+    "night",
+    "okay",
+    "party",
+    "quick",
+    "ready",
+    "send",
+    "ship",
+    "shop",
+    "sleep",
+    "start",
+    "team",
+    "today",
+    "tonight",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +127,10 @@ class Shape:
 
     @property
     def name(self) -> str:
-        return f"store-v{FORMAT}-t{self.target_messages}-p{self.peer_messages}-o{self.other_messages}-s{self.seed}.db"
+        return (
+            f"store-v{FORMAT}-t{self.target_messages}-p{self.peer_messages}"
+            f"-o{self.other_messages}-s{self.seed}.db"
+        )
 
 
 def _heavy_tail(rng: random.Random, low: int, high: int, alpha: float = 1.3) -> int:
@@ -69,19 +146,20 @@ def build(shape: Shape, workdir: pathlib.Path, log: callable = print) -> pathlib
     started = time.perf_counter()
     tmp = path.with_suffix(".building")
     tmp.unlink(missing_ok=True)
+    migrate.upgrade_sqlite(tmp, migrate.SQLITE_STORE)  # the store's schema: its migrations
     db = sqlite3.connect(tmp, isolation_level=None)
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
-    tables = [s for s in SCHEMA.split(";") if "CREATE TABLE" in s]
-    indexes = [s for s in SCHEMA.split(";") if "CREATE INDEX" in s]
+    indexes = db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _ in indexes:  # built again after the bulk load: much faster than kept up
+        db.execute(f'DROP INDEX "{name}"')
     db.execute("BEGIN")
-    for statement in tables:
-        db.execute(statement)
     _fill(db, shape)
     db.execute("COMMIT")
-    for statement in indexes:
+    for _, statement in indexes:
         db.execute(statement)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.execute("ANALYZE")
     db.close()
     tmp.rename(path)
@@ -95,12 +173,40 @@ def _fill(db: sqlite3.Connection, shape: Shape) -> None:
     start = to_us(START)
     accounts = max(50, shape.messages // 100)
     ids = [f"u{i:07d}" for i in range(accounts)]
+    names = [
+        rng.choice(_SURNAMES) + rng.choice(_SYLLABLES) + rng.choice(_SYLLABLES)
+        if i % 2
+        else f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+        for i in range(accounts)
+    ]
+    phones = [f"+8210{rng.randrange(10**8):08d}" for _ in ids]
     db.executemany(
         "INSERT INTO accounts (id, display_name, phone, email, email_key, created_at)"
-        " VALUES (?, ?, NULL, NULL, NULL, ?)",
-        ((a, f"Person {a[1:]}", start) for a in ids),
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (a, names[i], phones[i], f"{a}@example.org", f"{a}@example.org", start)
+            for i, a in enumerate(ids)
+        ),
     )
-    bodies = [" ".join(rng.choices(_WORDS, k=rng.randint(3, 14))) for _ in range(4096)]
+    neighbours = list(range(1, min(accounts, 400)))  # people the target's rooms hold (below)
+
+    def body() -> str:
+        words = rng.choices(_WORDS, k=rng.randint(3, 14))
+        if rng.random() < IDENTIFIER_SHARE:
+            i = rng.choice(neighbours)
+            mention = rng.choice(
+                [
+                    names[i][1:] + "랑" if i % 2 else names[i],
+                    "0" + phones[i][3:6] + "-" + phones[i][6:10] + "-" + phones[i][10:],
+                    f"{ids[i]}@example.org",
+                    f"@{ids[i]}",
+                    f"010-{rng.randrange(10**4):04d}-{rng.randrange(10**4):04d}",  # a stranger
+                ]
+            )
+            words.insert(rng.randrange(len(words) + 1), mention)
+        return " ".join(words)
+
+    bodies = [body() for _ in range(4096)]
 
     rooms: list[tuple[str, str | None, int]] = []
     members: dict[str, list[str]] = {}
@@ -109,11 +215,12 @@ def _fill(db: sqlite3.Connection, shape: Shape) -> None:
     for g in range(6):
         room = f"tg{g:03d}"
         rooms.append((room, f"group {g}", 0))
-        members[room] = [TARGET, *rng.sample(others, min(len(others), _heavy_tail(rng, 3, 200)))]
+        pool = others[: len(neighbours)]
+        members[room] = [TARGET, *rng.sample(pool, min(len(pool), _heavy_tail(rng, 3, 200)))]
     for d in range(24):
         room = f"td{d:03d}"
         rooms.append((room, None, 1))
-        members[room] = [TARGET, others[d % len(others)]]
+        members[room] = [TARGET, others[d % len(neighbours)]]
     target_rooms = list(members)
     # Everyone else: heavy-tailed groups without the target.
     group_count = max(1, accounts // 4)
@@ -133,16 +240,36 @@ def _fill(db: sqlite3.Connection, shape: Shape) -> None:
     def messages(count: int, pick_room: callable, pick_sender: callable, prefix: str):  # type: ignore[valid-type]
         for i in range(count):
             room = pick_room()
-            yield (f"{prefix}{i:09d}", room, pick_sender(room), start + rng.randrange(span),
-                   bodies[i & 4095])
+            yield (
+                f"{prefix}{i:09d}",
+                room,
+                pick_sender(room),
+                start + rng.randrange(span),
+                bodies[i & 4095],
+            )
 
     insert = "INSERT INTO messages (id, room, sender, sent_at, body) VALUES (?, ?, ?, ?, ?)"
-    db.executemany(insert, messages(shape.target_messages, lambda: rng.choice(target_rooms),
-                                    lambda room: TARGET, "t"))
-    db.executemany(insert, messages(
-        shape.peer_messages, lambda: rng.choice(target_rooms),
-        lambda room: rng.choice(members[room][1:]), "p"))
+    db.executemany(
+        insert,
+        messages(shape.target_messages, lambda: rng.choice(target_rooms), lambda room: TARGET, "t"),
+    )
+    db.executemany(
+        insert,
+        messages(
+            shape.peer_messages,
+            lambda: rng.choice(target_rooms),
+            lambda room: rng.choice(members[room][1:]),
+            "p",
+        ),
+    )
     if other_rooms and shape.other_messages:
         picks = iter(rng.choices(other_rooms, weights, k=shape.other_messages))
-        db.executemany(insert, messages(shape.other_messages, lambda: next(picks),
-                                        lambda room: rng.choice(members[room]), "o"))
+        db.executemany(
+            insert,
+            messages(
+                shape.other_messages,
+                lambda: next(picks),
+                lambda room: rng.choice(members[room]),
+                "o",
+            ),
+        )

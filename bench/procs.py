@@ -20,12 +20,19 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
-def server(args: list[str], log: pathlib.Path, ready_event: str) -> Iterator[tuple[subprocess.Popen, str]]:
+def server(
+    args: list[str], log: pathlib.Path, ready_event: str
+) -> Iterator[tuple[subprocess.Popen, str]]:
     """Run `python -m ARGS`, yield (process, address) once it logs `ready_event`; stop it after."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=stderr)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
         yield proc, _wait_ready(proc, log, ready_event)
     finally:

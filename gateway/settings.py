@@ -32,13 +32,16 @@ from pydantic_settings import (
 )
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
-DEFAULT_POLICY_DIR = pathlib.Path(__file__).resolve().parent.parent / "policies"
+# The policies shipped in the package (in a checkout, gateway/policies links to policies/), so
+# an installed wsg finds them from any directory.
+DEFAULT_POLICY_DIR = pathlib.Path(__file__).resolve().parent / "policies"
 DEFAULT_ORIGIN = "wsg.local/audit"
 ENV_PREFIX = "WSG_"
 CONFIG_ENV = "WSG_CONFIG"
 
 _config_file: contextvars.ContextVar[pathlib.Path | None] = contextvars.ContextVar(
-    "wsg_config_file", default=None)
+    "wsg_config_file", default=None
+)
 
 
 def utcnow() -> dt.datetime:
@@ -53,48 +56,84 @@ class Settings(BaseSettings):
     """Every knob of `wsg serve`. Field names are the config-file keys; WSG_<NAME> in the
     environment."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True,
-                                      arbitrary_types_allowed=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, arbitrary_types_allowed=True
+    )
 
     # Where state lives. Without `database`, everything is SQLite files in `data`; with a
     # postgresql:// URL the warrants, audit log, checkpoints, policy rules and reference store
     # are in PostgreSQL and `data` keeps only keys, certificates and roles.
-    data: pathlib.Path = Field(default=pathlib.Path("wsg-data"), description="keys, pki, roles.json; on SQLite all state")
+    data: pathlib.Path = Field(
+        default=pathlib.Path("wsg-data"), description="keys, pki, roles.json; on SQLite all state"
+    )
     database: str | None = Field(default=None, description="postgresql://user@host:port/db")
-    pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL connections per replica")
+    pool_size: int = Field(
+        default=10, ge=1, le=200, description="PostgreSQL connections per replica"
+    )
     # Where the records come from: unset = the reference store (in `database`, else
     # DATA/store.db). Other stores are named by a URL (gateway.stores.open_store).
-    store: str | None = Field(default=None, description="synapse:sqlite:///PATH or synapse:postgresql://...")
+    store: str | None = Field(
+        default=None, description="synapse:sqlite:///PATH or synapse:postgresql://..."
+    )
 
     # Serving.
     listen: str = Field(default=DEFAULT_LISTEN, description="the API (mutual TLS unless insecure)")
     health_listen: str | None = Field(
-        default=None, description="HOST:PORT of a plaintext port serving only grpc.health.v1 "
-                                  "(for load balancers and Kubernetes probes)")
+        default=None,
+        description="HOST:PORT of a plaintext port serving only grpc.health.v1 "
+        "(for load balancers and Kubernetes probes)",
+    )
+    metrics_listen: str | None = Field(
+        default=None,
+        description="HOST:PORT of a plain HTTP port serving Prometheus metrics at /metrics "
+        "(not the health port: that one speaks gRPC)",
+    )
     insecure: bool = Field(default=False, description="development mode: no TLS, loopback only")
+    console: str | None = Field(
+        default=None,
+        description="HOST:PORT of the web console (HTTPS with client certificates; "
+        "plain HTTP and a sign-in page in insecure mode, loopback only)",
+    )
     max_workers: int = Field(default=16, ge=1, le=512, description="gRPC handler threads")
     max_message_bytes: int = Field(default=1 << 20, ge=4096, description="largest request")
     max_concurrent_rpcs: int = Field(default=64, ge=1, description="beyond: RESOURCE_EXHAUSTED")
-    max_call_seconds: float = Field(default=3600.0, ge=0, description=(
-        "longest release; stopped between batches (0: at the first check)"))
+    drain_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="on SIGTERM: how long releases in flight may go on before they are stopped "
+        "between batches (keep it below the orchestrator's termination grace period)",
+    )
+    max_call_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description=("longest release; stopped between batches (0: at the first check)"),
+    )
 
     # Policy: the Casbin models (and, on SQLite, the rules) live here; on PostgreSQL the rules
     # are seeded from here once and then read from the policy table.
-    policy_dir: pathlib.Path = Field(default=DEFAULT_POLICY_DIR, description="Casbin models and rule files")
-    policy_poll_seconds: float = Field(default=5.0, gt=0, description=(
-        "how often a replica re-reads the policy version, besides LISTEN/NOTIFY"))
+    policy_dir: pathlib.Path = Field(
+        default=DEFAULT_POLICY_DIR, description="Casbin models and rule files"
+    )
+    policy_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description=("how often a replica re-reads the policy version, besides LISTEN/NOTIFY"),
+    )
 
     # Warrants.
     max_targets: int = Field(default=20, ge=1, le=1000, description="targets per warrant")
     max_window_days: int = Field(default=3660, ge=1, description="longest warrant window")
 
     # Audit log checkpoints.
-    origin: str = Field(default=DEFAULT_ORIGIN, description="checkpoint origin, fixed at first start")
+    origin: str = Field(
+        default=DEFAULT_ORIGIN, description="checkpoint origin, fixed at first start"
+    )
     witness: str | None = Field(default=None, description="export checkpoints to DIR or - (stdout)")
     export_every_entries: int = Field(default=1000, ge=1, description="export after N new entries")
     export_every_seconds: float = Field(default=60.0, gt=0, description="...or T seconds")
     auditors: Annotated[frozenset[str], NoDecode] = Field(
-        default=frozenset(), description="principals who read every audit entry (env: a,b)")
+        default=frozenset(), description="principals who read every audit entry (env: a,b)"
+    )
 
     clock: Callable[[], dt.datetime] = Field(default=utcnow, exclude=True)
 
@@ -107,7 +146,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL (leave it unset for the embedded SQLite)")
         return value
 
-    @field_validator("listen", "health_listen")
+    @field_validator("listen", "health_listen", "metrics_listen", "console")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is None:
@@ -158,12 +197,19 @@ def describe_settings() -> str:
         if field.exclude:
             continue
         default = field.default
-        shown = "unset" if default is None else (
-            ",".join(sorted(default)) or "none" if isinstance(default, frozenset) else default)
+        shown = (
+            "unset"
+            if default is None
+            else (
+                ",".join(sorted(default)) or "none" if isinstance(default, frozenset) else default
+            )
+        )
         if isinstance(default, pathlib.Path) and default.is_absolute():
             shown = default.name + "/ (the package's)"
-        lines.append(f"{name} [{ENV_PREFIX}{name.upper()}] default {shown}"
-                     + (f": {field.description}" if field.description else ""))
+        lines.append(
+            f"{name} [{ENV_PREFIX}{name.upper()}] default {shown}"
+            + (f": {field.description}" if field.description else "")
+        )
     return "\n".join(lines)
 
 
@@ -191,8 +237,9 @@ def load_settings(config_file: pathlib.Path | str | None = None, **flags: Any) -
         _config_file.reset(token)
 
 
-def _describe(exc: pydantic.ValidationError, given: dict[str, Any],
-              path: pathlib.Path | None) -> str:
+def _describe(
+    exc: pydantic.ValidationError, given: dict[str, Any], path: pathlib.Path | None
+) -> str:
     problems = []
     for error in exc.errors():
         name = ".".join(str(p) for p in error["loc"]) or "settings"

@@ -39,8 +39,13 @@ data:
 
 def block(text: str) -> str:
     """A YAML literal block holding `text` exactly (one final newline, no trailing blanks)."""
-    if not text.endswith("\n") or text.endswith("\n\n") or any(
-            line != line.rstrip() for line in text.splitlines()) or "\t" in text or "\r" in text:
+    if (
+        not text.endswith("\n")
+        or text.endswith("\n\n")
+        or any(line != line.rstrip() for line in text.splitlines())
+        or "\t" in text
+        or "\r" in text
+    ):
         raise ValueError("cannot be written as a plain literal block; fix the file")
     return "|\n" + "".join("    " + line + "\n" if line else "\n" for line in text.splitlines())
 

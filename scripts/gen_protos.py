@@ -1,4 +1,4 @@
-"""Regenerate the committed gRPC/protobuf code under gateway/api from proto/.
+"""Regenerate the committed gRPC/protobuf code under gateway/api/v1 from proto/.
 
 One script so that the committed code and the proto sources cannot drift apart silently:
 tests/test_protos.py runs it into a temporary folder and fails if the result differs.
@@ -14,7 +14,15 @@ from grpc_tools import protoc
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
-DEFAULT_OUT = ROOT / "gateway" / "api"
+DEFAULT_OUT = ROOT / "gateway" / "api" / "v1"
+
+
+def _plugin(name: str) -> pathlib.Path:
+    """A protoc plugin installed beside this Python (the venv's bin), found without PATH."""
+    path = pathlib.Path(sys.executable).parent / name
+    if not path.exists():
+        raise SystemExit(f"{name} is missing: install the test extras (pip install -e '.[test]')")
+    return path
 
 
 def generate(out_dir: pathlib.Path) -> list[pathlib.Path]:
@@ -31,8 +39,13 @@ def generate(out_dir: pathlib.Path) -> list[pathlib.Path]:
         f"-I{PROTO_DIR}",
         f"-I{include}",
         f"--python_out={tmp}",
-        f"--pyi_out={tmp}",
         f"--grpc_python_out={tmp}",
+        # Type stubs from mypy-protobuf (messages and gRPC stubs/servicers), so mypy --strict
+        # checks our use of the generated code instead of seeing Any.
+        f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
+        f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
+        f"--mypy_out={tmp}",
+        f"--mypy_grpc_out={tmp}",
         *[str(p) for p in protos],
     ]
     if protoc.main(args) != 0:
@@ -41,7 +54,7 @@ def generate(out_dir: pathlib.Path) -> list[pathlib.Path]:
     for generated in sorted(tmp.rglob("*.py*")):
         text = generated.read_text()
         # protoc writes absolute imports (`from wsg.v1 import wsg_pb2`); the package lives in
-        # gateway.api, so make them relative.
+        # gateway.api.v1, so make them relative.
         text = re.sub(r"^from wsg\.v1 import (\w+)", r"from . import \1", text, flags=re.M)
         target = out_dir / generated.name
         target.write_text(text)

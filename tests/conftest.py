@@ -1,34 +1,15 @@
-"""Shared fixtures: a real gateway on port 0 over real SQLite files, with a clock tests can move."""
+"""Shared fixtures: a real gateway on port 0 over real SQLite files or PostgreSQL, with a clock
+tests can move (gateway.testing does the work)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import pathlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from gateway.api import wsg_pb2 as pb
-from gateway.client import Client
-from gateway.server import Gateway, ServerConfig
-from gateway.stores.reference import ReferenceStore
-
-T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-
-
-class Clock:
-    """A settable clock: expiry is tested by moving time, not by sleeping."""
-
-    def __init__(self, now: dt.datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += dt.timedelta(**kwargs)
+from gateway.testing import Clock, GatewayFactory
 
 
 @pytest.fixture
@@ -41,49 +22,31 @@ def pg_schema() -> Iterator[Any]:
     schema.drop()
 
 
+@pytest.fixture(scope="session")
+def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """`homeserver("sqlite" | "postgresql")`: the session's real Synapse on that database,
+    started on first use and shared by the modules that front one (each with its own users)."""
+    from synapse_harness import Homeservers
+
+    servers = Homeservers(tmp_path_factory.mktemp("synapse"))
+    yield servers.get
+    servers.stop_all()
+
+
+@pytest.fixture
+def info_logging() -> Iterator[None]:
+    """The gateway's logging at INFO, as `wsg serve` sets it: a test that captures log lines
+    (structlog.testing.capture_logs) must not depend on whether an earlier test in the same
+    process quieted logging to WARNING (the CLI's commands do)."""
+    from gateway.logs import configure_logging
+
+    configure_logging()
+    yield
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-def write_jsonl(path: pathlib.Path, rows: list[dict[str, Any]]) -> pathlib.Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-# Role bindings every test gateway gets (DIR/roles.json, as `wsg init --principal` writes them):
-# the people in the tests act as officers and as reviewers; audit1 is an auditor; anyone else
-# (e.g. "mallory") has no role and may do nothing. tests/test_api_policy.py checks roles one by one.
-TEST_ROLES = {name: ("officer", "reviewer") for name in ("alice", "bob", "carol", "a", "officer", "reviewer")}
-TEST_ROLES["audit1"] = ("auditor",)
-
-
-def bind_test_roles(data: pathlib.Path) -> None:
-    from gateway.pki import PkiPaths, bind_roles
-
-    bind_roles(PkiPaths(data), [(name, role) for name, roles in TEST_ROLES.items() for role in roles])
-
-
-def load_store(data: pathlib.Path, rows: list[dict[str, Any]], database: str | None = None) -> None:
-    """Rows into the reference store: DIR/store.db, or the PostgreSQL database at that URL."""
-    data.mkdir(parents=True, exist_ok=True)
-    source = write_jsonl(data / "import.jsonl", rows)
-    if database is None:
-        store = ReferenceStore.open(data / "store.db")
-        try:
-            store.import_jsonl(source)
-        finally:
-            store.close()
-        return
-    from gateway import db
-    from gateway.stores.reference_pg import PgReferenceStore
-
-    db.upgrade(database)
-    pool = db.Database(database, pool_size=2)
-    try:
-        PgReferenceStore(pool).import_jsonl(source)
-    finally:
-        pool.close()
 
 
 # Modules that set BOTH_BACKENDS = True run every test that starts a gateway twice: on the
@@ -96,8 +59,13 @@ BACKENDS = ("sqlite", "postgresql")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_BACKENDS", False):
         marked = {m.name for m in metafunc.definition.iter_markers()}
-        backends = (("sqlite",) if "sqlite_only" in marked else
-                    ("postgresql",) if "postgres_only" in marked else BACKENDS)
+        backends = (
+            ("sqlite",)
+            if "sqlite_only" in marked
+            else ("postgresql",)
+            if "postgres_only" in marked
+            else BACKENDS
+        )
         metafunc.parametrize("backend", backends, indirect=True)
 
 
@@ -106,70 +74,44 @@ def backend(request: pytest.FixtureRequest) -> str:
     return getattr(request, "param", "sqlite")
 
 
-class Running:
-    """A started gateway plus helpers to act as different principals."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-
-    def entries(self) -> list[dict[str, Any]]:
-        """Every audit entry so far, from whichever log the gateway keeps (file or table)."""
-        audit = self.gateway.audit
-        audit.sync()
-        return [json.loads(line) for _, line in audit.lines()]
-
-    @property
-    def address(self) -> str:
-        return self.gateway.address
-
-    def client(self, identity: str) -> Client:
-        return Client(self.address, identity, insecure=True)
-
-
 @pytest.fixture
-def start_gateway(tmp_path: pathlib.Path, clock: Clock, backend: str) -> Iterator[Any]:
-    started: list[Gateway] = []
-    schemas: dict[pathlib.Path, Any] = {}
+def start_gateway(tmp_path: pathlib.Path, clock: Clock, backend: str) -> Iterator[GatewayFactory]:
+    """Start real gateways (SQLite files, or a fresh PostgreSQL schema per data directory);
+    at the end every entry they wrote must match its registered kind."""
+    schemas: list[Any] = []
 
-    def start(rows: list[dict[str, Any]] | None = None, data: pathlib.Path | None = None,
-              **config: Any) -> Running:
-        root = data or tmp_path / "wsg-data"
-        if backend == "postgresql" and "database" not in config:
-            from pg import Schema
+    def schema() -> str:
+        from pg import Schema
 
-            if root not in schemas:
-                schemas[root] = Schema()
-            config["database"] = schemas[root].url
-        if rows is not None:
-            load_store(root, rows, config.get("database"))
-        bind_test_roles(root)
-        gw = Gateway(ServerConfig(data=root, listen="127.0.0.1:0", insecure=True, clock=clock,
-                                  **config)).start()
-        started.append(gw)
-        return Running(gw)
+        schemas.append(Schema())
+        return str(schemas[-1].url)
 
-    yield start
-    for gw in started:
-        try:
-            gw.stop(grace=None)
-        except Exception:  # noqa: BLE001 - already stopped by the test
-            pass
-    for schema in schemas.values():
-        schema.drop()
-
-
-def ts(value: dt.datetime) -> Any:
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    t = Timestamp()
-    t.FromDatetime(value)
-    return t
-
-
-def make_spec(targets: list[str], categories: list[str], start: dt.datetime, end: dt.datetime,
-              expires: dt.datetime, received_direct: bool = False) -> pb.WarrantSpec:
-    return pb.WarrantSpec(
-        case_number="2026-TEST-1", authority="Test Court", legal_basis="test",
-        targets=targets, window=pb.Window(start=ts(start), end=ts(end)), categories=categories,
-        expires_at=ts(expires), include_received_direct=received_direct,
+    factory = GatewayFactory(tmp_path, clock, schema if backend == "postgresql" else None)
+    yield factory
+    problems = factory.stop_all()
+    for made in schemas:
+        made.drop()
+    assert not problems, (
+        "audit entries that do not match their kind, or third parties in what was released:\n"
+        + "\n".join(problems)
     )
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium for the whole run (skips, or fails where WSG_REQUIRE_BROWSER is
+    set, without chromium, chromedriver or selenium); its downloads land in `.downloads`."""
+    import os
+
+    import browser
+
+    why = browser.missing()
+    if why is not None:
+        if os.environ.get("WSG_REQUIRE_BROWSER"):
+            pytest.fail(f"browser tests must run here (WSG_REQUIRE_BROWSER): {why}")
+        pytest.skip(why)
+    downloads = tmp_path_factory.mktemp("downloads")
+    driver = browser.start(downloads)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()

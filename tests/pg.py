@@ -13,7 +13,7 @@ import secrets
 import psycopg
 import pytest
 
-from gateway.db import with_search_path
+from gateway.db.postgres import with_search_path
 
 SERVER = os.environ.get("WSG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 _reachable: bool | None = None
@@ -35,8 +35,10 @@ def require() -> None:
         return
     if os.environ.get("WSG_REQUIRE_POSTGRES"):
         pytest.fail(f"PostgreSQL at {SERVER} is unreachable, and WSG_REQUIRE_POSTGRES is set (CI)")
-    pytest.skip(f"PostgreSQL at {SERVER} is unreachable (set WSG_TEST_POSTGRES, or start it: "
-                "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)")
+    pytest.skip(
+        f"PostgreSQL at {SERVER} is unreachable (set WSG_TEST_POSTGRES, or start it: "
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)"
+    )
 
 
 def admin(sql: str) -> None:

@@ -28,8 +28,9 @@ from typing import Any
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SYNAPSE_PYTHON = pathlib.Path(os.environ.get("WSG_SYNAPSE_PYTHON",
-                                             ROOT / ".venv-synapse" / "bin" / "python"))
+SYNAPSE_PYTHON = pathlib.Path(
+    os.environ.get("WSG_SYNAPSE_PYTHON", ROOT / ".venv-synapse" / "bin" / "python")
+)
 SERVER_NAME = "localhost"
 _NO_LIMIT = {"per_second": 100000, "burst_count": 100000}
 
@@ -42,6 +43,53 @@ def require_synapse() -> None:
     if os.environ.get("WSG_REQUIRE_SYNAPSE"):
         pytest.fail(message + " (WSG_REQUIRE_SYNAPSE is set)")
     pytest.skip(message)
+
+
+class Homeservers:
+    """One homeserver per database dialect ("sqlite", "postgresql") for a whole test session,
+    started on first use: starting Synapse costs seconds, so test modules share it, each telling
+    its own story with users and rooms of its own (distinct localparts)."""
+
+    def __init__(self, root: pathlib.Path) -> None:
+        self._root = root
+        self._servers: dict[str, Synapse] = {}
+
+    def get(self, dialect: str) -> Synapse:
+        if dialect not in self._servers:
+            pg_dsn = postgres_database() if dialect == "postgresql" else None
+            server = Synapse(self._root / dialect, pg_dsn)
+            self._servers[dialect] = server  # stopped (and its database dropped) even if a
+            server.start()  # start fails halfway
+        return self._servers[dialect]
+
+    def stop_all(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+            if server.pg_dsn is not None:
+                import pg
+
+                pg.admin(f"DROP DATABASE IF EXISTS {server.pg_dsn['database']} WITH (FORCE)")
+        self._servers.clear()
+
+
+def postgres_database() -> dict[str, Any]:
+    """A fresh database on the test PostgreSQL, as Synapse requires it (collation C)."""
+    import pg
+    import psycopg
+
+    pg.require()
+    name = "wsg_synapse_" + secrets.token_hex(4)
+    # Synapse refuses a database whose collation is not C (its own set-up instructions).
+    pg.admin(
+        f"CREATE DATABASE {name} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    )
+    info = psycopg.conninfo.conninfo_to_dict(pg.SERVER)
+    return {
+        "user": info.get("user", "postgres"),
+        "host": info.get("host", "127.0.0.1"),
+        "port": int(info.get("port", 5432)),
+        "database": name,
+    }
 
 
 def free_port() -> int:
@@ -90,8 +138,15 @@ class Synapse:
         config = {
             "server_name": SERVER_NAME,
             "pid_file": str(self.root / "homeserver.pid"),
-            "listeners": [{"port": self.port, "bind_addresses": ["127.0.0.1"], "type": "http",
-                           "tls": False, "resources": [{"names": ["client"], "compress": False}]}],
+            "listeners": [
+                {
+                    "port": self.port,
+                    "bind_addresses": ["127.0.0.1"],
+                    "type": "http",
+                    "tls": False,
+                    "resources": [{"names": ["client"], "compress": False}],
+                }
+            ],
             "database": database,
             "media_store_path": str(self.root / "media"),
             "signing_key_path": str(self.root / "signing.key"),
@@ -104,16 +159,24 @@ class Synapse:
             "suppress_key_server_warning": True,
             "presence": {"enabled": False},
             "url_preview_enabled": False,
-            "rc_message": _NO_LIMIT, "rc_registration": _NO_LIMIT, "rc_admin_redaction": _NO_LIMIT,
-            "rc_login": {k: _NO_LIMIT for k in ("address", "account", "failed_attempts")},
-            "rc_joins": {k: _NO_LIMIT for k in ("local", "remote")},
-            "rc_invites": {k: _NO_LIMIT for k in ("per_room", "per_user", "per_issuer")},
+            "rc_message": _NO_LIMIT,
+            "rc_registration": _NO_LIMIT,
+            "rc_admin_redaction": _NO_LIMIT,
+            "rc_login": dict.fromkeys(("address", "account", "failed_attempts"), _NO_LIMIT),
+            "rc_joins": dict.fromkeys(("local", "remote"), _NO_LIMIT),
+            "rc_invites": dict.fromkeys(("per_room", "per_user", "per_issuer"), _NO_LIMIT),
         }
         self.config.write_text(json.dumps(config, indent=1))  # JSON is YAML
 
     def _synapse(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([str(SYNAPSE_PYTHON), "-m", *args], cwd=self.root,
-                              capture_output=True, timeout=120, check=False, **kw)
+        return subprocess.run(
+            [str(SYNAPSE_PYTHON), "-m", *args],
+            cwd=self.root,
+            capture_output=True,
+            timeout=120,
+            check=False,
+            **kw,
+        )
 
     def start(self, timeout: float = 90.0) -> Synapse:
         require_synapse()
@@ -125,12 +188,16 @@ class Synapse:
         with self.log.open("wb") as log:
             self._process = subprocess.Popen(
                 [str(SYNAPSE_PYTHON), "-m", "synapse.app.homeserver", "-c", str(self.config)],
-                cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"synapse exited ({self._process.returncode}): "
-                                   f"{self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"synapse exited ({self._process.returncode}): {self.log.read_text()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(self.base + "/health", timeout=2) as r:
                     if r.read() == b"OK":
@@ -153,8 +220,9 @@ class Synapse:
 
     # --- HTTP ------------------------------------------------------------------------------
 
-    def call(self, method: str, path: str, token: str | None = None,
-             body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def call(
+        self, method: str, path: str, token: str | None = None, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
@@ -171,17 +239,40 @@ class Synapse:
         nonce = self.call("GET", "/_synapse/admin/v1/register")["nonce"]
         password = secrets.token_hex(8)
         mac = hmac.new(self.secret.encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join([nonce.encode(), localpart.encode(), password.encode(),
-                                 b"admin" if admin else b"notadmin"]))
-        done = self.call("POST", "/_synapse/admin/v1/register", body={
-            "nonce": nonce, "username": localpart, "password": password, "admin": admin,
-            "mac": mac.hexdigest()})
+        mac.update(
+            b"\x00".join(
+                [
+                    nonce.encode(),
+                    localpart.encode(),
+                    password.encode(),
+                    b"admin" if admin else b"notadmin",
+                ]
+            )
+        )
+        done = self.call(
+            "POST",
+            "/_synapse/admin/v1/register",
+            body={
+                "nonce": nonce,
+                "username": localpart,
+                "password": password,
+                "admin": admin,
+                "mac": mac.hexdigest(),
+            },
+        )
         return User(self, done["user_id"], done["access_token"])
 
     def export_data(self, user_id: str, out: pathlib.Path) -> pathlib.Path:
         """Synapse's own user-data export (`admin_cmd export-data`), what the gateway replaces."""
-        done = self._synapse("synapse.app.admin_cmd", "-c", str(self.config), "export-data",
-                             user_id, "--output-directory", str(out))
+        done = self._synapse(
+            "synapse.app.admin_cmd",
+            "-c",
+            str(self.config),
+            "export-data",
+            user_id,
+            "--output-directory",
+            str(out),
+        )
         if done.returncode:
             raise RuntimeError(f"export-data failed: {done.stderr.decode()[-3000:]}")
         return out
@@ -199,8 +290,9 @@ class User:
     def _txn(self) -> str:
         return f"t{next(self.server._txn)}"
 
-    def create_room(self, name: str | None, invite: tuple[User, ...] | list[User] = (),
-                    direct: bool = False) -> str:
+    def create_room(
+        self, name: str | None, invite: tuple[User, ...] | list[User] = (), direct: bool = False
+    ) -> str:
         body: dict[str, Any] = {"preset": "private_chat", "invite": [u.user_id for u in invite]}
         if name:
             body["name"] = name
@@ -215,35 +307,64 @@ class User:
         self._call("POST", f"/rooms/{urllib.parse.quote(room)}/leave", {})
 
     def send(self, room: str, body: str) -> str:
-        return self._call("PUT", f"/rooms/{urllib.parse.quote(room)}/send/m.room.message/"
-                                 f"{self._txn()}", {"msgtype": "m.text", "body": body})["event_id"]
+        return self._call(
+            "PUT",
+            f"/rooms/{urllib.parse.quote(room)}/send/m.room.message/{self._txn()}",
+            {"msgtype": "m.text", "body": body},
+        )["event_id"]
+
+    def send_content(self, room: str, content: dict[str, Any]) -> str:
+        """An m.room.message with the given content (a reply, a formatted body, a file)."""
+        return self._call(
+            "PUT",
+            f"/rooms/{urllib.parse.quote(room)}/send/m.room.message/{self._txn()}",
+            content,
+        )["event_id"]
 
     def send_encrypted(self, room: str) -> str:
         """An m.room.encrypted event as a Megolm client sends it (opaque to the server)."""
-        content = {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnB0ZXN0",
-                   "device_id": "DEV", "sender_key": "c2VuZGVy", "session_id": "c2Vzc2lvbg"}
-        return self._call("PUT", f"/rooms/{urllib.parse.quote(room)}/send/m.room.encrypted/"
-                                 f"{self._txn()}", content)["event_id"]
+        content = {
+            "algorithm": "m.megolm.v1.aes-sha2",
+            "ciphertext": "AwgAEnB0ZXN0",
+            "device_id": "DEV",
+            "sender_key": "c2VuZGVy",
+            "session_id": "c2Vzc2lvbg",
+        }
+        return self._call(
+            "PUT", f"/rooms/{urllib.parse.quote(room)}/send/m.room.encrypted/{self._txn()}", content
+        )["event_id"]
 
     def redact(self, room: str, event_id: str) -> str:
-        return self._call("PUT", f"/rooms/{urllib.parse.quote(room)}/redact/"
-                                 f"{urllib.parse.quote(event_id)}/{self._txn()}",
-                          {"reason": "regret"})["event_id"]
+        return self._call(
+            "PUT",
+            f"/rooms/{urllib.parse.quote(room)}/redact/"
+            f"{urllib.parse.quote(event_id)}/{self._txn()}",
+            {"reason": "regret"},
+        )["event_id"]
 
     def event_ts(self, room: str, event_id: str) -> int:
         """The origin_server_ts Synapse stamped on an event (ms since the epoch)."""
-        return self._call("GET", f"/rooms/{urllib.parse.quote(room)}/event/"
-                                 f"{urllib.parse.quote(event_id)}")["origin_server_ts"]
+        return self._call(
+            "GET", f"/rooms/{urllib.parse.quote(room)}/event/{urllib.parse.quote(event_id)}"
+        )["origin_server_ts"]
 
     def set_direct(self, rooms: dict[User, list[str]]) -> None:
         """The m.direct account data a client keeps: who each direct room is with."""
-        self._call("PUT", f"/user/{urllib.parse.quote(self.user_id)}/account_data/m.direct",
-                   {u.user_id: r for u, r in rooms.items()})
+        self._call(
+            "PUT",
+            f"/user/{urllib.parse.quote(self.user_id)}/account_data/m.direct",
+            {u.user_id: r for u, r in rooms.items()},
+        )
 
     def set_displayname(self, name: str) -> None:
-        self._call("PUT", f"/profile/{urllib.parse.quote(self.user_id)}/displayname",
-                   {"displayname": name})
+        self._call(
+            "PUT", f"/profile/{urllib.parse.quote(self.user_id)}/displayname", {"displayname": name}
+        )
 
     def admin_set_threepids(self, user: User, threepids: list[dict[str, str]]) -> None:
-        self.server.call("PUT", f"/_synapse/admin/v2/users/{urllib.parse.quote(user.user_id)}",
-                         self.token, {"threepids": threepids})
+        self.server.call(
+            "PUT",
+            f"/_synapse/admin/v2/users/{urllib.parse.quote(user.user_id)}",
+            self.token,
+            {"threepids": threepids},
+        )

@@ -6,6 +6,7 @@ refuses new ones (as a dead network or a stopped server would), `restore()` acce
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -49,10 +50,8 @@ class TcpProxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
             with self._lock:
                 self._open.discard(source)
@@ -64,10 +63,8 @@ class TcpProxy:
             self._cut = True
             dropped = list(self._open)
         for s in dropped:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def restore(self) -> None:
         with self._lock:

@@ -12,15 +12,17 @@ import casbin
 import grpc
 import pytest
 import yaml
-
-from conftest import make_spec
 from fixtures_small import FEB1, JAN1, ROWS
-from gateway.api import wsg_pb2 as pb
-from gateway.api_policy import API_MODEL_FILE, API_POLICY_FILE, RPCS, ApiPolicy
-from gateway.client import ClientError
+
+from gateway.api.client import ClientError
+from gateway.api.rpcs import RPCS
+from gateway.api.v1 import wsg_pb2 as pb
 from gateway.errors import FailedPrecondition
-from gateway.pki import PkiPaths, bind_roles
+from gateway.identity.roles import bind_roles, roles_file
+from gateway.policy.api import API_MODEL_FILE, ApiPolicy
+from gateway.policy.rules import API_RULES_FILE as API_POLICY_FILE
 from gateway.settings import DEFAULT_POLICY_DIR
+from gateway.testing import make_spec
 
 BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
 
@@ -32,29 +34,63 @@ OWN_ONLY, ANY = {"own"}, {"own", "other", "none"}
 AUDIT_RPCS = ("GetCheckpoint", "GetInclusionProof", "GetConsistencyProof", "ListEntries")
 EXPECTED: dict[tuple[str, str], set[str]] = {}
 for role in ("officer", "service"):
-    EXPECTED.update({(role, "Submit"): ANY, (role, "List"): ANY, (role, "Get"): OWN_ONLY,
-                     (role, "Release"): OWN_ONLY, (role, "Revoke"): OWN_ONLY})
+    EXPECTED.update(
+        {
+            (role, "Submit"): ANY,
+            (role, "List"): ANY,
+            (role, "Get"): OWN_ONLY,
+            (role, "Release"): OWN_ONLY,
+            (role, "Revoke"): OWN_ONLY,
+            (role, "LookupAccount"): ANY,
+        }
+    )
 EXPECTED.update({("reviewer", rpc): ANY for rpc in ("List", "Get", "Approve", "Reject", "Revoke")})
 EXPECTED.update({("auditor", "List"): ANY, ("auditor", "Get"): ANY})
 for role in ("officer", "service", "reviewer", "auditor", "policy_admin"):
     EXPECTED.update({(role, rpc): ANY for rpc in AUDIT_RPCS})
-EXPECTED.update({("policy_admin", "GetPolicy"): ANY, ("policy_admin", "SetPolicy"): ANY,
-                 ("auditor", "GetPolicy"): ANY})
-POLICY_RPCS = ("GetPolicy", "SetPolicy")
-PRINCIPAL = {"officer": "off", "service": "svc", "reviewer": "rev", "auditor": "aud",
-             "policy_admin": "adm", None: "nobody"}
+EXPECTED.update(
+    {
+        ("policy_admin", "GetPolicy"): ANY,
+        ("policy_admin", "SetPolicy"): ANY,
+        ("policy_admin", "ProposePolicy"): ANY,
+        ("policy_admin", "ApprovePolicy"): ANY,
+        ("policy_admin", "ListPolicyProposals"): ANY,
+        ("auditor", "GetPolicy"): ANY,
+        ("auditor", "ListPolicyProposals"): ANY,
+    }
+)
+# The store look-ups (StoreService): who prepares warrants finds targets; auditors see counts.
+for role in ("officer", "service", "reviewer"):
+    EXPECTED.update({(role, "FindAccounts"): ANY, (role, "GetStats"): ANY})
+EXPECTED[("auditor", "GetStats")] = ANY
+POLICY_RPCS = ("GetPolicy", "SetPolicy", "ProposePolicy", "ApprovePolicy", "ListPolicyProposals")
+STORE_RPCS = ("FindAccounts", "GetStats")
+PRINCIPAL = {
+    "officer": "off",
+    "service": "svc",
+    "reviewer": "rev",
+    "auditor": "aud",
+    "policy_admin": "adm",
+    None: "nobody",
+}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c['role']}-{c['rpc']}-{c['relation']}" for c in CASES])
+@pytest.mark.parametrize(
+    "case", CASES, ids=[f"{c['role']}-{c['rpc']}-{c['relation']}" for c in CASES]
+)
 def test_decision_cases_through_casbin_and_the_compiled_table(case: dict[str, Any]) -> None:
-    enforcer = casbin.Enforcer(str(DEFAULT_POLICY_DIR / API_MODEL_FILE),
-                               str(DEFAULT_POLICY_DIR / API_POLICY_FILE))
+    enforcer = casbin.Enforcer(
+        str(DEFAULT_POLICY_DIR / API_MODEL_FILE), str(DEFAULT_POLICY_DIR / API_POLICY_FILE)
+    )
     assert enforcer.enforce(case["role"], case["rpc"], case["relation"]) is case["allow"]
-    assert ApiPolicy.load(DEFAULT_POLICY_DIR).allows(case["role"], case["rpc"], case["relation"]) is case["allow"]
+    assert (
+        ApiPolicy.load(DEFAULT_POLICY_DIR, RPCS).allows(case["role"], case["rpc"], case["relation"])
+        is case["allow"]
+    )
 
 
 def test_the_policy_file_says_what_the_matrix_says() -> None:
-    policy = ApiPolicy.load(DEFAULT_POLICY_DIR)
+    policy = ApiPolicy.load(DEFAULT_POLICY_DIR, RPCS)
     for role in ("officer", "service", "reviewer", "auditor", "policy_admin"):
         for rpc in RPCS:
             for relation in ("own", "other", "none"):
@@ -66,45 +102,74 @@ def test_an_invalid_api_policy_stops_the_start(tmp_path: pathlib.Path) -> None:
     (tmp_path / API_MODEL_FILE).write_text((DEFAULT_POLICY_DIR / API_MODEL_FILE).read_text())
     (tmp_path / API_POLICY_FILE).write_text("p, officer, Launch, any\n")
     with pytest.raises(FailedPrecondition, match="Launch"):
-        ApiPolicy.load(tmp_path)
+        ApiPolicy.load(tmp_path, RPCS)
 
 
 def _call(client: Any, rpc: str, warrant_id: str, clock: Any) -> None:
-    spec = make_spec(["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=3))
+    spec = make_spec(
+        ["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=3)
+    )
     calls = {
-        "Submit": lambda: client.submit(spec), "List": lambda: client.list(),
-        "Get": lambda: client.get(warrant_id), "Approve": lambda: client.approve(warrant_id),
-        "Reject": lambda: client.reject(warrant_id), "Revoke": lambda: client.revoke(warrant_id),
+        "Submit": lambda: client.submit(spec),
+        "List": lambda: client.list(),
+        "Get": lambda: client.get(warrant_id),
+        "Approve": lambda: client.approve(warrant_id),
+        "Reject": lambda: client.reject(warrant_id),
+        "Revoke": lambda: client.revoke(warrant_id),
+        "LookupAccount": lambda: client.lookup_account("phone:+821011112222"),
         "Release": lambda: list(client.release(warrant_id)),
-        "GetCheckpoint": client.checkpoint, "GetInclusionProof": lambda: client.inclusion_proof(0),
+        "GetCheckpoint": client.checkpoint,
+        "GetInclusionProof": lambda: client.inclusion_proof(0),
         "GetConsistencyProof": lambda: client.consistency_proof(1),
         "ListEntries": lambda: list(client.entries(pb.ListEntriesRequest())),
         "GetPolicy": lambda: client.get_policy("release"),
-        # The rules in force, unchanged: allowed on PostgreSQL it writes the same rules again;
-        # on SQLite it is FAILED_PRECONDITION (rules are files there), not an API denial.
+        "FindAccounts": lambda: client.find_accounts("account:u1"),
+        "GetStats": client.store_stats,
+        # Allowed, SetPolicy is refused by the gateway itself (FAILED_PRECONDITION, a change
+        # needs two policy administrators), a proposal of the rules in force too (nothing to
+        # change; on SQLite: the rules are files), an approval of no proposal NOT_FOUND: none
+        # of them an API denial.
         "SetPolicy": lambda: client.set_policy(
-            "release", (DEFAULT_POLICY_DIR / "policy.csv").read_text(), "matrix test"),
+            "release", (DEFAULT_POLICY_DIR / "policy.csv").read_text(), "matrix test"
+        ),
+        "ProposePolicy": lambda: client.propose_policy(
+            "release", (DEFAULT_POLICY_DIR / "policy.csv").read_text(), "matrix test"
+        ),
+        "ApprovePolicy": lambda: client.approve_policy("pp-0123456789abcdef"),
+        "ListPolicyProposals": client.policy_proposals,
     }
     calls[rpc]()
 
 
-@pytest.mark.parametrize("role", ["officer", "service", "reviewer", "auditor", "policy_admin",
-                                  None])
-def test_every_rpc_for_every_role_on_own_and_other_warrants(start_gateway: Any, clock: Any,
-                                                            tmp_path: pathlib.Path, role: str | None) -> None:
+@pytest.mark.parametrize(
+    "role", ["officer", "service", "reviewer", "auditor", "policy_admin", None]
+)
+def test_every_rpc_for_every_role_on_own_and_other_warrants(
+    start_gateway: Any, clock: Any, tmp_path: pathlib.Path, role: str | None
+) -> None:
     data = tmp_path / "wsg-data"
-    data.mkdir()
-    bind_roles(PkiPaths(data), [(p, r) for r, p in PRINCIPAL.items() if r])
+    data.mkdir(mode=0o700)  # a data directory is private (wsg serve refuses others)
+    bind_roles(roles_file(data), [(p, r) for r, p in PRINCIPAL.items() if r])
     run = start_gateway(ROWS, data=data)
     me = PRINCIPAL[role]
     for rpc in RPCS:
-        relations = ["none"] if rpc in ("Submit", "List", *AUDIT_RPCS, *POLICY_RPCS) else (
-            ["own", "other"] if role in ("officer", "service") else ["other"])
+        relations = (
+            ["none"]
+            if rpc in ("Submit", "List", "LookupAccount", *AUDIT_RPCS, *POLICY_RPCS, *STORE_RPCS)
+            else (["own", "other"] if role in ("officer", "service") else ["other"])
+        )
         for relation in relations:
             owner = me if relation == "own" else "off" if me != "off" else "svc"
             with run.client(owner) as submitter:
-                warrant = submitter.submit(make_spec(["account:u1"], ["message_content"], JAN1, FEB1,
-                                                     clock.now + dt.timedelta(days=3)))
+                warrant = submitter.submit(
+                    make_spec(
+                        ["account:u1"],
+                        ["message_content"],
+                        JAN1,
+                        FEB1,
+                        clock.now + dt.timedelta(days=3),
+                    )
+                )
             allowed = relation in EXPECTED.get((role or "", rpc), set())
             before = run.gateway.audit.size
             try:
@@ -117,7 +182,9 @@ def test_every_rpc_for_every_role_on_own_and_other_warrants(start_gateway: Any, 
             # call may still be refused further in, e.g. by the two-person rule or because an
             # audit entry is not the caller's to read; those are not API denials.)
             last = json.loads(run.gateway.audit.line(run.gateway.audit.size - 1))
-            by_policy = outcome is grpc.StatusCode.PERMISSION_DENIED and last["event"] == "api.denied"
+            by_policy = (
+                outcome is grpc.StatusCode.PERMISSION_DENIED and last["event"] == "api.denied"
+            )
             assert by_policy is not allowed, (role, rpc, relation, outcome)
             if by_policy:
                 assert run.gateway.audit.size == before + 1
@@ -125,13 +192,16 @@ def test_every_rpc_for_every_role_on_own_and_other_warrants(start_gateway: Any, 
                 assert last["warrant"] == (None if relation == "none" else warrant.id)
 
 
-def test_list_shows_officers_only_their_own_warrants(start_gateway: Any, clock: Any,
-                                                     tmp_path: pathlib.Path) -> None:
+def test_list_shows_officers_only_their_own_warrants(
+    start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+) -> None:
     data = tmp_path / "wsg-data"
-    data.mkdir()
-    bind_roles(PkiPaths(data), [("off", "officer"), ("svc", "service"), ("aud", "auditor")])
+    data.mkdir(mode=0o700)  # a data directory is private (wsg serve refuses others)
+    bind_roles(roles_file(data), [("off", "officer"), ("svc", "service"), ("aud", "auditor")])
     run = start_gateway(ROWS, data=data)
-    spec = make_spec(["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=3))
+    spec = make_spec(
+        ["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=3)
+    )
     with run.client("off") as off, run.client("svc") as svc, run.client("aud") as aud:
         mine, theirs = off.submit(spec), svc.submit(spec)
         assert [w.id for w in off.list()] == [mine.id]

@@ -33,20 +33,23 @@ from typing import Any
 
 import grpc
 import pytest
-from structlog.testing import capture_logs
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-import gateway.server as server_module
-from conftest import make_spec
 from fixtures_small import FEB1, JAN1, ROWS
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from structlog.testing import capture_logs
+
+import gateway.api.server as server_module
 from gateway import faults
-from gateway.api import wsg_pb2 as pb
-from gateway.audit import canonical_json, read_lines
-from gateway.audit_verify import verify_log
-from gateway.client import Client, ClientError
-from gateway.merkle import MerkleTree, leaf_hash, verify_consistency
-from gateway.notes import Checkpoint, NoteVerifier, open_checkpoint
-from gateway.server import SERVICE_NAMES
+from gateway.api.client import Client, ClientError
+from gateway.api.rpcs import SERVICES as SERVICE_NAMES
+from gateway.api.v1 import wsg_pb2 as pb
+from gateway.audit.canonical import canonical_json
+from gateway.audit.files import read_lines
+from gateway.audit.notes import Checkpoint, NoteVerifier, open_checkpoint
+from gateway.audit.tree import MerkleTree, leaf_hash, verify_consistency
+from gateway.audit.verify import verify_log
+from gateway.testing import make_spec
+
+pytestmark = pytest.mark.usefixtures("info_logging")
 
 OFFICER, REVIEWER, AUDITOR = "alice", "bob", "carol"
 BULK = 30
@@ -70,24 +73,31 @@ def store_rows() -> list[dict[str, Any]]:
     """The small data set plus BULK of the target's own direct messages inside the window."""
     base = JAN1 + dt.timedelta(days=10)
     return ROWS + [
-        {"kind": "message", "id": f"bulk-{i}", "room": "r-dm", "sender": "u1",
-         "sent_at": (base + dt.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-         "body": f"bulk message {i} " + "y" * 120}
+        {
+            "kind": "message",
+            "id": f"bulk-{i}",
+            "room": "r-dm",
+            "sender": "u1",
+            "sent_at": (base + dt.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "body": f"bulk message {i} " + "y" * 120,
+        }
         for i in range(BULK)
     ]
 
 
 def approved_warrant(client_of: Any, now: dt.datetime) -> str:
     with client_of(OFFICER) as officer:
-        w = officer.submit(make_spec(["account:u1"], ["message_content"], JAN1, FEB1,
-                                     now + dt.timedelta(days=30)))
+        w = officer.submit(
+            make_spec(["account:u1"], ["message_content"], JAN1, FEB1, now + dt.timedelta(days=30))
+        )
     with client_of(REVIEWER) as reviewer:
         reviewer.approve(w.id)
     return w.id
 
 
-def read_release(client: Client, warrant_id: str) -> tuple[Received, ClientError | None,
-                                                               pb.ReleaseSummary | None]:
+def read_release(
+    client: Client, warrant_id: str
+) -> tuple[Received, ClientError | None, pb.ReleaseSummary | None]:
     """Read a release stream until it ends; what arrived, how it ended, and any summary."""
     received: Received = []
     summary = None
@@ -116,9 +126,12 @@ def assert_covered(lines: list[bytes], warrant_id: str, received: Received) -> N
     """Every received record is named, with its digest, by a release.batch entry among `lines`
     (the durable lines), and each batch by the very entry its audit_index points at."""
     entries = entries_of(lines)
-    audited = {(rid, digest) for e in entries
-               if e["event"] == "release.batch" and e["warrant"] == warrant_id
-               for rid, digest in e["records"]}
+    audited = {
+        (rid, digest)
+        for e in entries
+        if e["event"] == "release.batch" and e["warrant"] == warrant_id
+        for rid, digest in e["records"]
+    }
     flat = [record for _, records in received for record in records]
     uncovered = [record for record in flat if record not in audited]
     assert not uncovered, f"{len(uncovered)} received records have no durable entry: {uncovered}"
@@ -158,7 +171,8 @@ def assert_consistent(data: pathlib.Path, client: Client, old_note: str, new_not
 def health(address: str, service: str = "") -> int:
     with grpc.insecure_channel(address) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=service), timeout=5)
+            health_pb2.HealthCheckRequest(service=service), timeout=5
+        )
     return int(reply.status)
 
 
@@ -227,8 +241,9 @@ def test_a_failed_write_or_fsync_stops_the_gateway_and_loses_no_released_record(
         assert not again and refused is not None
         assert refused.code is grpc.StatusCode.UNAVAILABLE
         with run.client(REVIEWER) as other, pytest.raises(ClientError) as submit:
-            other.submit(make_spec(["account:u1"], ["logins"], JAN1, FEB1,
-                                   clock.now + dt.timedelta(days=1)))
+            other.submit(
+                make_spec(["account:u1"], ["logins"], JAN1, FEB1, clock.now + dt.timedelta(days=1))
+            )
         assert submit.value.code is grpc.StatusCode.UNAVAILABLE
 
     # The operational log says why, once, and nothing was an internal error.
@@ -285,8 +300,14 @@ def test_a_failed_witness_export_is_logged_and_loses_nothing(
         assert_consistent(data, officer, old_note, finish_a_release(officer, warrant_id).checkpoint)
 
 
-def assert_recovered(restarted: Any, data: pathlib.Path, lines: list[bytes], warrant_id: str,
-                     received: Received, old_note: str) -> None:
+def assert_recovered(
+    restarted: Any,
+    data: pathlib.Path,
+    lines: list[bytes],
+    warrant_id: str,
+    received: Received,
+    old_note: str,
+) -> None:
     """After a restart: what was received is covered, the log verifies against the checkpoint
     from before the failure, and a new release ends in a checkpoint consistent with it."""
     assert_covered(lines, warrant_id, received)
@@ -300,15 +321,28 @@ def assert_recovered(restarted: Any, data: pathlib.Path, lines: list[bytes], war
 # -- B: a killed `wsg serve` process ------------------------------------------------------------
 
 
-def serve_process(data: pathlib.Path, failpoints: str, stderr_path: pathlib.Path
-                  ) -> tuple[subprocess.Popen[bytes], str]:
+def serve_process(
+    data: pathlib.Path, failpoints: str, stderr_path: pathlib.Path
+) -> tuple[subprocess.Popen[bytes], str]:
     """`wsg serve --insecure` on a free loopback port with fail points armed by environment."""
     env = {**os.environ, faults.ENV: failpoints}
     with stderr_path.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--insecure", "--listen", "127.0.0.1:0",
-             "--data", str(data)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--insecure",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+                str(data),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
         )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

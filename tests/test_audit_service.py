@@ -1,4 +1,5 @@
-"""AuditService and `wsg audit` against a real gateway: what an auditor is promised (DESIGN.md).
+"""AuditService and `wsg audit` against a real gateway: what an auditor is promised
+(docs/architecture.md).
 
 Every proof the gateway hands out is checked here with the verifier functions (or by recomputing
 the Merkle root from DIR/audit.log), never by comparing it with another output of the same code
@@ -21,18 +22,31 @@ from typing import Any
 
 import grpc
 import pytest
+from fixtures_small import FEB1, JAN1, ROWS
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import T0, make_spec, ts
-from fixtures_small import FEB1, JAN1, ROWS
-from gateway.api import wsg_pb2 as pb
-from gateway.client import ClientError
-from gateway.evidence import EvidenceError, _check_audit_binding, write_package
-from gateway.merkle import MerkleTree, ProofError, leaf_hash, verify_consistency, verify_inclusion
-from gateway.notes import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
-from gateway.proofs import check_inclusion_json
-from gateway.server import SERVICE_NAMES
+from gateway.api.client import ClientError
+from gateway.api.package import _check_audit_binding, write_package
+from gateway.api.rpcs import SERVICES as SERVICE_NAMES
+from gateway.api.v1 import wsg_pb2 as pb
+from gateway.audit.evidence import EvidenceError
+from gateway.audit.notes import (
+    Checkpoint,
+    NoteSigner,
+    NoteVerifier,
+    open_checkpoint,
+    sign_checkpoint,
+)
+from gateway.audit.proofs import check_inclusion_json
+from gateway.audit.tree import (
+    MerkleTree,
+    ProofError,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from gateway.settings import DEFAULT_ORIGIN
+from gateway.testing import T0, make_spec, ts
 
 BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
 
@@ -45,6 +59,7 @@ WSG = [sys.executable, "-m", "gateway"]
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
 
 def submit(run: Any, clock: Any, who: str, targets: list[str], categories: list[str]) -> pb.Warrant:
     with run.client(who) as client:
@@ -66,10 +81,11 @@ def release(run: Any, who: str, warrant: pb.Warrant, out: pathlib.Path) -> dict[
 def lines_of(run: Any) -> list[bytes]:
     """The log's leaves as stored: each line of DIR/audit.log without its newline, or each row
     of the audit_log table, read past the gateway's tree."""
-    if run.gateway.database is not None:
-        from gateway.pg_audit import read_lines
+    database = getattr(run.gateway.backend, "database", None)
+    if database is not None:
+        from gateway.backends.postgres.audit_log import read_lines
 
-        return list(read_lines(run.gateway.database))
+        return list(read_lines(database))
     data = run.gateway.data.audit_log.read_bytes()
     assert data.endswith(b"\n")
     return data[:-1].split(b"\n")
@@ -87,15 +103,20 @@ def refused(call: Callable[[], Any]) -> ClientError:
     return err.value
 
 
-def listed(run: Any, who: str, **request: Any) -> list[pb.AuditEntry]:
+def listed(run: Any, who: str, **request: Any) -> list[pb.ListEntriesResponse]:
     with run.client(who) as client:
         return list(client.entries(pb.ListEntriesRequest(**request)))
 
 
 def wsg(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI as a separate process, as a script or operator would."""
-    proc = subprocess.run([*WSG, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.run(
+        [*WSG, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"wsg {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -111,9 +132,11 @@ def b64(text: str) -> bytes:
 
 # -- 1. checkpoints and proofs over gRPC -------------------------------------------------------
 
+
 class TestProofs:
-    def test_checkpoint_inclusion_and_consistency_verify(self, start_gateway: Any, clock: Any,
-                                                         tmp_path: pathlib.Path) -> None:
+    def test_checkpoint_inclusion_and_consistency_verify(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """The signed checkpoint opens with the gateway's key, every entry's proof leads to its
         root with the exact bytes of its line, and an earlier checkpoint is a prefix of a later."""
         run = start_gateway(ROWS, auditors=AUDITORS)
@@ -142,26 +165,39 @@ class TestProofs:
                 proof = auditor.inclusion_proof(index, late.tree_size)
                 assert (proof.index, proof.tree_size) == (index, late.tree_size)
                 assert proof.leaf == lines[index]
-                verify_inclusion(leaf_hash(proof.leaf), index, late.tree_size, list(proof.hashes),
-                                 late.root_hash)
+                verify_inclusion(
+                    leaf_hash(proof.leaf), index, late.tree_size, list(proof.hashes), late.root_hash
+                )
             # A proof in the earlier, smaller tree leads to the earlier root.
             old = auditor.inclusion_proof(1, early.tree_size)
-            verify_inclusion(leaf_hash(lines[1]), 1, early.tree_size, list(old.hashes),
-                             early.root_hash)
+            verify_inclusion(
+                leaf_hash(lines[1]), 1, early.tree_size, list(old.hashes), early.root_hash
+            )
             with pytest.raises(ProofError):  # and the check can fail: another entry's bytes
-                verify_inclusion(leaf_hash(lines[0]), 1, early.tree_size, list(old.hashes),
-                                 early.root_hash)
+                verify_inclusion(
+                    leaf_hash(lines[0]), 1, early.tree_size, list(old.hashes), early.root_hash
+                )
 
             assert 1 < early.tree_size < late.tree_size
             assert opened(early.note, vkey_file).root == early.root_hash
             assert early.root_hash == root_of(lines[: early.tree_size])
             consistency = auditor.consistency_proof(early.tree_size, late.tree_size)
             assert (consistency.old_size, consistency.new_size) == (early.tree_size, late.tree_size)
-            verify_consistency(early.tree_size, late.tree_size, early.root_hash, late.root_hash,
-                               list(consistency.hashes))
+            verify_consistency(
+                early.tree_size,
+                late.tree_size,
+                early.root_hash,
+                late.root_hash,
+                list(consistency.hashes),
+            )
             with pytest.raises(ProofError):  # a root of a different prefix does not pass
-                verify_consistency(early.tree_size, late.tree_size, root_of(lines[:1]),
-                                   late.root_hash, list(consistency.hashes))
+                verify_consistency(
+                    early.tree_size,
+                    late.tree_size,
+                    root_of(lines[:1]),
+                    late.root_hash,
+                    list(consistency.hashes),
+                )
             same = auditor.consistency_proof(late.tree_size, late.tree_size)
             assert list(same.hashes) == []
 
@@ -179,8 +215,18 @@ class TestProofs:
             (lambda c, n: c.consistency_proof(n + 1, 0), "old_size"),  # old > latest
             (lambda c, n: c.consistency_proof(1, n + 1), "new_size"),  # new larger than the log
         ],
-        ids=["index=size", "index>latest", "index>size", "size>log", "size=2^64-1",
-             "old=0", "old=0,new=latest", "old>new", "old>latest", "new>log"],
+        ids=[
+            "index=size",
+            "index>latest",
+            "index>size",
+            "size>log",
+            "size=2^64-1",
+            "old=0",
+            "old=0,new=latest",
+            "old>new",
+            "old>latest",
+            "new>log",
+        ],
     )
     def test_bad_arguments_are_invalid_argument_naming_the_field(
         self, start_gateway: Any, clock: Any, call: Callable[[Any, int], Any], field: str
@@ -240,20 +286,30 @@ class TestPermissions:
         assert [(e.index, e.line) for e in everything] == list(enumerate(lines))
 
         alice = listed(run, ALICE)
-        expected = [i for i, e in enumerate(entries)
-                    if e.get("warrant") == w1.id or e.get("principal") == ALICE]
+        expected = [
+            i
+            for i, e in enumerate(entries)
+            if e.get("warrant") == w1.id or e.get("principal") == ALICE
+        ]
         assert [e.index for e in alice] == expected
         assert all(e.line == lines[e.index] for e in alice)
         seen = [entries[e.index] for e in alice]
         assert not [e for e in seen if e.get("warrant") == w2.id]
-        assert {"warrant.submitted", "warrant.approved", "release.started", "release.batch",
-                "release.completed", "warrant.revoked"} <= {e["event"] for e in seen}
+        assert {
+            "warrant.submitted",
+            "warrant.approved",
+            "release.started",
+            "release.batch",
+            "release.completed",
+            "warrant.revoked",
+        } <= {e["event"] for e in seen}
         assert {e["principal"] for e in seen} == {ALICE, BOB, CAROL}  # others' acts on her warrant
 
         # Filtering by a colleague's warrant is no way around it: the answer is empty, not an error.
         assert listed(run, ALICE, warrant_id=w2.id) == []
         assert [e.index for e in listed(run, ALICE, warrant_id=w1.id)] == [
-            i for i, e in enumerate(entries) if e.get("warrant") == w1.id]
+            i for i, e in enumerate(entries) if e.get("warrant") == w1.id
+        ]
         # Bob submitted nothing: only his own two approvals.
         assert [entries[e.index]["event"] for e in listed(run, BOB)] == ["warrant.approved"] * 2
         # A principal with no role gets nothing at all (API policy), and the denial is logged.
@@ -267,7 +323,7 @@ class TestPermissions:
         Checkpoints and consistency proofs hold only hashes, so anyone with a role gets them;
         a principal without a role gets nothing."""
         run = start_gateway(ROWS, auditors=AUDITORS)
-        w1, w2 = two_officers(run, clock, tmp_path)
+        _w1, w2 = two_officers(run, clock, tmp_path)
         lines = lines_of(run)
         about_w2 = next(i for i, line in enumerate(lines) if json.loads(line)["warrant"] == w2.id)
         about_w1 = 1  # Bob's approval of Alice's W1
@@ -281,18 +337,27 @@ class TestPermissions:
             proof = auditor.inclusion_proof(about_w2)
             checkpoint = auditor.checkpoint()
         assert proof.leaf == lines[about_w2]
-        verify_inclusion(leaf_hash(proof.leaf), about_w2, proof.tree_size, list(proof.hashes),
-                         checkpoint.root_hash)
+        verify_inclusion(
+            leaf_hash(proof.leaf),
+            about_w2,
+            proof.tree_size,
+            list(proof.hashes),
+            checkpoint.root_hash,
+        )
         with run.client(BOB) as bob:  # bob submitted nothing
             assert bob.checkpoint().note == checkpoint.note
             assert bob.consistency_proof(2).new_size == len(lines)
         with run.client(OUTSIDER) as outsider:
-            for call in (outsider.checkpoint, lambda: outsider.consistency_proof(2),
-                         lambda: outsider.inclusion_proof(0)):
+            for call in (
+                outsider.checkpoint,
+                lambda: outsider.consistency_proof(2),
+                lambda: outsider.inclusion_proof(0),
+            ):
                 assert refused(call).code is grpc.StatusCode.PERMISSION_DENIED
 
-    def test_since_until_select_entries_by_time(self, start_gateway: Any, clock: Any,
-                                                tmp_path: pathlib.Path) -> None:
+    def test_since_until_select_entries_by_time(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """since <= ts < until, on the entries' own timestamps, and still only what one may read."""
         run = start_gateway(ROWS, auditors=AUDITORS)
         w1, w2 = two_officers(run, clock, tmp_path)
@@ -303,9 +368,13 @@ class TestPermissions:
 
         releases = listed(run, AUDITOR, since=ts(T0 + 4 * HOUR), until=ts(T0 + 5 * HOUR))
         assert [e.index for e in releases] == [
-            i for i, e in enumerate(entries) if e["ts"] == "2026-03-01T04:00:00Z"]
+            i for i, e in enumerate(entries) if e["ts"] == "2026-03-01T04:00:00Z"
+        ]
         assert {entries[e.index]["event"] for e in releases} == {
-            "release.started", "release.batch", "release.completed"}
+            "release.started",
+            "release.batch",
+            "release.completed",
+        }
         late = listed(run, AUDITOR, since=ts(T0 + 6 * HOUR))
         assert [entries[e.index]["event"] for e in late] == ["warrant.revoked"]
         early = listed(run, AUDITOR, until=ts(T0 + HOUR))
@@ -316,6 +385,7 @@ class TestPermissions:
 
 
 # -- 4. the CLI, offline and online ------------------------------------------------------------
+
 
 def modify_string_value(line: bytes, key: str) -> bytes:
     """Change one byte inside the JSON string value of `key`, keeping the line valid JSON."""
@@ -338,7 +408,7 @@ class TestCli:
         self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
     ) -> None:
         """`wsg audit key|checkpoint|proof|consistency` on --data and on --server print the same,
-        in DESIGN.md's shapes, and the proofs verify independently against the checkpoint."""
+        in the documented shapes, and the proofs verify independently against the checkpoint."""
         run = start_gateway(ROWS, auditors=AUDITORS)
         w = submit(run, clock, ALICE, ["account:u1"], ["message_content", "contacts"])
         approve(run, w.id)
@@ -367,8 +437,13 @@ class TestCli:
             assert (proof["tree_size"], proof["index"]) == (size, index)
             leaf = b64(proof["leaf"])
             assert leaf == lines[index]
-            verify_inclusion(leaf_hash(leaf), index, checkpoint.size,
-                             [b64(h) for h in proof["proof"]], checkpoint.root)
+            verify_inclusion(
+                leaf_hash(leaf),
+                index,
+                checkpoint.size,
+                [b64(h) for h in proof["proof"]],
+                checkpoint.root,
+            )
 
         for old in (1, 3):
             args = ("audit", "consistency", "--old", str(old), "--json")
@@ -376,8 +451,9 @@ class TestCli:
             assert proof == json.loads(wsg(*args, *online).stdout)
             assert set(proof) == {"old_size", "new_size", "proof"}
             assert (proof["old_size"], proof["new_size"]) == (old, size)
-            verify_consistency(old, size, root_of(lines[:old]), checkpoint.root,
-                               [b64(h) for h in proof["proof"]])
+            verify_consistency(
+                old, size, root_of(lines[:old]), checkpoint.root, [b64(h) for h in proof["proof"]]
+            )
 
         # Refusals: one line on stderr, non-zero exit, in both modes.
         bad = (("audit", "proof", "--index", str(size)), ("audit", "consistency", "--old", "0"))
@@ -386,8 +462,18 @@ class TestCli:
                 proc = wsg(*args, *mode, check=False)
                 assert proc.returncode != 0 and proc.stdout == ""
                 assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
-        denied = wsg("audit", "proof", "--index", "0", "--server", run.address, "--identity",
-                     OUTSIDER, "--insecure", check=False)
+        denied = wsg(
+            "audit",
+            "proof",
+            "--index",
+            "0",
+            "--server",
+            run.address,
+            "--identity",
+            OUTSIDER,
+            "--insecure",
+            check=False,
+        )
         assert denied.returncode == 1 and "[PERMISSION_DENIED]" in denied.stderr
 
     @pytest.mark.sqlite_only
@@ -418,8 +504,20 @@ class TestCli:
         bad.write_bytes(b"\n".join(lines))
 
         def check(log: pathlib.Path, kept: pathlib.Path) -> subprocess.CompletedProcess[str]:
-            return wsg("audit", "verify", "--log", str(log), "--data", str(dirs.root), "--key",
-                       str(dirs.verifier_key), "--checkpoint", str(kept), "--json", check=False)
+            return wsg(
+                "audit",
+                "verify",
+                "--log",
+                str(log),
+                "--data",
+                str(dirs.root),
+                "--key",
+                str(dirs.verifier_key),
+                "--checkpoint",
+                str(kept),
+                "--json",
+                check=False,
+            )
 
         untouched = check(good, saved)
         assert untouched.returncode == 0 and faults_of(untouched) == []
@@ -436,22 +534,31 @@ class TestCli:
 
 # -- 5. the evidence package carries its audit proofs ------------------------------------------
 
+
 def summary_from(manifest: dict[str, Any], records: bytes) -> pb.ReleaseSummary:
     """The parts of a release summary that bind a package to the audit log, rebuilt from it."""
+
     def proof(p: dict[str, Any]) -> pb.InclusionProof:
-        return pb.InclusionProof(index=p["index"], tree_size=p["tree_size"], leaf=b64(p["leaf"]),
-                                 hashes=[b64(h) for h in p["proof"]])
+        return pb.InclusionProof(
+            index=p["index"],
+            tree_size=p["tree_size"],
+            leaf=b64(p["leaf"]),
+            hashes=[b64(h) for h in p["proof"]],
+        )
 
     proofs = manifest["audit_inclusion_proofs"]
-    return pb.ReleaseSummary(checkpoint=manifest["audit_checkpoint"],
-                             last_batch_proof=proof(proofs["last_batch"]),
-                             completed_proof=proof(proofs["completed"]),
-                             records_sha256=hashlib.sha256(records).hexdigest())
+    return pb.ReleaseSummary(
+        checkpoint=manifest["audit_checkpoint"],
+        last_batch_proof=proof(proofs["last_batch"]),
+        completed_proof=proof(proofs["completed"]),
+        records_sha256=hashlib.sha256(records).hexdigest(),
+    )
 
 
 class TestEvidence:
-    def test_manifest_proves_the_release_is_in_the_log(self, start_gateway: Any, clock: Any,
-                                                       tmp_path: pathlib.Path) -> None:
+    def test_manifest_proves_the_release_is_in_the_log(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """`wsg release --out`: the manifest's signed checkpoint and inclusion proofs show the
         release.completed entry naming sha256(records.jsonl) is in the log; an edited
         records.jsonl no longer matches it."""
@@ -459,8 +566,20 @@ class TestEvidence:
         w = submit(run, clock, ALICE, ["account:u1"], ["message_content", "message_metadata"])
         approve(run, w.id)
         out = tmp_path / "evidence"
-        wsg("release", w.id, "--out", str(out), "--batch-size", "2", "--server", run.address,
-            "--identity", ALICE, "--insecure", "--json")
+        wsg(
+            "release",
+            w.id,
+            "--out",
+            str(out),
+            "--batch-size",
+            "2",
+            "--server",
+            run.address,
+            "--identity",
+            ALICE,
+            "--insecure",
+            "--json",
+        )
         manifest = json.loads((out / "manifest.json").read_text())
         records = (out / "records.jsonl").read_bytes()
         lines = lines_of(run)
@@ -473,8 +592,13 @@ class TestEvidence:
             assert set(proof) == {"tree_size", "index", "leaf", "proof"}
             assert proof["tree_size"] == checkpoint.size
             assert b64(proof["leaf"]) == lines[proof["index"]]
-            verify_inclusion(leaf_hash(b64(proof["leaf"])), proof["index"], checkpoint.size,
-                             [b64(h) for h in proof["proof"]], checkpoint.root)
+            verify_inclusion(
+                leaf_hash(b64(proof["leaf"])),
+                proof["index"],
+                checkpoint.size,
+                [b64(h) for h in proof["proof"]],
+                checkpoint.root,
+            )
             check_inclusion_json(proof, checkpoint.root)
         completed = json.loads(b64(proofs["completed"]["leaf"]))
         assert completed["event"] == "release.completed" and completed["warrant"] == w.id
@@ -484,7 +608,7 @@ class TestEvidence:
         assert last_batch["event"] == "release.batch"
         assert last_batch["batch"] == manifest["batches"] - 1
         assert 1 <= len(last_batch["records"]) <= 2
-        assert last_batch["records"] == manifest["records"][-len(last_batch["records"]):]
+        assert last_batch["records"] == manifest["records"][-len(last_batch["records"]) :]
         assert checkpoint.root == root_of(lines[: checkpoint.size])
 
         _check_audit_binding(summary_from(manifest, records))  # the untouched package passes
@@ -493,26 +617,42 @@ class TestEvidence:
             _check_audit_binding(summary_from(manifest, tampered))
         # Nor can the proven entry be edited to name the changed file.
         renamed = b64(proofs["completed"]["leaf"]).replace(
-            completed["records_sha256"].encode(), hashlib.sha256(tampered).hexdigest().encode())
+            completed["records_sha256"].encode(), hashlib.sha256(tampered).hexdigest().encode()
+        )
         forged = dict(proofs["completed"], leaf=base64.b64encode(renamed).decode())
         with pytest.raises(ProofError):
             check_inclusion_json(forged, checkpoint.root)
 
     @pytest.mark.sqlite_only  # reads the verifier key and log from DIR
     def test_a_package_on_disk_verifies_offline_and_tampering_is_named(
-            self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path) -> None:
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """`wsg audit evidence DIR`: the package alone plus the verifier key prove the release;
         an edited record, a dropped record or a checkpoint from another key is refused."""
         run = start_gateway(ROWS)
         w = submit(run, clock, ALICE, ["account:u1"], ["message_content", "message_metadata"])
         approve(run, w.id)
         out = tmp_path / "evidence"
-        wsg("release", w.id, "--out", str(out), "--batch-size", "2", "--server", run.address,
-            "--identity", ALICE, "--insecure")
+        wsg(
+            "release",
+            w.id,
+            "--out",
+            str(out),
+            "--batch-size",
+            "2",
+            "--server",
+            run.address,
+            "--identity",
+            ALICE,
+            "--insecure",
+        )
         data = str(run.gateway.data.root)
         ok = json.loads(wsg("audit", "evidence", str(out), "--data", data, "--json").stdout)
-        assert ok == {"ok": True, "warrant": w.id, "records": json.loads(
-            (out / "manifest.json").read_text())["released"]}
+        assert ok == {
+            "ok": True,
+            "warrant": w.id,
+            "records": json.loads((out / "manifest.json").read_text())["released"],
+        }
 
         def broken(change: Any) -> str:
             copy = tmp_path / f"copy-{len(list(tmp_path.iterdir()))}"
@@ -531,7 +671,9 @@ class TestEvidence:
             (d / "records.jsonl").write_bytes(b"".join(lines[1:]))
             manifest = json.loads((d / "manifest.json").read_text())
             manifest["records"] = manifest["records"][1:]
-            manifest["files"]["records.jsonl"]["sha256"] = hashlib.sha256(b"".join(lines[1:])).hexdigest()
+            manifest["files"]["records.jsonl"]["sha256"] = hashlib.sha256(
+                b"".join(lines[1:])
+            ).hexdigest()
             (d / "manifest.json").write_text(json.dumps(manifest))
 
         def foreign_checkpoint(d: pathlib.Path) -> None:
@@ -545,8 +687,9 @@ class TestEvidence:
         assert "other records" in broken(drop_record)
         assert "does not verify" in broken(foreign_checkpoint)
 
-    def test_records_changed_in_transit_leave_no_package(self, start_gateway: Any, clock: Any,
-                                                         tmp_path: pathlib.Path) -> None:
+    def test_records_changed_in_transit_leave_no_package(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """A record altered on the way (its per-record digest fixed up to match) no longer
         matches the audited records_sha256: write_package refuses and writes no manifest."""
         run = start_gateway(ROWS)
@@ -570,10 +713,12 @@ class TestEvidence:
 
 # -- 6. health follows the audit log ----------------------------------------------------------
 
+
 class TestHealth:
     @pytest.mark.sqlite_only  # breaks the log file; tests/test_postgres.py cuts the database
-    def test_a_broken_audit_log_makes_the_gateway_not_serving(self, start_gateway: Any,
-                                                              clock: Any) -> None:
+    def test_a_broken_audit_log_makes_the_gateway_not_serving(
+        self, start_gateway: Any, clock: Any
+    ) -> None:
         """Once an audit write fails, grpc.health.v1 says NOT_SERVING for the server and every
         service (so a load balancer stops sending work) and a new release is UNAVAILABLE."""
         run = start_gateway(ROWS)
@@ -585,18 +730,25 @@ class TestHealth:
         def statuses() -> dict[str, int]:
             with grpc.insecure_channel(run.address) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
-                return {n: stub.Check(health_pb2.HealthCheckRequest(service=n), timeout=5).status
-                        for n in names}
+                return {
+                    n: stub.Check(health_pb2.HealthCheckRequest(service=n), timeout=5).status
+                    for n in names
+                }
 
-        assert statuses() == {n: health_pb2.HealthCheckResponse.SERVING for n in names}
+        assert statuses() == dict.fromkeys(names, health_pb2.HealthCheckResponse.SERVING)
         full = os.open("/dev/full", os.O_WRONLY)
         os.dup2(full, run.gateway.audit.fileno())  # every later write to the log fails (ENOSPC)
         os.close(full)
         with run.client(CAROL) as carol:
-            failed = refused(lambda: carol.submit(make_spec(["account:u2"], ["logins"], JAN1, FEB1,
-                                                            clock.now + dt.timedelta(days=1))))
+            failed = refused(
+                lambda: carol.submit(
+                    make_spec(
+                        ["account:u2"], ["logins"], JAN1, FEB1, clock.now + dt.timedelta(days=1)
+                    )
+                )
+            )
         assert failed.code is grpc.StatusCode.UNAVAILABLE
-        assert statuses() == {n: health_pb2.HealthCheckResponse.NOT_SERVING for n in names}
+        assert statuses() == dict.fromkeys(names, health_pb2.HealthCheckResponse.NOT_SERVING)
 
         received: list[Any] = []
         with run.client(ALICE) as alice:

@@ -13,8 +13,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def bench(*args: str, workdir: pathlib.Path) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "bench", "--workdir", str(workdir), *args, "--json"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--workdir", str(workdir), *args, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
@@ -31,12 +36,19 @@ def test_release_benchmark_reports_every_figure(tmp_path: pathlib.Path) -> None:
     assert r["peak_rss_mb"] >= r["idle_rss_mb"]
     assert r["scale_10x_ratio"] > 0
     assert {p.name for p in tmp_path.glob("store-*.db")} == {  # built once, cached, 10x beside it
-        "store-v2-t300-p60-o2640-s1.db", "store-v2-t300-p60-o26400-s1.db"}
+        "store-v5-t300-p60-o2640-s1.db",
+        "store-v5-t300-p60-o26400-s1.db",
+    }
+    m = r["minimizer"]  # the text minimizer on the target's bodies, ~10% of which name someone
+    assert m["bodies"] == 300 and 0 < m["bodies_with_identifiers"] < m["bodies"]
+    assert m["us_per_body"] > 0 and m["directory_people"] > 1
 
 
 def test_unary_benchmark_reports_percentiles(tmp_path: pathlib.Path) -> None:
     r = bench("unary", "--clients", "2", "--calls", "5", "--rate", "50", workdir=tmp_path)
-    assert r["clients"] == 2 and r["calls_per_client"] == 5 and r["pairs_per_second_per_client"] == 50
+    assert (
+        r["clients"] == 2 and r["calls_per_client"] == 5 and r["pairs_per_second_per_client"] == 50
+    )
     for name in ("get", "submit"):
         assert 0 < r[f"{name}_p50_ms"] <= r[f"{name}_p99_ms"], name
 

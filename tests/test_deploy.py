@@ -27,9 +27,11 @@ import click
 import pytest
 import yaml
 
+from gateway.api.server import DRAIN_MARGIN, DRAIN_UNARY
 from gateway.cli import main as wsg_main
-from gateway.paths import DataDir
-from gateway.pki import PkiPaths
+from gateway.datadir import DataDir
+from gateway.identity.pki import PkiPaths
+from gateway.identity.roles import roles_file
 from gateway.settings import Settings, load_settings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -40,8 +42,17 @@ SECRET_TEMPLATE = "secret.template.yaml"
 # What `wsg init --keys` makes and the gateway reads from its data directory (besides pki/ca.key,
 # which stays with whoever issues certificates).
 _D, _P = DataDir(pathlib.Path("")), PkiPaths(pathlib.Path(""))
-DATA_LAYOUT = {str(p) for p in (_D.pseudonym_secret, _D.audit_signing_key, _P.ca_cert,
-                                _P.server_cert, _P.server_key, _P.roles)}
+DATA_LAYOUT = {
+    str(p)
+    for p in (
+        _D.pseudonym_secret,
+        _D.audit_signing_key,
+        _P.ca_cert,
+        _P.server_cert,
+        _P.server_key,
+        roles_file(pathlib.Path("")),
+    )
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,10 +98,14 @@ def load() -> Deploy:
             (kustomization,) = docs
         else:
             manifests[path.name] = docs
-    return Deploy(manifests, kustomization, (DEPLOY / "wsg.toml").read_text(encoding="utf-8"),
-                  (DEPLOY / "Dockerfile").read_text(encoding="utf-8"),
-                  yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8")),
-                  (DEPLOY / "README.md").read_text(encoding="utf-8"))
+    return Deploy(
+        manifests,
+        kustomization,
+        (DEPLOY / "wsg.toml").read_text(encoding="utf-8"),
+        (DEPLOY / "Dockerfile").read_text(encoding="utf-8"),
+        yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8")),
+        (DEPLOY / "README.md").read_text(encoding="utf-8"),
+    )
 
 
 @pytest.fixture
@@ -110,11 +125,18 @@ def health_port(d: Deploy) -> int:
     return port_of(d.toml["health_listen"])
 
 
+def metrics_port(d: Deploy) -> int:
+    return port_of(d.toml["metrics_listen"])
+
+
 def pod_labels_match(selector: dict[str, Any], d: Deploy) -> bool:
     labels = d.pod["metadata"]["labels"]
     want = selector.get("matchLabels", {})
-    return bool(want) and all(labels.get(k) == v for k, v in want.items()) \
+    return (
+        bool(want)
+        and all(labels.get(k) == v for k, v in want.items())
         and not selector.get("matchExpressions")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +210,7 @@ def final_stage(text: str) -> tuple[str, list[tuple[str, str]]]:
     starts = [i for i, (w, _) in enumerate(instructions) if w == "FROM"]
     base = instructions[starts[-1]][1].split()[0]
     base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), base)
-    return base, instructions[starts[-1] + 1:]
+    return base, instructions[starts[-1] + 1 :]
 
 
 def image_facts(text: str) -> dict[str, Any]:
@@ -205,7 +227,9 @@ def image_facts(text: str) -> dict[str, Any]:
         elif word in ("ENTRYPOINT", "CMD"):
             facts[word.lower()] = json.loads(rest)
         elif word == "HEALTHCHECK":
-            facts["healthcheck"] = json.loads(rest.split(" CMD ", 1)[1]) if " CMD " in rest else rest
+            facts["healthcheck"] = (
+                json.loads(rest.split(" CMD ", 1)[1]) if " CMD " in rest else rest
+            )
         elif word == "USER":
             facts["user"] = rest
         elif word == "WORKDIR":
@@ -233,8 +257,10 @@ def dockerfile_problems(d: Deploy) -> list[str]:
             problems.append(f"HEALTHCHECK runs {health}, not wsg health")
         elif port_of(health[health.index("--server") + 1]) != health_port(d):
             problems.append("HEALTHCHECK asks another port than health_listen")
-    if facts["expose"] != {api_port(d), health_port(d)}:
-        problems.append(f"EXPOSE {sorted(facts['expose'])} is not the listen and health ports")
+    if facts["expose"] != {api_port(d), health_port(d), metrics_port(d)}:
+        problems.append(
+            f"EXPOSE {sorted(facts['expose'])} is not the listen, health and metrics ports"
+        )
     user = (facts["user"] or "0").split(":")[0]
     if not user.isdigit() or int(user) == 0:
         problems.append(f"USER {facts['user']!r} is not a numeric non-root user")
@@ -283,14 +309,17 @@ def test_dockerignore_keeps_secrets_out() -> None:
     assert "deploy/secrets/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
-@pytest.mark.parametrize("old, new", [
-    ('"--server", "127.0.0.1:50052"', '"--server", "127.0.0.1:50051"'),
-    ('CMD ["wsg", "health"', 'CMD ["wsg", "healthz"'),
-    ('CMD ["serve"]', 'CMD ["serv"]'),
-    ("EXPOSE 50051 50052", "EXPOSE 50051"),
-    ("USER 10001:10001", "USER root"),
-    ("COPY deploy/wsg.toml", "COPY deploy/wsg.yaml"),
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ('"--server", "127.0.0.1:50052"', '"--server", "127.0.0.1:50051"'),
+        ('CMD ["wsg", "health"', 'CMD ["wsg", "healthz"'),
+        ('CMD ["serve"]', 'CMD ["serv"]'),
+        ("EXPOSE 50051 50052 50053", "EXPOSE 50051 50053"),
+        ("USER 10001:10001", "USER root"),
+        ("COPY deploy/wsg.toml", "COPY deploy/wsg.yaml"),
+    ],
+)
 def test_dockerfile_check_catches(d: Deploy, old: str, new: str) -> None:
     assert old in d.dockerfile
     d.dockerfile = d.dockerfile.replace(old, new)
@@ -303,25 +332,49 @@ def test_image_wheel_has_the_migrations(tmp_path: pathlib.Path) -> None:
     pytest.importorskip("setuptools", reason="builds the wheel offline with the venv's setuptools")
     builder = dockerfile_instructions((DEPLOY / "Dockerfile").read_text())
     first_stage_end = [i for i, (w, _) in enumerate(builder) if w == "FROM"][1]
-    sources = {s for word, rest in builder[:first_stage_end] if word == "COPY"
-               for s in shlex.split(rest)[:-1]}
-    assert {"pyproject.toml", "gateway/"} <= sources
+    sources = {
+        s
+        for word, rest in builder[:first_stage_end]
+        if word == "COPY"
+        for s in shlex.split(rest)[:-1]
+    }
+    assert {"pyproject.toml", "gateway/", "policies/"} <= sources
     src = tmp_path / "src"
     src.mkdir()
     for s in sorted(sources):
         (shutil.copytree if (ROOT / s).is_dir() else shutil.copy)(
-            ROOT / s, src / s, **({"ignore": shutil.ignore_patterns("__pycache__")}
-                                 if (ROOT / s).is_dir() else {}))
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                           "--quiet", "--wheel-dir", str(tmp_path / "wheels"), str(src)],
-                          capture_output=True, text=True, timeout=300)
+            ROOT / s,
+            src / s,
+            **({"ignore": shutil.ignore_patterns("__pycache__")} if (ROOT / s).is_dir() else {}),
+        )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "--wheel-dir",
+            str(tmp_path / "wheels"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     (wheel,) = (tmp_path / "wheels").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    migrations = sorted(p.name for p in (ROOT / "gateway" / "migrations" / "postgresql").glob("*.sql"))
-    assert migrations
+    schema = ROOT / "gateway" / "db" / "schema"
+    migrations = sorted(str(p.relative_to(ROOT)) for p in schema.glob("*/*.sql"))
+    assert len(migrations) >= 4  # PostgreSQL, and the two SQLite databases
     for name in migrations:
-        assert f"gateway/migrations/postgresql/{name}" in names
+        assert name in names
+    # the policies, found from any directory once installed (gateway/policies)
+    for policy in sorted((ROOT / "policies").iterdir()):
+        assert f"gateway/policies/{policy.name}" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "wsg = gateway.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
@@ -349,7 +402,7 @@ def test_wsg_toml_is_real_settings(d: Deploy, monkeypatch: pytest.MonkeyPatch) -
 
 def test_wsg_toml_check_catches_unknown_keys(tmp_path: pathlib.Path) -> None:
     bad = tmp_path / "wsg.toml"
-    bad.write_text((DEPLOY / "wsg.toml").read_text() + 'health_port = 50052\n')
+    bad.write_text((DEPLOY / "wsg.toml").read_text() + "health_port = 50052\n")
     with pytest.raises(ValueError, match="health_port"):
         load_settings(bad, policy_dir=ROOT / "policies")
 
@@ -394,12 +447,26 @@ def install_targets(script: str) -> dict[str, str]:
     for line in script.splitlines():
         words = shlex.split(line)
         if words[:1] == ["install"] and "-d" not in words:
-            args = [w for i, w in enumerate(words[1:], 1) if not w.startswith("-")
-                    and not words[i - 1] in ("-m", "-o", "-g")]
+            args = [
+                w
+                for i, w in enumerate(words[1:], 1)
+                if not w.startswith("-") and words[i - 1] not in ("-m", "-o", "-g")
+            ]
             *sources, dest = args
             for src in sources:
                 out[dest + pathlib.PurePath(src).name if dest.endswith("/") else dest] = src
     return out
+
+
+def data_dir(d: Deploy) -> str:
+    """The gateway container's data directory: WSG_DATA if its env sets it, else the toml's."""
+    env = {e["name"]: e.get("value") for e in main_container(d).get("env", [])}
+    return str(env.get("WSG_DATA") or d.toml["data"])
+
+
+def _mounted(path: str, mounts: dict[str, str]) -> bool:
+    """Whether `path` is a mount point or inside one."""
+    return any(path == m or path.startswith(m + "/") for m in mounts)
 
 
 def command_problems(d: Deploy) -> list[str]:
@@ -407,13 +474,17 @@ def command_problems(d: Deploy) -> list[str]:
     the data directory layout the gateway reads."""
     problems = []
     image = image_facts(d.dockerfile)
-    mounts_of = {c["name"]: {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
-                 for c in containers(d)}
+    mounts_of = {
+        c["name"]: {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+        for c in containers(d)
+    }
     volumes = {v["name"]: v for v in d.pod["spec"].get("volumes", [])}
     copied: set[str] = set()
     for c in containers(d):
-        argv = [*c.get("command", image.get("entrypoint", [])), *c.get("args", [] if "command" in c
-                                                                     else image.get("cmd", []))]
+        argv = [
+            *c.get("command", image.get("entrypoint", [])),
+            *c.get("args", [] if "command" in c else image.get("cmd", [])),
+        ]
         if argv[:2] == ["sh", "-ec"] or argv[:2] == ["sh", "-c"]:
             for dest, src in install_targets(argv[2]).items():
                 mount = next((m for m in mounts_of[c["name"]] if src.startswith(m + "/")), None)
@@ -422,23 +493,27 @@ def command_problems(d: Deploy) -> list[str]:
                     continue
                 secret = volumes[mounts_of[c["name"]][mount]].get("secret", {})
                 paths = {i["path"] for i in secret.get("items", [])}
-                if src[len(mount) + 1:] not in paths:
+                if src[len(mount) + 1 :] not in paths:
                     problems.append(f"{c['name']}: {src} is not an item of the mounted volume")
-                data = d.toml["data"]
-                if dest.startswith(data + "/") and data in mounts_of[c["name"]]:
-                    copied.add(dest[len(data) + 1:])
+                data = data_dir(d)
+                if dest.startswith(data + "/") and _mounted(data, mounts_of[c["name"]]):
+                    copied.add(dest[len(data) + 1 :])
                 else:
                     problems.append(f"{c['name']}: copies to {dest}, outside the data directory")
         else:
             problems += [f"{c['name']}: {p}" for p in wsg_command_problems(argv)]
     if copied != DATA_LAYOUT:
-        problems.append(f"the data directory gets {sorted(copied)}, the gateway reads "
-                        f"{sorted(DATA_LAYOUT)}")
+        problems.append(
+            f"the data directory gets {sorted(copied)}, the gateway reads {sorted(DATA_LAYOUT)}"
+        )
     main = main_container(d)
     if [*main.get("command", []), *main.get("args", [])] != ["wsg", "serve"]:
         problems.append("the gateway container does not run wsg serve")
-    if d.toml["data"] not in mounts_of["wsg"]:
+    if not _mounted(data_dir(d), mounts_of["wsg"]):
         problems.append("the gateway container does not mount the data directory")
+    elif "emptyDir" in volumes.get(mounts_of["wsg"].get(data_dir(d), ""), {}):
+        # kubelet makes an emptyDir's root 0777 and root's: the gateway refuses it.
+        problems.append("the data directory is an emptyDir's root, not a 0700 directory in it")
     return problems
 
 
@@ -446,9 +521,20 @@ def port_problems(d: Deploy) -> list[str]:
     problems = []
     main = main_container(d)
     ports = {p.get("name"): p["containerPort"] for p in main.get("ports", [])}
-    if set(ports.values()) != {api_port(d), health_port(d)}:
-        problems.append(f"container ports {ports} are not listen {api_port(d)} and health_listen "
-                        f"{health_port(d)}")
+    if set(ports.values()) != {api_port(d), health_port(d), metrics_port(d)}:
+        problems.append(
+            f"container ports {ports} are not listen {api_port(d)}, health_listen "
+            f"{health_port(d)} and metrics_listen {metrics_port(d)}"
+        )
+    grace = d.pod["spec"].get("terminationGracePeriodSeconds", 30)
+    if grace < d.toml.get("drain_seconds", 20.0) + DRAIN_MARGIN + DRAIN_UNARY:
+        problems.append(
+            f"terminationGracePeriodSeconds {grace} leaves no time for drain_seconds "
+            f"{d.toml.get('drain_seconds')} and the shutdown after it: releases would be killed"
+        )
+    annotations = d.pod["metadata"].get("annotations", {})
+    if annotations.get("prometheus.io/port") != str(metrics_port(d)):
+        problems.append("the pod does not tell Prometheus its metrics port")
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         spec = main.get(probe)
         if spec is None:
@@ -476,15 +562,21 @@ def reference_problems(d: Deploy) -> list[str]:
     problems = []
     spec = d.pod["spec"]
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
-    data_of = {(o["kind"], o["metadata"]["name"]): {**o.get("data", {}), **o.get("stringData", {})}
-               for o in d.objects if o["kind"] in ("ConfigMap", "Secret")}
+    data_of = {
+        (o["kind"], o["metadata"]["name"]): {**o.get("data", {}), **o.get("stringData", {})}
+        for o in d.objects
+        if o["kind"] in ("ConfigMap", "Secret")
+    }
 
     def need(kind: str, name: str, keys: list[str], where: str) -> None:
         if (kind, name) not in data_of:
             problems.append(f"{where}: no {kind} {name!r} in the manifests")
             return
-        problems.extend(f"{where}: {kind} {name!r} has no key {k!r}" for k in keys
-                        if k not in data_of[(kind, name)])
+        problems.extend(
+            f"{where}: {kind} {name!r} has no key {k!r}"
+            for k in keys
+            if k not in data_of[(kind, name)]
+        )
 
     used = set()
     for c in containers(d):
@@ -495,20 +587,36 @@ def reference_problems(d: Deploy) -> list[str]:
         for e in c.get("env", []):
             ref = e.get("valueFrom", {})
             if "secretKeyRef" in ref:
-                need("Secret", ref["secretKeyRef"]["name"], [ref["secretKeyRef"]["key"]],
-                     f"{c['name']} env {e['name']}")
+                need(
+                    "Secret",
+                    ref["secretKeyRef"]["name"],
+                    [ref["secretKeyRef"]["key"]],
+                    f"{c['name']} env {e['name']}",
+                )
             if "configMapKeyRef" in ref:
-                need("ConfigMap", ref["configMapKeyRef"]["name"], [ref["configMapKeyRef"]["key"]],
-                     f"{c['name']} env {e['name']}")
+                need(
+                    "ConfigMap",
+                    ref["configMapKeyRef"]["name"],
+                    [ref["configMapKeyRef"]["key"]],
+                    f"{c['name']} env {e['name']}",
+                )
     for name, v in volumes.items():
         if name not in used:
             problems.append(f"volume {name!r} is mounted nowhere")
         if "configMap" in v:
-            need("ConfigMap", v["configMap"]["name"], [i["key"] for i in v["configMap"].get("items", [])],
-                 f"volume {name}")
+            need(
+                "ConfigMap",
+                v["configMap"]["name"],
+                [i["key"] for i in v["configMap"].get("items", [])],
+                f"volume {name}",
+            )
         if "secret" in v:
-            need("Secret", v["secret"]["secretName"], [i["key"] for i in v["secret"].get("items", [])],
-                 f"volume {name}")
+            need(
+                "Secret",
+                v["secret"]["secretName"],
+                [i["key"] for i in v["secret"].get("items", [])],
+                f"volume {name}",
+            )
             if v["secret"].get("defaultMode") != 0o400:
                 problems.append(f"volume {name}: Secret defaultMode is not 0400")
             if any(i["key"].endswith("ca.key") for i in v["secret"].get("items", [])):
@@ -539,12 +647,17 @@ def config_mount_problems(d: Deploy) -> list[str]:
 
 def configmap_copy_problems(d: Deploy) -> list[str]:
     problems = []
-    originals = {"wsg.toml": DEPLOY / "wsg.toml", **{n: ROOT / "policies" / n for n in POLICY_FILES}}
+    originals = {
+        "wsg.toml": DEPLOY / "wsg.toml",
+        **{n: ROOT / "policies" / n for n in POLICY_FILES},
+    }
     for cm in d.kind("ConfigMap"):
         for key, path in originals.items():
             if cm.get("data", {}).get(key, "").encode() != path.read_bytes():
-                problems.append(f"ConfigMap {cm['metadata']['name']} {key} differs from "
-                                f"{path.relative_to(ROOT)}: run scripts/gen_k8s_configmap.py")
+                problems.append(
+                    f"ConfigMap {cm['metadata']['name']} {key} differs from "
+                    f"{path.relative_to(ROOT)}: run scripts/gen_k8s_configmap.py"
+                )
     return problems
 
 
@@ -558,7 +671,10 @@ def security_problems(d: Deploy) -> list[str]:
         problems.append("the pod may run as root")
     for c in containers(d):
         sc = c.get("securityContext", {})
-        if sc.get("readOnlyRootFilesystem") is not True or sc.get("allowPrivilegeEscalation") is not False:
+        if (
+            sc.get("readOnlyRootFilesystem") is not True
+            or sc.get("allowPrivilegeEscalation") is not False
+        ):
             problems.append(f"{c['name']}: writable root filesystem or privilege escalation")
         if not c.get("resources", {}).get("requests"):
             problems.append(f"{c['name']}: no resource requests")
@@ -599,8 +715,16 @@ def network_policy_problems(d: Deploy) -> list[str]:
             problems.append("an ingress rule without ports allows every port")
             continue
         for p in ports:
-            if (p.get("protocol", "TCP"), p.get("port"), p.get("endPort")) != ("TCP", api_port(d), None):
-                problems.append(f"the NetworkPolicy allows {p}, not only TCP {api_port(d)}")
+            allowed = (p.get("protocol", "TCP"), p.get("port"), p.get("endPort"))
+            if allowed == ("TCP", metrics_port(d), None):
+                if not rule.get("from"):
+                    problems.append("the metrics port is open to every pod, not to monitoring")
+                continue
+            if allowed != ("TCP", api_port(d), None):
+                problems.append(
+                    f"the NetworkPolicy allows {p}, not only TCP {api_port(d)} "
+                    f"(and {metrics_port(d)} from monitoring)"
+                )
     return problems
 
 
@@ -609,7 +733,9 @@ def secret_problems(d: Deploy) -> list[str]:
     problems = []
     for secret in d.kind("Secret"):
         if secret.get("data"):
-            problems.append(f"Secret {secret['metadata']['name']}: real (base64) data in a template")
+            problems.append(
+                f"Secret {secret['metadata']['name']}: real (base64) data in a template"
+            )
         for key, value in secret.get("stringData", {}).items():
             if not str(value).startswith("PLACEHOLDER") or "BEGIN" in str(value):
                 problems.append(f"Secret {secret['metadata']['name']} {key}: not a placeholder")
@@ -617,14 +743,25 @@ def secret_problems(d: Deploy) -> list[str]:
     template_keys = set(keys.get("stringData", {}))
     readme_keys = set(re.findall(r"--from-file=([\w.-]+)=", d.readme))
     if not template_keys or readme_keys != template_keys:
-        problems.append(f"deploy/README.md makes keys {sorted(readme_keys)}, the template has "
-                        f"{sorted(template_keys)}")
+        problems.append(
+            f"deploy/README.md makes keys {sorted(readme_keys)}, the template has "
+            f"{sorted(template_keys)}"
+        )
     return problems
 
 
-K8S_CHECKS = (manifest_problems, command_problems, port_problems, reference_problems,
-              config_mount_problems, configmap_copy_problems, security_problems, pdb_problems,
-              network_policy_problems, secret_problems)
+K8S_CHECKS = (
+    manifest_problems,
+    command_problems,
+    port_problems,
+    reference_problems,
+    config_mount_problems,
+    configmap_copy_problems,
+    security_problems,
+    pdb_problems,
+    network_policy_problems,
+    secret_problems,
+)
 
 
 @pytest.mark.parametrize("check", K8S_CHECKS, ids=lambda c: c.__name__)
@@ -636,8 +773,9 @@ def test_kustomize_builds() -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl not installed")
-    proc = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(proc.stdout))
     assert kinds == ["ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service"]
@@ -656,36 +794,59 @@ BREAKS = {
     "unknown command": lambda d: main_container(d).update(args=["serv"]),
     "unknown option": lambda d: main_container(d).update(args=["serve", "--no-such-flag"]),
     "bad init subcommand": lambda d: _container(d, "migrate").update(args=["db", "upgrad"]),
-    "probe on the API port": lambda d: main_container(d)["readinessProbe"]["grpc"].update(port=50051),
+    "probe on the API port": lambda d: main_container(d)["readinessProbe"]["grpc"].update(
+        port=50051
+    ),
     "http liveness probe": lambda d: main_container(d).update(
-        livenessProbe={"httpGet": {"port": 50052, "path": "/"}}),
+        livenessProbe={"httpGet": {"port": 50052, "path": "/"}}
+    ),
     "container port": lambda d: main_container(d)["ports"][0].update(containerPort=8080),
-    "service targetPort": lambda d: d.one("Service")["spec"]["ports"][0].update(targetPort="health"),
+    "service targetPort": lambda d: d.one("Service")["spec"]["ports"][0].update(
+        targetPort="health"
+    ),
     "service selector": lambda d: d.one("Service")["spec"].update(selector={"app": "other"}),
     "mount typo": lambda d: main_container(d)["volumeMounts"][0].update(name="dta"),
     "configmap name": lambda d: next(v for v in d.pod["spec"]["volumes"] if "configMap" in v)[
-        "configMap"].update(name="wsg-cfg"),
+        "configMap"
+    ].update(name="wsg-cfg"),
     "configmap key": lambda d: d.one("ConfigMap")["data"].pop("api_policy.csv"),
     "secret env ref": lambda d: main_container(d)["env"][1]["valueFrom"]["secretKeyRef"].update(
-        key="uri"),
+        key="uri"
+    ),
     "secret mode": lambda d: next(v for v in d.pod["spec"]["volumes"] if "secret" in v)[
-        "secret"].update(defaultMode=0o644),
+        "secret"
+    ].update(defaultMode=0o644),
     "secret item missing": _mutate_secret_items,
-    "keys copied elsewhere": lambda d: _container(d, "keys").update(command=[
-        *_container(d, "keys")["command"][:2],
-        _container(d, "keys")["command"][2].replace("/var/lib/wsg/keys/", "/var/lib/wsg/")]),
+    "keys copied elsewhere": lambda d: _container(d, "keys").update(
+        command=[
+            *_container(d, "keys")["command"][:2],
+            _container(d, "keys")["command"][2].replace(
+                "/var/lib/wsg/data/keys/", "/var/lib/wsg/data/"
+            ),
+        ]
+    ),
     "policy drift": lambda d: d.one("ConfigMap")["data"].update(
-        {"policy.csv": d.one("ConfigMap")["data"]["policy.csv"] + "p, x\n"}),
+        {"policy.csv": d.one("ConfigMap")["data"]["policy.csv"] + "p, x\n"}
+    ),
     "config elsewhere": lambda d: main_container(d)["env"][0].update(value="/etc/wsg/config.toml"),
     "one replica": lambda d: d.one("Deployment")["spec"].update(replicas=1),
+    "data dir is the volume root": lambda d: main_container(d).update(
+        env=[e for e in main_container(d)["env"] if e["name"] != "WSG_DATA"]
+    ),
     "root": lambda d: d.pod["spec"]["securityContext"].update(runAsNonRoot=False),
-    "pdb selector": lambda d: d.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"].update(
-        {"app.kubernetes.io/name": "other"}),
+    "pdb selector": lambda d: d.one("PodDisruptionBudget")["spec"]["selector"][
+        "matchLabels"
+    ].update({"app.kubernetes.io/name": "other"}),
     "netpol health port": lambda d: d.one("NetworkPolicy")["spec"]["ingress"][0]["ports"].append(
-        {"protocol": "TCP", "port": 50052}),
+        {"protocol": "TCP", "port": 50052}
+    ),
     "netpol all ports": lambda d: d.one("NetworkPolicy")["spec"]["ingress"][0].pop("ports"),
+    "netpol metrics to all": lambda d: d.one("NetworkPolicy")["spec"]["ingress"][1].pop("from"),
+    "grace below drain": lambda d: d.pod["spec"].update(terminationGracePeriodSeconds=10),
+    "no scrape port": lambda d: d.pod["metadata"]["annotations"].pop("prometheus.io/port"),
     "real key in template": lambda d: d.kind("Secret")[0]["stringData"].update(
-        {"server.key": "-----BEGIN PRIVATE KEY-----"}),
+        {"server.key": "-----BEGIN PRIVATE KEY-----"}
+    ),
     "unlisted manifest": lambda d: d.kustomization["resources"].remove("pdb.yaml"),
     "template applied": lambda d: d.kustomization["resources"].append(SECRET_TEMPLATE),
 }
@@ -703,9 +864,12 @@ def test_k8s_checks_catch(d: Deploy, name: str) -> None:
 
 
 def gateway_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {n: s for n, s in compose.get("services", {}).items()
-            if str(s.get("build", {}).get("dockerfile", "")).endswith("Dockerfile")
-            or str(s.get("image", "")).startswith("wsg")}
+    return {
+        n: s
+        for n, s in compose.get("services", {}).items()
+        if str(s.get("build", {}).get("dockerfile", "")).endswith("Dockerfile")
+        or str(s.get("image", "")).startswith("wsg")
+    }
 
 
 def compose_problems(d: Deploy) -> list[str]:
@@ -736,15 +900,19 @@ def compose_problems(d: Deploy) -> list[str]:
         if not url.startswith("postgresql://") or host not in services:
             problems.append(f"{name}: WSG_DATABASE does not point at a compose service")
         depends = svc.get("depends_on", {})
-        if not isinstance(depends, dict) or \
-                depends.get("postgres", {}).get("condition") != "service_healthy":
+        if (
+            not isinstance(depends, dict)
+            or depends.get("postgres", {}).get("condition") != "service_healthy"
+        ):
             problems.append(f"{name}: does not wait for postgres to be healthy")
         targets = {}
         for vol in svc.get("volumes", []):
             source, target, *mode = vol.split(":")
             targets[target] = (source, mode)
             src = (DEPLOY / source).resolve()
-            if src == (DEPLOY / "secrets").resolve():
+            if src.is_relative_to((DEPLOY / "secrets").resolve()):
+                if "ca.key" in source or "clients" in source or src == DEPLOY / "secrets":
+                    problems.append(f"{name}: mounts {source}: the CA or client keys")
                 continue  # made by `wsg init --keys` (deploy/README.md), never committed
             if not src.exists():
                 problems.append(f"{name}: mounts {source}, which does not exist")
@@ -756,15 +924,23 @@ def compose_problems(d: Deploy) -> list[str]:
         policies = targets.get(d.toml["policy_dir"])
         if not policies or not all((DEPLOY / policies[0] / f).is_file() for f in POLICY_FILES):
             problems.append(f"{name}: the policies are not mounted at policy_dir")
-        if d.toml["data"] not in targets:
-            problems.append(f"{name}: no keys and PKI mounted at the data directory")
+        data = d.toml["data"]
+        needed = {f"{data}/keys", f"{data}/pki/ca.crt", f"{data}/pki/server.crt"}
+        needed |= {f"{data}/pki/server.key", f"{data}/roles.json"}
+        if not needed <= set(targets):
+            problems.append(f"{name}: no keys and PKI mounted in the data directory")
+        if not any(str(t).split(":")[0] == data for t in svc.get("tmpfs", [])):
+            problems.append(f"{name}: the data directory is not a writable tmpfs")
         container_ports = set()
         for p in svc.get("ports", []):
             *host_part, container = str(p).split(":")
             container_ports.add(int(container))
             host_ports.append(":".join(host_part))
-        if container_ports != {api_port(d), health_port(d)}:
-            problems.append(f"{name}: publishes {sorted(container_ports)}, not the API and health ports")
+        if container_ports != {api_port(d), health_port(d), metrics_port(d)}:
+            problems.append(
+                f"{name}: publishes {sorted(container_ports)}, "
+                "not the API, health and metrics ports"
+            )
     if len(host_ports) != len(set(host_ports)):
         problems.append("two replicas publish the same host port")
     return problems
@@ -774,8 +950,18 @@ def test_compose(d: Deploy) -> None:
     assert compose_problems(d) == []
 
 
-@pytest.mark.parametrize("name", ["one replica", "same host port", "missing file", "no wait",
-                                  "writable policies"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "one replica",
+        "same host port",
+        "missing file",
+        "no wait",
+        "writable policies",
+        "CA key mounted",
+        "all secrets mounted",
+    ],
+)
 def test_compose_check_catches(d: Deploy, name: str) -> None:
     broken = copy.deepcopy(d)
     services = broken.compose["services"]
@@ -784,13 +970,19 @@ def test_compose_check_catches(d: Deploy, name: str) -> None:
     elif name == "same host port":
         services["wsg-2"]["ports"] = services["wsg-1"]["ports"]
     elif name == "missing file":
-        services["wsg-1"]["volumes"] = [v.replace("wsg.toml:", "wsg.yaml:")
-                                        for v in services["wsg-1"]["volumes"]]
+        services["wsg-1"]["volumes"] = [
+            v.replace("wsg.toml:", "wsg.yaml:") for v in services["wsg-1"]["volumes"]
+        ]
     elif name == "no wait":
         services["wsg-2"]["depends_on"] = ["postgres"]
+    elif name == "CA key mounted":
+        services["wsg-1"]["volumes"].append("./secrets/pki/ca.key:/var/lib/wsg/pki/ca.key:ro")
+    elif name == "all secrets mounted":
+        services["wsg-1"]["volumes"].append("./secrets:/var/lib/wsg")
     elif name == "writable policies":
-        services["wsg-1"]["volumes"] = [v.removesuffix(":ro") if "policies" in v else v
-                                        for v in services["wsg-1"]["volumes"]]
+        services["wsg-1"]["volumes"] = [
+            v.removesuffix(":ro") if "policies" in v else v for v in services["wsg-1"]["volumes"]
+        ]
     assert compose_problems(broken)
 
 
@@ -798,7 +990,9 @@ def test_every_yaml_parses() -> None:
     files = sorted(DEPLOY.rglob("*.y*ml"))
     assert len(files) >= 7
     for path in files:
-        docs = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
+        docs = [
+            doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None
+        ]
         assert docs and all(isinstance(doc, dict) for doc in docs), path
 
 

@@ -14,15 +14,15 @@ from typing import Any
 
 import grpc
 import pytest
-
-from conftest import Clock, load_store, make_spec
 from fixtures_small import FEB1, JAN1, ROWS
-from gateway.audit import read_entries
-from gateway.client import ClientError
+
+from gateway.api.client import ClientError
+from gateway.api.server import Gateway, ServerConfig
+from gateway.audit.files import read_entries
+from gateway.datadir import DataDir
 from gateway.errors import GatewayError
-from gateway.paths import DataDir
-from gateway.server import Gateway, ServerConfig
 from gateway.settings import DEFAULT_POLICY_DIR
+from gateway.testing import Clock, load_store, make_spec
 
 
 def config(data: pathlib.Path, **changes: Any) -> ServerConfig:
@@ -90,8 +90,11 @@ def test_audit_log_unwritable(tmp_path: pathlib.Path) -> None:
 def test_store_failing_during_a_release_stops_it_audited(start_gateway: Any, clock: Any) -> None:
     run = start_gateway(ROWS)
     with run.client("alice") as alice:
-        w = alice.submit(make_spec(["account:u1"], ["message_content"], JAN1, FEB1,
-                                   clock.now + dt.timedelta(days=3)))
+        w = alice.submit(
+            make_spec(
+                ["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=3)
+            )
+        )
     with run.client("bob") as bob:
         bob.approve(w.id)
     store = run.gateway.store
@@ -107,10 +110,27 @@ def test_store_failing_during_a_release_stops_it_audited(start_gateway: Any, clo
 def test_wsg_serve_says_why_in_one_line(tmp_path: pathlib.Path) -> None:
     data = ran_once(tmp_path)
     DataDir(data).pseudonym_secret.unlink()
-    proc = subprocess.run([sys.executable, "-m", "gateway", "serve", "--insecure", "--data", str(data),
-                           "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=60,
-                          env=os.environ.copy())
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--insecure",
+            "--data",
+            str(data),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("wsg: error:")]
     assert len(errors) == 1 and "pseudonym secret" in errors[0]
-    assert json.loads(DataDir(data).audit_log.read_text().splitlines()[-1])["event"] == "gateway.start_refused"
+    assert (
+        json.loads(DataDir(data).audit_log.read_text().splitlines()[-1])["event"]
+        == "gateway.start_refused"
+    )

@@ -9,12 +9,13 @@ import time
 from typing import Any
 
 import pytest
-
-from conftest import make_spec
 from fixtures_small import FEB1, JAN1, ROWS
-from gateway.audit import read_entries
+
+from gateway.api.convert import spec_from_pb
+from gateway.audit.events import PolicyRefused
+from gateway.audit.files import read_entries
 from gateway.errors import NotFound, Unavailable
-from gateway.convert import spec_from_pb
+from gateway.testing import make_spec
 
 THREADS = 12
 BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
@@ -23,13 +24,17 @@ BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL
 @pytest.fixture
 def book_and_spec(start_gateway: Any, clock: Any) -> tuple[Any, Any, Any]:
     run = start_gateway(ROWS)
-    spec = spec_from_pb(make_spec(["account:u1"], ["message_content"], JAN1, FEB1,
-                                  clock.now + dt.timedelta(days=30)))
+    spec = spec_from_pb(
+        make_spec(
+            ["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=30)
+        )
+    )
     return run, run.gateway.book, spec
 
 
-def counting_fsync(monkeypatch: pytest.MonkeyPatch, audit_fd: int, delay: float = 0.0,
-                   fail_on: int | None = None) -> list[int]:
+def counting_fsync(
+    monkeypatch: pytest.MonkeyPatch, audit_fd: int, delay: float = 0.0, fail_on: int | None = None
+) -> list[int]:
     """Count (and slow, or fail) fsyncs of the audit log only."""
     calls: list[int] = []
     real = os.fsync
@@ -68,7 +73,8 @@ def submit_all(book: Any, spec: Any, n: int) -> list[Any]:
 
 @pytest.mark.sqlite_only  # counts fsyncs of the log file; PostgreSQL's twin is below
 def test_concurrent_submits_share_fsyncs_and_each_has_its_entry(
-        book_and_spec: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    book_and_spec: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run, book, spec = book_and_spec
     audit = run.gateway.audit
     before = audit.size
@@ -85,7 +91,8 @@ def test_concurrent_submits_share_fsyncs_and_each_has_its_entry(
 
 @pytest.mark.sqlite_only
 def test_a_failed_group_fsync_fails_every_action_of_that_group_and_keeps_none(
-        book_and_spec: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    book_and_spec: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run, book, spec = book_and_spec
     audit = run.gateway.audit
     counting_fsync(monkeypatch, audit.fileno(), delay=0.05, fail_on=2)
@@ -102,7 +109,8 @@ def test_a_failed_group_fsync_fails_every_action_of_that_group_and_keeps_none(
 
 
 def test_a_refused_action_in_a_group_is_audited_and_does_not_undo_the_others(
-        book_and_spec: tuple, clock: Any) -> None:
+    book_and_spec: tuple, clock: Any
+) -> None:
     run, book, spec = book_and_spec
     warrants = [book.submit(spec, "alice") for _ in range(4)]
     results: list[Any] = [None] * 4
@@ -131,14 +139,14 @@ def test_a_refused_action_in_a_group_is_audited_and_does_not_undo_the_others(
 def test_warrant_reads_do_not_wait_for_a_writer(book_and_spec: tuple) -> None:
     """Get runs on its own connection: a group holding the write transaction through its
     fsyncs must not stall readers (the unary latency benchmark's p99)."""
-    run, book, spec = book_and_spec
+    _run, book, spec = book_and_spec
     existing = book.submit(spec, "alice")
     entered, release = threading.Event(), threading.Event()
 
     def slow_action(db: Any) -> tuple:
         entered.set()
         release.wait(10)
-        return ("test.slow_write", {}), None
+        return PolicyRefused(why="a slow write"), None
 
     writer = threading.Thread(target=lambda: book._table.write(slow_action))
     writer.start()
@@ -158,7 +166,8 @@ def test_warrant_reads_do_not_wait_for_a_writer(book_and_spec: tuple) -> None:
 
 @pytest.mark.postgres_only  # SQLite's group commit is tested by counting fsyncs above
 def test_concurrent_submits_share_postgres_transactions_and_each_has_its_entry(
-        book_and_spec: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    book_and_spec: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On PostgreSQL a group is one transaction holding every action and entry: callers that
     arrive while one commits go together in the next."""
     run, book, spec = book_and_spec

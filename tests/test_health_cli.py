@@ -1,4 +1,4 @@
-"""`wsg health`: a real grpc.health.v1 server on port 0; SERVING, NOT_SERVING, unknown, unreachable."""
+"""`wsg health`: a real grpc.health.v1 server on port 0; SERVING, NOT_SERVING, unknown, down."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.audit import canonical_bytes, canonical_json
+from gateway.audit.canonical import canonical_bytes, canonical_json
 from gateway.model import format_time
-from gateway.stores.reference import _time, from_us, to_us
+from gateway.stores.reference.sqlite import _time, from_us, to_us
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -35,15 +35,19 @@ def test_canonical_json_is_the_standard_librarys_canonical_form(value: object) -
 
 
 def test_control_characters_and_big_integers() -> None:
-    value = {"b": "\x00\x1f\x7f\u2028\"\\/é😀", "a": [2**70, -(2**64), 1.5, True, None]}
+    value = {"b": '\x00\x1f\x7f\u2028"\\/é😀', "a": [2**70, -(2**64), 1.5, True, None]}
     assert canonical_json(value) == _plain(value)
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.datetimes(min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9999, 12, 31),
-                    timezones=st.just(dt.UTC)))
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1000, 1, 1),
+        max_value=dt.datetime(9999, 12, 31),
+        timezones=st.just(dt.UTC),
+    )
+)
 def test_store_time_text_is_format_time(value: dt.datetime) -> None:
     us = to_us(value)
     assert _time(us) == format_time(from_us(us))
     assert _time(None) is None
-

@@ -7,9 +7,9 @@ import stat
 
 from click.testing import CliRunner
 
+from gateway.audit.notes import NoteSigner
 from gateway.cli import main
-from gateway.notes import NoteSigner
-from gateway.paths import DataDir, load_or_create_secret
+from gateway.datadir import DataDir, load_or_create_secret
 
 ORIGIN = "wsg.example/audit"
 
@@ -31,7 +31,10 @@ def test_keys_are_made_private_and_never_replaced(tmp_path: pathlib.Path) -> Non
     assert NoteSigner.load_or_create(data.audit_signing_key, ORIGIN).name == ORIGIN
 
     assert init(data.root, "--keys", "--origin", ORIGIN)[0] == 0
-    assert (data.pseudonym_secret.read_bytes(), data.audit_signing_key.read_bytes()) == (secret, signer)
+    assert (data.pseudonym_secret.read_bytes(), data.audit_signing_key.read_bytes()) == (
+        secret,
+        signer,
+    )
     code, err = init(data.root, "--keys", "--origin", "another/origin")
     assert code == 2 and "the key name is fixed" in err and err.count("\n") == 1
     assert data.audit_signing_key.read_bytes() == signer
@@ -45,7 +48,17 @@ def test_without_keys_flag_no_keys(tmp_path: pathlib.Path) -> None:
 
 def test_a_keys_directory_others_could_read_is_made_private(tmp_path: pathlib.Path) -> None:
     data = DataDir(tmp_path / "secrets")
-    data.keys.mkdir(parents=True, mode=0o755)
+    data.root.mkdir(mode=0o700)
+    data.keys.mkdir(mode=0o755)
     data.keys.chmod(0o755)
     assert init(data.root, "--keys", "--origin", ORIGIN)[0] == 0
     assert stat.S_IMODE(data.keys.stat().st_mode) == 0o700
+
+
+def test_a_data_directory_others_could_read_is_refused(tmp_path: pathlib.Path) -> None:
+    """The directory holding the keys is not tightened behind the owner's back: refused."""
+    data = DataDir(tmp_path / "secrets")
+    data.root.mkdir(mode=0o700)
+    data.root.chmod(0o755)
+    assert init(data.root, "--keys", "--origin", ORIGIN)[0] == 2
+    assert not data.pseudonym_secret.exists()

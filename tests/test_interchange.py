@@ -8,7 +8,7 @@ import json
 import pytest
 
 from gateway.errors import InvalidArgument
-from gateway.stores import interchange as ix
+from gateway.stores.reference import interchange as ix
 
 UTC = dt.UTC
 
@@ -17,40 +17,85 @@ def lines(*objects: object) -> list[str]:
     return [o if isinstance(o, str) else json.dumps(o) for o in objects]
 
 
-ACCOUNT = {"kind": "account", "id": "u1", "display_name": "Ana Lee", "phone": "+821011112222",
-           "email": "Ana@Example.org", "created_at": "2026-01-01T00:00:00Z"}
+ACCOUNT = {
+    "kind": "account",
+    "id": "u1",
+    "display_name": "Ana Lee",
+    "phone": "+821011112222",
+    "email": "Ana@Example.org",
+    "created_at": "2026-01-01T00:00:00Z",
+}
 
 
 class TestGoodLines:
     """Every kind of the format parses into its typed row, with times normalized to UTC."""
 
     def test_every_kind(self) -> None:
-        rows = [row for _, row in ix.parse_lines(lines(
-            ACCOUNT,
-            {"kind": "login", "account": "u1", "at": "2026-01-02T09:00:00+09:00",
-             "ip": "2001:DB8::1", "device": "android"},
-            {"kind": "room", "id": "r1", "name": "crew", "direct": False},
-            {"kind": "membership", "room": "r1", "account": "u1",
-             "joined_at": "2026-01-01T00:00:00Z", "left_at": None},
-            {"kind": "message", "id": "m1", "room": "r1", "sender": "u1",
-             "sent_at": "2026-01-03T00:00:00.250Z", "body": "hi"},
-            {"kind": "contact", "owner": "u1", "contact": "u2", "added_at": "2026-01-04T00:00:00Z"},
-        ))]
+        rows = [
+            row
+            for _, row in ix.parse_lines(
+                lines(
+                    ACCOUNT,
+                    {
+                        "kind": "login",
+                        "account": "u1",
+                        "at": "2026-01-02T09:00:00+09:00",
+                        "ip": "2001:DB8::1",
+                        "device": "android",
+                    },
+                    {"kind": "room", "id": "r1", "name": "crew", "direct": False},
+                    {
+                        "kind": "membership",
+                        "room": "r1",
+                        "account": "u1",
+                        "joined_at": "2026-01-01T00:00:00Z",
+                        "left_at": None,
+                    },
+                    {
+                        "kind": "message",
+                        "id": "m1",
+                        "room": "r1",
+                        "sender": "u1",
+                        "sent_at": "2026-01-03T00:00:00.250Z",
+                        "body": "hi",
+                    },
+                    {
+                        "kind": "contact",
+                        "owner": "u1",
+                        "contact": "u2",
+                        "added_at": "2026-01-04T00:00:00Z",
+                    },
+                )
+            )
+        ]
         assert rows == [
-            ix.Account("u1", "Ana Lee", "+821011112222", "Ana@Example.org",
-                       dt.datetime(2026, 1, 1, tzinfo=UTC)),
+            ix.Account(
+                "u1",
+                "Ana Lee",
+                "+821011112222",
+                "Ana@Example.org",
+                dt.datetime(2026, 1, 1, tzinfo=UTC),
+            ),
             ix.Login("u1", dt.datetime(2026, 1, 2, 0, 0, tzinfo=UTC), "2001:db8::1", "android"),
             ix.Room("r1", "crew", False),
             ix.Membership("r1", "u1", dt.datetime(2026, 1, 1, tzinfo=UTC), None),
-            ix.Message("m1", "r1", "u1",
-                       dt.datetime(2026, 1, 3, 0, 0, 0, 250000, tzinfo=UTC), "hi"),
+            ix.Message(
+                "m1", "r1", "u1", dt.datetime(2026, 1, 3, 0, 0, 0, 250000, tzinfo=UTC), "hi"
+            ),
             ix.Contact("u1", "u2", dt.datetime(2026, 1, 4, tzinfo=UTC)),
         ]
 
     def test_optional_fields_may_be_null_or_absent(self) -> None:
-        (_, row), = ix.parse_lines(lines(
-            {"kind": "account", "id": "u1", "display_name": None,
-             "created_at": "2026-01-01T00:00:00Z"}))
+        ((_, row),) = ix.parse_lines(
+            lines(
+                {
+                    "kind": "account",
+                    "id": "u1",
+                    "display_name": None,
+                    "created_at": "2026-01-01T00:00:00Z",
+                }
+            )
+        )
         assert row == ix.Account("u1", None, None, None, dt.datetime(2026, 1, 1, tzinfo=UTC))
 
     def test_blank_lines_are_skipped_but_counted(self) -> None:
@@ -59,7 +104,7 @@ class TestGoodLines:
 
     def test_bytes_lines_are_utf8(self) -> None:
         obj = dict(ACCOUNT, display_name="김민수")
-        (_, row), = ix.parse_lines([json.dumps(obj, ensure_ascii=False).encode()])
+        ((_, row),) = ix.parse_lines([json.dumps(obj, ensure_ascii=False).encode()])
         assert row.display_name == "김민수"
 
 
@@ -75,8 +120,10 @@ GOOD_ROOM = {"kind": "room", "id": "r1", "name": "crew", "direct": False}
         ({"kind": "reaction", "id": "x"}, "line 2: unknown kind 'reaction'"),
         ({k: v for k, v in ACCOUNT.items() if k != "id"}, "line 2: account: missing field 'id'"),
         (dict(ACCOUNT, created_at=None), "line 2: account: field 'created_at' must not be null"),
-        (dict(ACCOUNT, created_at="2026-01-01T00:00:00"),
-         "line 2: account: field 'created_at': '2026-01-01T00:00:00' is not an RFC 3339 time"),
+        (
+            dict(ACCOUNT, created_at="2026-01-01T00:00:00"),
+            "line 2: account: field 'created_at': '2026-01-01T00:00:00' is not an RFC 3339 time",
+        ),
         (dict(ACCOUNT, created_at="yesterday"), "is not an RFC 3339 time with a zone"),
         (dict(ACCOUNT, created_at=1767225600), "account: field 'created_at' must be a string"),
         (dict(ACCOUNT, id=""), "line 2: account: field 'id' is empty"),
@@ -87,15 +134,28 @@ GOOD_ROOM = {"kind": "room", "id": "r1", "name": "crew", "direct": False}
         (dict(ACCOUNT, id="u" * 300), "field 'id' is longer than 256"),
         (dict(ACCOUNT, nickname="x"), "line 2: account: unknown field 'nickname'"),
         (dict(GOOD_ROOM, direct="yes"), "room: field 'direct' must be true or false"),
-        ({"kind": "login", "account": "u1", "at": "2026-01-01T00:00:00Z", "ip": "300.1.1.1"},
-         "login: field 'ip': '300.1.1.1' is not an IP address"),
-        ({"kind": "membership", "room": "r1", "account": "u1",
-          "joined_at": "2026-02-01T00:00:00Z", "left_at": "2026-01-01T00:00:00Z"},
-         "line 2: membership u1 in r1: left_at is before joined_at"),
-        ({"kind": "contact", "owner": "u1", "contact": "u1", "added_at": "2026-01-01T00:00:00Z"},
-         "contact u1->u1: an account cannot be its own contact"),
-        ('{"kind": "room", "id": "r1", "id": "r2", "name": null, "direct": true}',
-         "line 2: field 'id' given twice"),
+        (
+            {"kind": "login", "account": "u1", "at": "2026-01-01T00:00:00Z", "ip": "300.1.1.1"},
+            "login: field 'ip': '300.1.1.1' is not an IP address",
+        ),
+        (
+            {
+                "kind": "membership",
+                "room": "r1",
+                "account": "u1",
+                "joined_at": "2026-02-01T00:00:00Z",
+                "left_at": "2026-01-01T00:00:00Z",
+            },
+            "line 2: membership u1 in r1: left_at is before joined_at",
+        ),
+        (
+            {"kind": "contact", "owner": "u1", "contact": "u1", "added_at": "2026-01-01T00:00:00Z"},
+            "contact u1->u1: an account cannot be its own contact",
+        ),
+        (
+            '{"kind": "room", "id": "r1", "id": "r2", "name": null, "direct": true}',
+            "line 2: field 'id' given twice",
+        ),
     ],
 )
 class TestBadLines:

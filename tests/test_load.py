@@ -9,11 +9,12 @@ import threading
 import time
 from typing import Any
 
-from conftest import make_spec
 from fixtures_small import FEB1, JAN1, ROWS
-from gateway.audit import read_entries
-from gateway.audit_verify import verify_log
-from gateway.notes import NoteVerifier
+
+from gateway.audit.files import read_entries
+from gateway.audit.notes import NoteVerifier
+from gateway.audit.verify import verify_log
+from gateway.testing import make_spec
 
 CLIENTS = 24
 SECONDS = 3.0
@@ -25,7 +26,9 @@ def test_concurrent_clients_for_a_few_seconds(start_gateway: Any, clock: Any) ->
     errors: list[BaseException] = []
     lock = threading.Lock()
     deadline = time.monotonic() + SECONDS
-    spec = make_spec(["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=3))
+    spec = make_spec(
+        ["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=3)
+    )
 
     def officer(name: str) -> None:
         try:
@@ -34,8 +37,12 @@ def test_concurrent_clients_for_a_few_seconds(start_gateway: Any, clock: Any) ->
                     w = me.submit(spec)
                     other.approve(w.id)
                     assert me.get(w.id).id == w.id
-                    released = [r for item in me.release(w.id, batch_size=2)
-                                if item.WhichOneof("item") == "batch" for r in item.batch.records]
+                    released = [
+                        r
+                        for item in me.release(w.id, batch_size=2)
+                        if item.WhichOneof("item") == "batch"
+                        for r in item.batch.records
+                    ]
                     assert released
                     me.checkpoint()
                     with lock:
@@ -45,7 +52,9 @@ def test_concurrent_clients_for_a_few_seconds(start_gateway: Any, clock: Any) ->
                 errors.append(exc)
 
     names = ["alice", "carol", "a", "officer"]
-    threads = [threading.Thread(target=officer, args=(names[i % len(names)],)) for i in range(CLIENTS)]
+    threads = [
+        threading.Thread(target=officer, args=(names[i % len(names)],)) for i in range(CLIENTS)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -58,6 +67,9 @@ def test_concurrent_clients_for_a_few_seconds(start_gateway: Any, clock: Any) ->
     assert events["release.started"] == events["release.completed"] == done["released"]
     assert not {e for e in events if e.endswith(("_refused", ".denied", ".failed"))}
     key = run.gateway.data.verifier_key.read_text().strip()
-    report = verify_log(run.gateway.audit.path, [NoteVerifier.from_key(key)],
-                        [("latest", run.gateway.data.checkpoint.read_text())])
+    report = verify_log(
+        run.gateway.audit.path,
+        [NoteVerifier.from_key(key)],
+        [("latest", run.gateway.data.checkpoint.read_text())],
+    )
     assert report.ok, report.faults[:3]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.merkle import (
+from gateway.audit.tree import (
     EMPTY_ROOT,
     MerkleTree,
     ProofError,
@@ -21,7 +21,7 @@ from gateway.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from gateway.merkle import _inclusion_shape as inclusion_shape
+from gateway.audit.tree import _inclusion_shape as inclusion_shape
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc6962"
 
@@ -29,7 +29,11 @@ VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc6962"
 def _cases(kind: str) -> list:
     folder = VECTORS / kind
     if not folder.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"RFC 6962 vectors not found at {folder}"))]
+        return [
+            pytest.param(
+                None, marks=pytest.mark.skip(reason=f"RFC 6962 vectors not found at {folder}")
+            )
+        ]
     files = sorted(folder.rglob("*.json"))
     return [pytest.param(path, id=str(path.relative_to(folder))) for path in files]
 
@@ -45,7 +49,13 @@ def _proof(values: list | None) -> list[bytes]:
 @pytest.mark.parametrize("path", _cases("inclusion"))
 def test_inclusion_vector(path: Path) -> None:
     case = json.loads(path.read_text())
-    args = (_b64(case["leafHash"]), case["leafIdx"], case["treeSize"], _proof(case["proof"]), _b64(case["root"]))
+    args = (
+        _b64(case["leafHash"]),
+        case["leafIdx"],
+        case["treeSize"],
+        _proof(case["proof"]),
+        _b64(case["root"]),
+    )
     if case["wantErr"]:
         with pytest.raises(ProofError):
             verify_inclusion(*args)
@@ -56,7 +66,13 @@ def test_inclusion_vector(path: Path) -> None:
 @pytest.mark.parametrize("path", _cases("consistency"))
 def test_consistency_vector(path: Path) -> None:
     case = json.loads(path.read_text())
-    args = (case["size1"], case["size2"], _b64(case["root1"]), _b64(case["root2"]), _proof(case["proof"]))
+    args = (
+        case["size1"],
+        case["size2"],
+        _b64(case["root1"]),
+        _b64(case["root2"]),
+        _proof(case["proof"]),
+    )
     if case["wantErr"]:
         with pytest.raises(ProofError):
             verify_consistency(*args)
@@ -92,8 +108,8 @@ def _path(m: int, leaves: list[bytes]) -> list[bytes]:
     while k * 2 < len(leaves):
         k *= 2
     if m < k:
-        return _path(m, leaves[:k]) + [_mth(leaves[k:])]
-    return _path(m - k, leaves[k:]) + [_mth(leaves[:k])]
+        return [*_path(m, leaves[:k]), _mth(leaves[k:])]
+    return [*_path(m - k, leaves[k:]), _mth(leaves[:k])]
 
 
 def _subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
@@ -103,8 +119,8 @@ def _subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
     while k * 2 < len(leaves):
         k *= 2
     if m <= k:
-        return _subproof(m, leaves[:k], whole) + [_mth(leaves[k:])]
-    return _subproof(m - k, leaves[k:], False) + [_mth(leaves[:k])]
+        return [*_subproof(m, leaves[:k], whole), _mth(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), _mth(leaves[:k])]
 
 
 def _data(n: int) -> list[bytes]:
@@ -114,8 +130,19 @@ def _data(n: int) -> list[bytes]:
 def test_known_roots() -> None:
     assert MerkleTree().root() == EMPTY_ROOT
     # RFC 6962 reference tree: the 8 leaves of the CT test data.
-    leaves = [bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-                                          "606162636465666768696a6b6c6d6e6f")]
+    leaves = [
+        bytes.fromhex(h)
+        for h in (
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        )
+    ]
     tree = MerkleTree(leaf_hash(d) for d in leaves)
     assert tree.root().hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
     assert tree.root(1).hex() == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
@@ -174,7 +201,9 @@ def test_inclusion_proofs_verify_and_every_mutation_is_rejected(data: st.DataObj
     verify_inclusion(leaf, index, size, proof, root)
     assert root_from_inclusion_proof(leaf, index, size, proof) == root
 
-    kind = data.draw(st.sampled_from(["flip", "index", "size", "extra", "missing", "leaf", "root"]), label="kind")
+    kind = data.draw(
+        st.sampled_from(["flip", "index", "size", "extra", "missing", "leaf", "root"]), label="kind"
+    )
     args = [leaf, index, size, list(proof), root]
     if kind == "flip":
         if not proof:
@@ -182,14 +211,19 @@ def test_inclusion_proofs_verify_and_every_mutation_is_rejected(data: st.DataObj
         at = data.draw(st.integers(0, len(proof) - 1))
         args[3][at] = _flip(proof[at], data.draw(st.integers(0, 255)))
     elif kind == "index":
-        new = data.draw(st.integers(0, size - 1).filter(lambda i: i != index) if size > 1 else st.just(size))
+        new = data.draw(
+            st.integers(0, size - 1).filter(lambda i: i != index) if size > 1 else st.just(size)
+        )
         args[1] = new
     elif kind == "size":
         # A proof does not authenticate the size by itself (the signed checkpoint does): sizes
         # whose audit path has the same shape chain to the same root, so only those that differ.
         shape = inclusion_shape(index, size)
-        args[2] = data.draw(st.sampled_from([size // 2, size * 2, size + 1, size - 1, index]).filter(
-            lambda s: s <= index or inclusion_shape(index, s) != shape))
+        args[2] = data.draw(
+            st.sampled_from([size // 2, size * 2, size + 1, size - 1, index]).filter(
+                lambda s: s <= index or inclusion_shape(index, s) != shape
+            )
+        )
     elif kind == "extra":
         args[3].insert(data.draw(st.integers(0, len(proof))), _TREE.leaf(0))
     elif kind == "missing":
@@ -213,7 +247,9 @@ def test_consistency_proofs_verify_and_every_mutation_is_rejected(data: st.DataO
     proof = _TREE.consistency_proof(old, new)
     verify_consistency(old, new, old_root, new_root, proof)
 
-    kind = data.draw(st.sampled_from(["flip", "old", "new", "extra", "missing", "swap", "root"]), label="kind")
+    kind = data.draw(
+        st.sampled_from(["flip", "old", "new", "extra", "missing", "swap", "root"]), label="kind"
+    )
     args = [old, new, old_root, new_root, list(proof)]
     if kind == "flip":
         at = data.draw(st.integers(0, len(proof) - 1))
@@ -221,9 +257,20 @@ def test_consistency_proofs_verify_and_every_mutation_is_rejected(data: st.DataO
     elif kind in ("old", "new"):
         # As for inclusion: only size changes that alter the proof's shape are detectable.
         shape = _consistency_shape(old, new)
-        candidates = [(o, n) for o, n in ((old // 2, new), (old * 2, new), (old + 1, new), (old - 1, new),
-                                          (old, new // 2), (old, new * 2), (old, new + 1), (old, new - 1))
-                      if (o, n) != (old, new) and (o > n or o < 1 or _consistency_shape(o, n) != shape)]
+        candidates = [
+            (o, n)
+            for o, n in (
+                (old // 2, new),
+                (old * 2, new),
+                (old + 1, new),
+                (old - 1, new),
+                (old, new // 2),
+                (old, new * 2),
+                (old, new + 1),
+                (old, new - 1),
+            )
+            if (o, n) != (old, new) and (o > n or o < 1 or _consistency_shape(o, n) != shape)
+        ]
         if not candidates:
             return
         args[0], args[1] = data.draw(st.sampled_from(candidates))

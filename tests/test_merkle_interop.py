@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from gateway.audit.tree import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 
 pymerkle = pytest.importorskip("pymerkle", reason="pymerkle (a test dependency) is not installed")
 

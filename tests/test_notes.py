@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from gateway.notes import (
+from gateway.audit.notes import (
     Checkpoint,
     NoteError,
     NoteSigner,
@@ -173,8 +173,7 @@ def test_known_key_bad_signature_rejected(peter: NoteVerifier, enoch: NoteVerifi
         open_note(bad, [peter])
     # ...even when another known key's signature verifies.
     with pytest.raises(NoteError, match="invalid signature"):
-        open_note(GO_TEXT + "\n" + ENOCH_SIG + abcd(PETER_SIG),
-                  [peter, enoch])
+        open_note(GO_TEXT + "\n" + ENOCH_SIG + abcd(PETER_SIG), [peter, enoch])
 
 
 def test_body_changed_by_one_byte_rejected(peter: NoteVerifier) -> None:
@@ -221,7 +220,7 @@ def test_invalid_utf8_rejected(peter: NoteVerifier) -> None:
 
 
 def test_only_unknown_signers_rejected(enoch: NoteVerifier) -> None:
-    with pytest.raises(NoteError, match="unverified note.*PeterNeumann"):
+    with pytest.raises(NoteError, match=r"unverified note.*PeterNeumann"):
         open_note(GO_NOTE, [enoch])
     with pytest.raises(NoteError, match="unverified note"):
         open_note(GO_NOTE, [])
@@ -242,9 +241,7 @@ def test_duplicate_signatures_handled_as_go(peter: NoteVerifier, enoch: NoteVeri
     assert opened.unverified == ("EnochRoot", "EnochRoot")
     # Go checks only the first signature by a known key; later ones by that key are skipped.
     peter_abcd = abcd(PETER_SIG)
-    assert open_note(GO_TEXT + "\n" + PETER_SIG + peter_abcd, [peter]).verified == (
-        "PeterNeumann",
-    )
+    assert open_note(GO_TEXT + "\n" + PETER_SIG + peter_abcd, [peter]).verified == ("PeterNeumann",)
     with pytest.raises(NoteError, match="invalid signature"):
         open_note(GO_TEXT + "\n" + peter_abcd + PETER_SIG, [peter])
     # The same key given twice is ambiguous only if a signature needs it (Go's VerifierList).
@@ -273,7 +270,10 @@ def test_checkpoint_body_format() -> None:
     )
     cp = Checkpoint.parse(example)
     assert (cp.origin, cp.size, len(cp.root), cp.extensions) == (
-        "example.com/behind-the-sofa", 20852163, 32, ()
+        "example.com/behind-the-sofa",
+        20852163,
+        32,
+        (),
     )
     assert cp.body() == example
 
@@ -363,7 +363,7 @@ def test_key_file_world_readable_refused(tmp_path: pathlib.Path) -> None:
 def test_key_file_name_mismatch_refused(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "audit.key"
     NoteSigner.load_or_create(path, ORIGIN)
-    with pytest.raises(NoteError, match="not 'other.example/log'"):
+    with pytest.raises(NoteError, match=r"not 'other\.example/log'"):
         NoteSigner.load_or_create(path, "other.example/log")
 
 
@@ -380,7 +380,7 @@ def test_key_file_garbage_refused(tmp_path: pathlib.Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     os.write(fd, b"not a key\n")
     os.close(fd)
-    with pytest.raises(NoteError, match="bad.key"):
+    with pytest.raises(NoteError, match=r"bad.key"):
         NoteSigner.load_or_create(path, ORIGIN)
 
 
@@ -390,6 +390,10 @@ def test_concurrent_first_starts_agree_on_one_key(tmp_path: pathlib.Path) -> Non
 
     path = tmp_path / "keys" / "audit-signing.key"
     with ThreadPoolExecutor(8) as pool:
-        keys = list(pool.map(lambda _: NoteSigner.load_or_create(path, ORIGIN).verifier_key, range(32)))
-    assert set(keys) == {path.read_text().strip() and NoteSigner.load_or_create(path, ORIGIN).verifier_key}
+        keys = list(
+            pool.map(lambda _: NoteSigner.load_or_create(path, ORIGIN).verifier_key, range(32))
+        )
+    assert set(keys) == {
+        path.read_text().strip() and NoteSigner.load_or_create(path, ORIGIN).verifier_key
+    }
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files left

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import FailedPrecondition
-from gateway.model import Category, Effect, Relation, WarrantState, WindowPosition
-from gateway.policy import (
+from gateway.model import Category, Effect, Relation, TextMode, WarrantState, WindowPosition
+from gateway.policy.release import (
     MODEL_FILE,
     NO_MATCH_REASON,
     POLICY_FILE,
@@ -29,8 +29,18 @@ from gateway.policy import (
 
 POLICY_DIR = pathlib.Path(__file__).resolve().parent.parent / "policies"
 CASES_FILE = POLICY_DIR / "decision_cases.yaml"
-CASE_KEYS = {"relation", "category", "window", "state", "named", "received_direct",
-             "effect", "reason", "why"}
+CASE_KEYS = {
+    "relation",
+    "category",
+    "window",
+    "state",
+    "named",
+    "received_direct",
+    "effect",
+    "reason",
+    "text",
+    "why",
+}
 RELEASED = {Effect.RELEASE, Effect.RELEASE_PSEUDONYMIZED}
 MESSAGE_CATEGORIES = (Category.MESSAGE_METADATA, Category.MESSAGE_CONTENT)
 DOMAIN = all_requests()
@@ -47,8 +57,10 @@ def _case_id(index: int, case: dict[str, Any]) -> str:
     named = "named" if case["named"] else "unnamed"
     received = "recv" if case["received_direct"] else "norecv"
     outcome = case["reason"] or case["effect"]
-    return (f"{index:02d}-{case['relation']}-{case['category']}-{case['window']}-{case['state']}"
-            f"-{named}-{received}->{outcome}")
+    return (
+        f"{index:02d}-{case['relation']}-{case['category']}-{case['window']}-{case['state']}"
+        f"-{named}-{received}->{outcome}"
+    )
 
 
 def _request(case: dict[str, Any]) -> DecisionRequest:
@@ -63,7 +75,10 @@ def _request(case: dict[str, Any]) -> DecisionRequest:
 
 
 def _expected(case: dict[str, Any]) -> Decision:
-    return Decision(Effect(case["effect"]), case["reason"])
+    text = case["text"]
+    return Decision(
+        Effect(case["effect"]), case["reason"], None if text is None else TextMode(text)
+    )
 
 
 CASE_PARAMS = [pytest.param(case, id=_case_id(i, case)) for i, case in enumerate(CASES, 1)]
@@ -94,12 +109,20 @@ def _rules(text: str) -> list[list[str]]:
 
 def _first_match(rows: list[list[str]], req: DecisionRequest) -> Decision:
     """A reference first-match-wins evaluator: what the policy means, written out in Python."""
-    values = [req.relation.value, req.category.value, req.window.value, req.state.value,
-              "yes" if req.named else "no", "yes" if req.received_direct else "no"]
+    values = [
+        req.relation.value,
+        req.category.value,
+        req.window.value,
+        req.state.value,
+        "yes" if req.named else "no",
+        "yes" if req.received_direct else "no",
+    ]
     for row in rows:
         if all(p in ("*", v) for p, v in zip(row[:6], values, strict=True)):
             effect = Effect(row[6])
-            return Decision(effect, row[7] if effect is Effect.WITHHOLD else None)
+            if effect is Effect.WITHHOLD:
+                return Decision(effect, row[7])
+            return Decision(effect, None, TextMode(row[8]))
     return Decision(Effect.WITHHOLD, NO_MATCH_REASON)
 
 
@@ -114,8 +137,9 @@ class TestDecisionCases:
     def test_fast_path_decides_case(self, policy: ReleasePolicy, case: dict[str, Any]) -> None:
         req = _request(case)
         assert policy.decide(req) == _expected(case), case["why"]
-        assert policy.decide_key(req.relation, req.category, req.window, req.state, req.named,
-                                 req.received_direct) == _expected(case), case["why"]
+        assert policy.decide_key(
+            req.relation, req.category, req.window, req.state, req.named, req.received_direct
+        ) == _expected(case), case["why"]
 
     def test_cases_are_well_formed(self) -> None:
         assert len(CASES) >= 30
@@ -124,14 +148,17 @@ class TestDecisionCases:
             assert isinstance(case["named"], bool) and isinstance(case["received_direct"], bool)
             assert isinstance(case["why"], str) and case["why"].strip(), f"case {i}: no why"
             assert (case["reason"] is None) == (case["effect"] != "withhold"), f"case {i}"
+            assert (case["text"] is None) == (case["effect"] == "withhold"), f"case {i}"
             _request(case), _expected(case)  # every value exists
-        keys = [tuple(_request(c).__getattribute__(f) for f in DecisionRequest.__slots__)
-                for c in CASES]
+        keys = [
+            tuple(_request(c).__getattribute__(f) for f in DecisionRequest.__slots__) for c in CASES
+        ]
         assert len(keys) == len(set(keys)), "a case appears twice"
 
     def test_cases_cover_every_denial(self) -> None:
-        reasons_in_policy = {row[7] for row in _rules((POLICY_DIR / POLICY_FILE).read_text())
-                             if row[6] == "withhold"} | {NO_MATCH_REASON}
+        reasons_in_policy = {
+            row[7] for row in _rules((POLICY_DIR / POLICY_FILE).read_text()) if row[6] == "withhold"
+        } | {NO_MATCH_REASON}
         withheld = [c for c in CASES if c["effect"] == "withhold"]
         assert reasons_in_policy <= {c["reason"] for c in withheld}
         assert {s.value for s in WarrantState} - {"APPROVED"} <= {c["state"] for c in withheld}
@@ -139,8 +166,9 @@ class TestDecisionCases:
         assert any(not c["named"] for c in withheld)
         assert any(c["relation"] == "unrelated" for c in withheld)
         for category in MESSAGE_CATEGORIES:
-            assert any(c["relation"] == "group_peer" and c["category"] == category
-                       for c in withheld), category
+            assert any(
+                c["relation"] == "group_peer" and c["category"] == category for c in withheld
+            ), category
         assert {c["effect"] for c in CASES} == {e.value for e in Effect}
 
 
@@ -149,33 +177,50 @@ class TestFastPath:
 
     def test_every_request_agrees_with_enforcer(self, policy: ReleasePolicy) -> None:
         assert len(DOMAIN) == 4 * 6 * 3 * 5 * 2 * 2 == len(set(DOMAIN))
-        differences = [(req, policy.decide(req), policy.decide_direct(req)) for req in DOMAIN
-                       if policy.decide(req) != policy.decide_direct(req)]
+        differences = [
+            (req, policy.decide(req), policy.decide_direct(req))
+            for req in DOMAIN
+            if policy.decide(req) != policy.decide_direct(req)
+        ]
         assert differences == []
 
     def test_decide_key_agrees_with_decide(self, policy: ReleasePolicy) -> None:
         for req in DOMAIN:
-            assert policy.decide_key(req.relation, req.category, req.window, req.state,
-                                     req.named, req.received_direct) == policy.decide(req), req
+            assert policy.decide_key(
+                req.relation, req.category, req.window, req.state, req.named, req.received_direct
+            ) == policy.decide(req), req
 
     @settings(max_examples=300, deadline=None)
-    @given(st.builds(DecisionRequest, st.sampled_from(Relation), st.sampled_from(Category),
-                     st.sampled_from(WindowPosition), st.sampled_from(WarrantState),
-                     st.booleans(), st.booleans()))
-    def test_random_requests_agree_with_enforcer(self, policy: ReleasePolicy,
-                                                 req: DecisionRequest) -> None:
+    @given(
+        st.builds(
+            DecisionRequest,
+            st.sampled_from(Relation),
+            st.sampled_from(Category),
+            st.sampled_from(WindowPosition),
+            st.sampled_from(WarrantState),
+            st.booleans(),
+            st.booleans(),
+        )
+    )
+    def test_random_requests_agree_with_enforcer(
+        self, policy: ReleasePolicy, req: DecisionRequest
+    ) -> None:
         assert policy.decide(req) == policy.decide_direct(req)
 
     def test_plain_strings_decide_like_enums(self, policy: ReleasePolicy) -> None:
-        assert policy.decide_key("self", "logins", "inside", "APPROVED", True, False) \
-            == Decision(Effect.RELEASE, None)
+        assert policy.decide_key("self", "logins", "inside", "APPROVED", True, False) == Decision(
+            Effect.RELEASE, None, TextMode.PSEUDONYMIZE
+        )
 
-    @pytest.mark.parametrize("bad", [
-        pytest.param(("friend", "logins", "inside", "APPROVED", True, False), id="relation"),
-        pytest.param(("self", "photos", "inside", "APPROVED", True, False), id="category"),
-        pytest.param(("self", "logins", "inside", "approved", True, False), id="state"),
-        pytest.param(("self", "logins", "inside", "APPROVED", "yes", False), id="named"),
-    ])
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            pytest.param(("friend", "logins", "inside", "APPROVED", True, False), id="relation"),
+            pytest.param(("self", "photos", "inside", "APPROVED", True, False), id="category"),
+            pytest.param(("self", "logins", "inside", "approved", True, False), id="state"),
+            pytest.param(("self", "logins", "inside", "APPROVED", "yes", False), id="named"),
+        ],
+    )
     def test_requests_outside_domain_raise(self, policy: ReleasePolicy, bad: tuple) -> None:
         with pytest.raises(ValueError, match="not a decision request"):
             policy.decide_key(*bad)
@@ -200,23 +245,31 @@ class TestInvariants:
     """Over the whole domain, neither the Enforcer nor the fast path releases what is forbidden."""
 
     def test_peers_and_unrelated_never_released(self, answers: list) -> None:
-        assert [r for r, d in answers if r.relation in (Relation.GROUP_PEER, Relation.UNRELATED)
-                and d.effect in RELEASED] == []
+        assert [
+            r
+            for r, d in answers
+            if r.relation in (Relation.GROUP_PEER, Relation.UNRELATED) and d.effect in RELEASED
+        ] == []
 
     def test_nothing_without_approved_warrant(self, answers: list) -> None:
-        assert [r for r, d in answers
-                if r.state is not WarrantState.APPROVED and d.effect in RELEASED] == []
+        assert [
+            r for r, d in answers if r.state is not WarrantState.APPROVED and d.effect in RELEASED
+        ] == []
 
     def test_nothing_outside_window(self, answers: list) -> None:
-        assert [r for r, d in answers
-                if r.window is WindowPosition.OUTSIDE and d.effect in RELEASED] == []
+        assert [
+            r for r, d in answers if r.window is WindowPosition.OUTSIDE and d.effect in RELEASED
+        ] == []
 
     def test_nothing_from_unnamed_categories(self, answers: list) -> None:
         assert [r for r, d in answers if not r.named and d.effect in RELEASED] == []
 
     def test_received_direct_only_when_asked(self, answers: list) -> None:
-        assert [r for r, d in answers if r.relation is Relation.DIRECT_PEER
-                and not r.received_direct and d.effect in RELEASED] == []
+        assert [
+            r
+            for r, d in answers
+            if r.relation is Relation.DIRECT_PEER and not r.received_direct and d.effect in RELEASED
+        ] == []
 
     def test_only_target_only_records_in_clear(self, answers: list) -> None:
         in_clear = {(r.relation, r.category) for r, d in answers if d.effect is Effect.RELEASE}
@@ -240,46 +293,89 @@ class TestCasbinFirstMatch:
 
     def test_order_of_overlapping_rows_decides(self, tmp_path: pathlib.Path) -> None:
         directory = _copy_policy(tmp_path)
-        first = "p, self, *, *, *, *, *, withhold, first_row\n"
-        second = "p, self, logins, inside, APPROVED, yes, *, release, -\n"
-        req = DecisionRequest(Relation.SELF, Category.LOGINS, WindowPosition.INSIDE,
-                              WarrantState.APPROVED, True, False)
+        first = "p, self, *, *, *, *, *, withhold, first_row, -\n"
+        second = "p, self, logins, inside, APPROVED, yes, *, release, -, pseudonymize\n"
+        req = DecisionRequest(
+            Relation.SELF,
+            Category.LOGINS,
+            WindowPosition.INSIDE,
+            WarrantState.APPROVED,
+            True,
+            False,
+        )
         (directory / POLICY_FILE).write_text(first + second)
-        assert ReleasePolicy.load(directory).decide_direct(req) == \
-            Decision(Effect.WITHHOLD, "first_row")
+        assert ReleasePolicy.load(directory).decide_direct(req) == Decision(
+            Effect.WITHHOLD, "first_row"
+        )
         (directory / POLICY_FILE).write_text(second + first)
-        assert ReleasePolicy.load(directory).decide_direct(req) == Decision(Effect.RELEASE, None)
+        assert ReleasePolicy.load(directory).decide_direct(req) == Decision(
+            Effect.RELEASE, None, TextMode.PSEUDONYMIZE
+        )
 
     def test_later_row_decides_when_earlier_rows_miss(self, tmp_path: pathlib.Path) -> None:
         directory = _copy_policy(tmp_path)
         (directory / POLICY_FILE).write_text(
-            "p, unrelated, *, *, *, *, *, withhold, one\n"
-            "p, group_peer, *, *, *, *, *, withhold, two\n"
-            "p, self, contacts, inside, APPROVED, yes, no, release_pseudonymized, -\n")
+            "p, unrelated, *, *, *, *, *, withhold, one, -\n"
+            "p, group_peer, *, *, *, *, *, withhold, two, -\n"
+            "p, self, contacts, inside, APPROVED, yes, no, release_pseudonymized, -, pseudonymize\n"
+        )
         policy = ReleasePolicy.load(directory)
-        req = DecisionRequest(Relation.SELF, Category.CONTACTS, WindowPosition.INSIDE,
-                              WarrantState.APPROVED, True, False)
-        assert policy.decide_direct(req) == Decision(Effect.RELEASE_PSEUDONYMIZED, None)
-        other = DecisionRequest(Relation.SELF, Category.CONTACTS, WindowPosition.INSIDE,
-                                WarrantState.APPROVED, True, True)
+        req = DecisionRequest(
+            Relation.SELF,
+            Category.CONTACTS,
+            WindowPosition.INSIDE,
+            WarrantState.APPROVED,
+            True,
+            False,
+        )
+        assert policy.decide_direct(req) == Decision(
+            Effect.RELEASE_PSEUDONYMIZED, None, TextMode.PSEUDONYMIZE
+        )
+        other = DecisionRequest(
+            Relation.SELF,
+            Category.CONTACTS,
+            WindowPosition.INSIDE,
+            WarrantState.APPROVED,
+            True,
+            True,
+        )
         assert policy.decide_direct(other) == Decision(Effect.WITHHOLD, NO_MATCH_REASON)
         assert policy.decide(other) == Decision(Effect.WITHHOLD, NO_MATCH_REASON)
 
 
 class TestGuarantees:
     """Whatever the rules say (they can change at run time on PostgreSQL), a policy that would
-    release what DESIGN.md's guarantees 1 and 2 forbid is refused at load."""
+    release what the guarantees 1 and 2 forbid is refused at load."""
 
-    @pytest.mark.parametrize("row, named", [
-        ("p, group_peer, message_content, inside, APPROVED, yes, *, release_pseudonymized, -",
-         "guarantee 1"),
-        ("p, unrelated, *, *, APPROVED, yes, *, release_pseudonymized, -", "guarantee 1"),
-        ("p, self, logins, outside, APPROVED, yes, *, release, -", "outside the window"),
-        ("p, self, logins, inside, APPROVED, no, *, release, -", "does not name"),
-        ("p, self, logins, inside, EXPIRED, yes, *, release, -", "not APPROVED"),
-    ])
-    def test_a_policy_breaking_a_guarantee_is_refused(self, tmp_path: pathlib.Path, row: str,
-                                                       named: str) -> None:
+    @pytest.mark.parametrize(
+        "row, named",
+        [
+            (
+                "p, group_peer, message_content, inside, APPROVED, yes, *,"
+                " release_pseudonymized, -, pseudonymize",
+                "guarantee 1",
+            ),
+            (
+                "p, self, message_content, inside, APPROVED, yes, *,"
+                " release_pseudonymized, -, clear",
+                "free text in clear",
+            ),
+            ("p, self, logins, inside, APPROVED, yes, *, release, -, clear", "free text in clear"),
+            (
+                "p, unrelated, *, *, APPROVED, yes, *, release_pseudonymized, -, pseudonymize",
+                "guarantee 1",
+            ),
+            (
+                "p, self, logins, outside, APPROVED, yes, *, release, -, pseudonymize",
+                "outside the window",
+            ),
+            ("p, self, logins, inside, APPROVED, no, *, release, -, pseudonymize", "does not name"),
+            ("p, self, logins, inside, EXPIRED, yes, *, release, -, pseudonymize", "not APPROVED"),
+        ],
+    )
+    def test_a_policy_breaking_a_guarantee_is_refused(
+        self, tmp_path: pathlib.Path, row: str, named: str
+    ) -> None:
         directory = _copy_policy(tmp_path)
         (directory / POLICY_FILE).write_text(row + "\n" + (POLICY_DIR / POLICY_FILE).read_text())
         with pytest.raises(FailedPrecondition) as err:
@@ -294,9 +390,9 @@ GARBAGE_MODELS = {
     "not_a_model": "this is not a casbin model\nat all\n",
     "empty": "",
     "no_matchers": "[request_definition]\nr = relation, category, window, state, named, "
-                   "received_direct\n[policy_definition]\np = relation, category, window, state, "
-                   "named, received_direct, effect, reason\n[policy_effect]\n"
-                   "e = some(where (p.eft == allow))\n",
+    "received_direct\n[policy_definition]\np = relation, category, window, state, "
+    "named, received_direct, effect, reason\n[policy_effect]\n"
+    "e = some(where (p.eft == allow))\n",
 }
 
 
@@ -335,7 +431,9 @@ class TestFailClosed:
 
     def test_policy_not_utf8(self, tmp_path: pathlib.Path) -> None:
         directory = _copy_policy(tmp_path)
-        (directory / POLICY_FILE).write_bytes(b"p, self, \xff, *, *, *, *, release, -\n")
+        (directory / POLICY_FILE).write_bytes(
+            b"p, self, \xff, *, *, *, *, release, -, pseudonymize\n"
+        )
         self._assert_refused(directory, POLICY_FILE, "UTF-8")
 
     @pytest.mark.parametrize("name", sorted(GARBAGE_MODELS))
@@ -344,53 +442,130 @@ class TestFailClosed:
         (directory / MODEL_FILE).write_text(GARBAGE_MODELS[name])
         self._assert_refused(directory, MODEL_FILE)
 
-    @pytest.mark.parametrize("old,new,words", [
-        pytest.param("r = relation, category, window, state, named, received_direct",
-                     "r = relation, category, window, state, named", ["request_definition"],
-                     id="request-fields"),
-        pytest.param("received_direct, effect, reason", "received_direct, eft",
-                     ["policy_definition"], id="policy-fields"),
-        pytest.param("e = some(where (p.eft == allow))", "e = !some(where (p.eft == deny))",
-                     ["policy_effect", "first match"], id="deny-override-effect"),
-        pytest.param("e = some(where (p.eft == allow))", "e = whatever(p.eft)",
-                     ["policy_effect"], id="unknown-effect"),
-        pytest.param('(p.relation == "*" || p.relation == r.relation)',
-                     '(p.relation == "*" || p.relation == r.nonexistent)', ["matcher"],
-                     id="matcher-unknown-name"),
-        pytest.param('(p.relation == "*" || p.relation == r.relation)',
-                     '(p.relation == "*" || p.relation == ', ["matcher"], id="matcher-syntax"),
-    ])
-    def test_broken_model(self, tmp_path: pathlib.Path, old: str, new: str,
-                          words: list[str]) -> None:
+    @pytest.mark.parametrize(
+        "old,new,words",
+        [
+            pytest.param(
+                "r = relation, category, window, state, named, received_direct",
+                "r = relation, category, window, state, named",
+                ["request_definition"],
+                id="request-fields",
+            ),
+            pytest.param(
+                "received_direct, effect, reason",
+                "received_direct, eft",
+                ["policy_definition"],
+                id="policy-fields",
+            ),
+            pytest.param(
+                "e = some(where (p.eft == allow))",
+                "e = !some(where (p.eft == deny))",
+                ["policy_effect", "first match"],
+                id="deny-override-effect",
+            ),
+            pytest.param(
+                "e = some(where (p.eft == allow))",
+                "e = whatever(p.eft)",
+                ["policy_effect"],
+                id="unknown-effect",
+            ),
+            pytest.param(
+                '(p.relation == "*" || p.relation == r.relation)',
+                '(p.relation == "*" || p.relation == r.nonexistent)',
+                ["matcher"],
+                id="matcher-unknown-name",
+            ),
+            pytest.param(
+                '(p.relation == "*" || p.relation == r.relation)',
+                '(p.relation == "*" || p.relation == ',
+                ["matcher"],
+                id="matcher-syntax",
+            ),
+        ],
+    )
+    def test_broken_model(
+        self, tmp_path: pathlib.Path, old: str, new: str, words: list[str]
+    ) -> None:
         directory = _copy_policy(tmp_path)
         (directory / MODEL_FILE).write_text(_model_with(old, new))
         self._assert_refused(directory, MODEL_FILE, *words)
 
-    @pytest.mark.parametrize("row,words", [
-        pytest.param("p, self, logins, inside, APPROVED, yes, *, allow, -", ["unknown effect"],
-                     id="unknown-effect"),
-        pytest.param("p, self, logins, inside, APPROVED, yes, release, -", ["fields"],
-                     id="too-few-fields"),
-        pytest.param("p, self, logins, inside, APPROVED, yes, *, *, release, -", ["fields"],
-                     id="too-many-fields"),
-        pytest.param("p, friend, logins, inside, APPROVED, yes, *, release, -",
-                     ["unknown relation"], id="unknown-relation"),
-        pytest.param("p, self, photos, inside, APPROVED, yes, *, release, -",
-                     ["unknown category"], id="unknown-category"),
-        pytest.param("p, self, logins, during, APPROVED, yes, *, release, -",
-                     ["unknown window"], id="unknown-window"),
-        pytest.param("p, self, logins, inside, approved, yes, *, release, -",
-                     ["unknown state"], id="unknown-state"),
-        pytest.param("p, self, logins, inside, APPROVED, true, *, release, -",
-                     ["unknown named"], id="unknown-named"),
-        pytest.param("p, self, logins, inside, APPROVED, yes, *, withhold, -", ["reason"],
-                     id="withhold-without-reason"),
-        pytest.param("p, self, logins, inside, APPROVED, yes, *, release, oops", ["reason"],
-                     id="release-with-reason"),
-        pytest.param("g, self, admin", ["rule type"], id="role-row"),
-        pytest.param("q, self, logins, inside, APPROVED, yes, *, release, -", ["rule type"],
-                     id="unknown-rule-type"),
-    ])
+    @pytest.mark.parametrize(
+        "row,words",
+        [
+            pytest.param(
+                "p, self, logins, inside, APPROVED, yes, *, allow, -, -",
+                ["unknown effect"],
+                id="unknown-effect",
+            ),
+            pytest.param(
+                "p, self, logins, inside, APPROVED, yes, release, -, pseudonymize",
+                ["fields"],
+                id="too-few-fields",
+            ),
+            pytest.param(
+                "p, self, logins, inside, APPROVED, yes, *, *, release, -, pseudonymize",
+                ["fields"],
+                id="too-many-fields",
+            ),
+            pytest.param(
+                "p, friend, logins, inside, APPROVED, yes, *, release, -, pseudonymize",
+                ["unknown relation"],
+                id="unknown-relation",
+            ),
+            pytest.param(
+                "p, self, photos, inside, APPROVED, yes, *, release, -, pseudonymize",
+                ["unknown category"],
+                id="unknown-category",
+            ),
+            pytest.param(
+                "p, self, logins, during, APPROVED, yes, *, release, -, pseudonymize",
+                ["unknown window"],
+                id="unknown-window",
+            ),
+            pytest.param(
+                "p, self, logins, inside, approved, yes, *, release, -, pseudonymize",
+                ["unknown state"],
+                id="unknown-state",
+            ),
+            pytest.param(
+                "p, self, logins, inside, APPROVED, true, *, release, -, pseudonymize",
+                ["unknown named"],
+                id="unknown-named",
+            ),
+            pytest.param(
+                "p, self, logins, inside, APPROVED, yes, *, withhold, -, -",
+                ["reason"],
+                id="withhold-without-reason",
+            ),
+            pytest.param(
+                "p, self, logins, inside, APPROVED, yes, *, release, oops, pseudonymize",
+                ["reason"],
+                id="release-with-reason",
+            ),
+            pytest.param(
+                "p, self, logins, inside, APPROVED, yes, *, release, -, -",
+                ["how its text leaves"],
+                id="release-without-text-mode",
+            ),
+            pytest.param(
+                "p, self, logins, inside, APPROVED, yes, *, release, -, scramble",
+                ["how its text leaves", "scramble"],
+                id="unknown-text-mode",
+            ),
+            pytest.param(
+                "p, self, logins, inside, APPROVED, yes, *, withhold, nope, pseudonymize",
+                ["withhold rule takes text '-'"],
+                id="withhold-with-text-mode",
+            ),
+            pytest.param("g, self, admin", ["rule type"], id="role-row"),
+            pytest.param(
+                "q, self, logins, inside, APPROVED, yes, *, release, -, pseudonymize",
+                ["rule type"],
+                id="unknown-rule-type",
+            ),
+        ],
+    )
     def test_bad_rule(self, tmp_path: pathlib.Path, row: str, words: list[str]) -> None:
         directory = _copy_policy(tmp_path)
         text = (directory / POLICY_FILE).read_text()
@@ -412,25 +587,36 @@ class TestVersion:
         assert ReleasePolicy.load(POLICY_DIR).version == policy.version
 
     @pytest.mark.parametrize("name", [MODEL_FILE, POLICY_FILE])
-    def test_version_changes_with_either_file(self, tmp_path: pathlib.Path,
-                                              policy: ReleasePolicy, name: str) -> None:
+    def test_version_changes_with_either_file(
+        self, tmp_path: pathlib.Path, policy: ReleasePolicy, name: str
+    ) -> None:
         directory = _copy_policy(tmp_path)
         assert ReleasePolicy.load(directory).version == policy.version
         with (directory / name).open("a") as f:
             f.write("# a comment changes no decision but is a different policy\n")
         assert ReleasePolicy.load(directory).version != policy.version
 
-    def test_version_changes_with_a_rule(self, tmp_path: pathlib.Path,
-                                         policy: ReleasePolicy) -> None:
+    def test_version_changes_with_a_rule(
+        self, tmp_path: pathlib.Path, policy: ReleasePolicy
+    ) -> None:
         directory = _copy_policy(tmp_path)
         path = directory / POLICY_FILE
-        path.write_text(path.read_text().replace("p, self, logins, inside, APPROVED, yes, *, "
-                                                 "release, -", "p, self, logins, inside, "
-                                                 "APPROVED, yes, *, release_pseudonymized, -"))
+        path.write_text(
+            path.read_text().replace(
+                "p, self, logins, inside, APPROVED, yes, *, release, -, pseudonymize",
+                "p, self, logins, inside, APPROVED, yes, *, release_pseudonymized, -, pseudonymize",
+            )
+        )
         changed = ReleasePolicy.load(directory)
         assert changed.version != policy.version
-        req = DecisionRequest(Relation.SELF, Category.LOGINS, WindowPosition.INSIDE,
-                              WarrantState.APPROVED, True, False)
+        req = DecisionRequest(
+            Relation.SELF,
+            Category.LOGINS,
+            WindowPosition.INSIDE,
+            WarrantState.APPROVED,
+            True,
+            False,
+        )
         assert changed.decide(req).effect is Effect.RELEASE_PSEUDONYMIZED
 
     def test_moving_bytes_between_files_changes_version(self) -> None:
@@ -439,10 +625,17 @@ class TestVersion:
     def test_version_matches_standard_tools(self, policy: ReleasePolicy) -> None:
         listing = "".join(
             f"{hashlib.sha256((POLICY_DIR / n).read_bytes()).hexdigest()}  {n}\n"
-            for n in (MODEL_FILE, POLICY_FILE))
+            for n in (MODEL_FILE, POLICY_FILE)
+        )
         assert policy.version == hashlib.sha256(listing.encode()).hexdigest()
         if shutil.which("sha256sum") is None:
             return
-        out = subprocess.run(f"sha256sum {MODEL_FILE} {POLICY_FILE} | sha256sum", shell=True,
-                             cwd=POLICY_DIR, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            f"sha256sum {MODEL_FILE} {POLICY_FILE} | sha256sum",
+            shell=True,
+            cwd=POLICY_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert out.split()[0] == policy.version

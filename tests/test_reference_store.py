@@ -16,10 +16,11 @@ import pytest
 
 from gateway.errors import FailedPrecondition, InvalidArgument, Unavailable
 from gateway.model import Category, Relation, Scope, Window, parse_time
-from gateway.stores import interchange as ix
-from gateway.stores import reference
-from gateway.stores.reference import ReferenceStore
-from gateway.stores.seed import seed
+from gateway.stores.reference import interchange as ix
+from gateway.stores.reference import queries
+from gateway.stores.reference import sqlite as reference
+from gateway.stores.reference.seed import seed
+from gateway.stores.reference.sqlite import ReferenceStore
 
 ZERO = dict.fromkeys(ix.KINDS, 0)
 ALL = frozenset(Category)
@@ -30,8 +31,14 @@ def t(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> 
 
 
 def account(id_: str, phone: str | None = None, email: str | None = None) -> dict:
-    return {"kind": "account", "id": id_, "display_name": f"name of {id_}", "phone": phone,
-            "email": email, "created_at": t(1, 1)}
+    return {
+        "kind": "account",
+        "id": id_,
+        "display_name": f"name of {id_}",
+        "phone": phone,
+        "email": email,
+        "created_at": t(1, 1),
+    }
 
 
 def room(id_: str, direct: bool, name: str | None = None) -> dict:
@@ -39,13 +46,24 @@ def room(id_: str, direct: bool, name: str | None = None) -> dict:
 
 
 def member(room_: str, account_: str, joined: str, left: str | None = None) -> dict:
-    return {"kind": "membership", "room": room_, "account": account_, "joined_at": joined,
-            "left_at": left}
+    return {
+        "kind": "membership",
+        "room": room_,
+        "account": account_,
+        "joined_at": joined,
+        "left_at": left,
+    }
 
 
 def message(id_: str, room_: str, sender: str, sent: str) -> dict:
-    return {"kind": "message", "id": id_, "room": room_, "sender": sender, "sent_at": sent,
-            "body": f"body of {id_}"}
+    return {
+        "kind": "message",
+        "id": id_,
+        "room": room_,
+        "sender": sender,
+        "sent_at": sent,
+        "body": f"body of {id_}",
+    }
 
 
 def login(account_: str, at: str, ip: str = "203.0.113.7") -> dict:
@@ -139,8 +157,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceStore]
     s.close()
 
 
-def scope(*targets: str, categories: frozenset[Category] = ALL,
-          window: Window = WINDOW) -> Scope:
+def scope(*targets: str, categories: frozenset[Category] = ALL, window: Window = WINDOW) -> Scope:
     return Scope(frozenset(targets), frozenset(categories), window)
 
 
@@ -165,7 +182,7 @@ class TestOpen:
         db = sqlite3.connect(tmp_path / "new.db")
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert set(reference.TABLES.values()) <= tables
+        assert set(queries.TABLES.values()) <= tables
 
     def test_reopen_keeps_data(self, tmp_path: pathlib.Path) -> None:
         s = ReferenceStore.open(tmp_path / "s.db")
@@ -175,11 +192,18 @@ class TestOpen:
         assert again.counts()["account"] == 1
         again.close()
 
-    def test_unknown_schema_version_is_refused(self, tmp_path: pathlib.Path) -> None:
+    def test_a_schema_from_a_newer_gateway_is_refused(self, tmp_path: pathlib.Path) -> None:
+        """A store migrated by a later version (a migration this one does not ship) is refused,
+        never used or downgraded."""
+        ReferenceStore.open(tmp_path / "s.db").close()
         db = sqlite3.connect(tmp_path / "s.db")
-        db.execute("PRAGMA user_version = 99")
+        db.execute(
+            "INSERT INTO _yoyo_migration (migration_hash, migration_id, applied_at_utc)"
+            " VALUES ('f00d', '0099_from_the_future', '2027-01-01')"
+        )
+        db.commit()
         db.close()
-        with pytest.raises(FailedPrecondition, match="schema version 99"):
+        with pytest.raises(FailedPrecondition, match="does not know"):
             ReferenceStore.open(tmp_path / "s.db")
 
     def test_unopenable_path_is_unavailable(self, tmp_path: pathlib.Path) -> None:
@@ -203,22 +227,33 @@ class TestImport:
         assert loaded == dict(ZERO, **expected)
         assert store.counts() == loaded
 
-    def test_from_path_with_blank_lines(self, store: ReferenceStore,
-                                        tmp_path: pathlib.Path) -> None:
+    def test_from_path_with_blank_lines(
+        self, store: ReferenceStore, tmp_path: pathlib.Path
+    ) -> None:
         path = tmp_path / "data.jsonl"
         path.write_text("\n".join(jsonl(*WORLD[:6])) + "\n\n")
         assert store.import_jsonl(path)["account"] == 6
 
     def test_later_file_may_reference_stored_rows(self, store: ReferenceStore) -> None:
         store.import_jsonl(jsonl(account("u1"), account("u2"), room("r1", True)))
-        loaded = store.import_jsonl(jsonl(
-            member("r1", "u1", t(1, 1)), member("r1", "u2", t(1, 1)),
-            message("m1", "r1", "u1", t(1, 2)), contact("u1", "u2", t(1, 3))))
+        loaded = store.import_jsonl(
+            jsonl(
+                member("r1", "u1", t(1, 1)),
+                member("r1", "u2", t(1, 1)),
+                message("m1", "r1", "u1", t(1, 2)),
+                contact("u1", "u2", t(1, 3)),
+            )
+        )
         assert loaded == dict(ZERO, membership=2, message=1, contact=1)
 
     def test_contact_added_again_is_kept(self, store: ReferenceStore) -> None:
-        rows = [account("u1"), account("u2"), contact("u1", "u2", t(1, 1)),
-                contact("u1", "u2", t(1, 1)), contact("u1", "u2", t(2, 2))]
+        rows = [
+            account("u1"),
+            account("u2"),
+            contact("u1", "u2", t(1, 1)),
+            contact("u1", "u2", t(1, 1)),
+            contact("u1", "u2", t(2, 2)),
+        ]
         assert store.import_jsonl(jsonl(*rows))["contact"] == 3
 
     def test_missing_file(self, store: ReferenceStore, tmp_path: pathlib.Path) -> None:
@@ -226,8 +261,17 @@ class TestImport:
             store.import_jsonl(tmp_path / "nope.jsonl")
 
 
-BASE = [account("u1"), account("u2"), account("u3"), room("r1", False), room("d1", True),
-        member("d1", "u1", t(1, 1)), member("d1", "u2", t(1, 1))]
+BASE = [
+    account("u1"),
+    account("u2"),
+    account("u3"),
+    room("r1", False),
+    room("d1", True),
+    member("r1", "u1", t(1, 1)),
+    member("r1", "u2", t(1, 1)),
+    member("d1", "u1", t(1, 1)),
+    member("d1", "u2", t(1, 1)),
+]
 
 
 @pytest.mark.parametrize(
@@ -236,8 +280,10 @@ BASE = [account("u1"), account("u2"), account("u3"), room("r1", False), room("d1
         ("{oops", "line 3: not valid JSON"),
         ({"kind": "poll", "id": "p1"}, "line 3: unknown kind 'poll'"),
         ({"kind": "account", "created_at": t(1, 1)}, "line 3: account: missing field 'id'"),
-        (dict(message("m9", "r1", "u1", t(1, 1)), sent_at="2026-01-01T00:00:00"),
-         "line 3: message: field 'sent_at'"),
+        (
+            dict(message("m9", "r1", "u1", t(1, 1)), sent_at="2026-01-01T00:00:00"),
+            "line 3: message: field 'sent_at'",
+        ),
         (message("m9", "r404", "u1", t(1, 1)), "line 3: message m9: unknown room 'r404'"),
         (message("m9", "r1", "u404", t(1, 1)), "line 3: message m9: unknown account 'u404'"),
         (login("u404", t(1, 1)), "line 3: login of u404: unknown account 'u404'"),
@@ -250,6 +296,10 @@ BASE = [account("u1"), account("u2"), account("u3"), room("r1", False), room("d1
         (member("d1", "u3", t(1, 5)), "line 3: membership u3 in d1: direct room already has two"),
         (member("d1", "u1", t(1, 5)), "line 3: membership u1 in d1: overlaps an earlier"),
         (member("r1", "u1", t(2, 1), t(1, 1)), "line 3: membership u1 in r1: left_at is before"),
+        # A message from someone who never joined the room: in a direct room it would be
+        # attributed to the wrong recipient (issue 13, item 8).
+        (message("m9", "d1", "u3", t(1, 2)), "line 3: message m9: sender 'u3' was never a member"),
+        (message("m9", "r1", "u3", t(1, 2)), "line 3: message m9: sender 'u3' was never a member"),
     ],
 )
 class TestImportRejects:
@@ -259,8 +309,13 @@ class TestImportRejects:
         store.import_jsonl(jsonl(*BASE))
         store.import_jsonl(jsonl(message("m1", "r1", "u1", t(1, 1)), contact("u1", "u2", t(1, 2))))
         before = store.counts()
-        lines = jsonl(account("u9"), message("m2", "r1", "u2", t(1, 2)), bad,
-                      account("u8"), message("m3", "r1", "u2", t(1, 3)))
+        lines = jsonl(
+            account("u9"),
+            message("m2", "r1", "u2", t(1, 2)),
+            bad,
+            account("u8"),
+            message("m3", "r1", "u2", t(1, 3)),
+        )
         with pytest.raises(InvalidArgument) as caught:
             store.import_jsonl(lines)
         assert caught.value.message.startswith(expected)
@@ -273,8 +328,9 @@ class TestImportAtomicOnEmptyStore:
 
     def test_reference_to_a_later_line_is_refused(self, store: ReferenceStore) -> None:
         with pytest.raises(InvalidArgument, match=r"^line 1: message m1: unknown room 'r1'"):
-            store.import_jsonl(jsonl(message("m1", "r1", "u1", t(1, 1)),
-                                     room("r1", False), account("u1")))
+            store.import_jsonl(
+                jsonl(message("m1", "r1", "u1", t(1, 1)), room("r1", False), account("u1"))
+            )
         assert store.counts() == ZERO
 
     def test_last_line_bad(self, store: ReferenceStore) -> None:
@@ -314,14 +370,17 @@ class TestSubscriberLoginsContacts:
         (record,) = world.records(scope("u1", categories=frozenset({Category.SUBSCRIBER})))
         assert record.id == "subscriber:u1"
         assert record.relation is Relation.SELF and record.at is None
-        assert record.fields == {"display_name": "name of u1", "phone": "+821000000001",
-                                 "email": "Ana@Example.org", "created_at": "2026-01-01T00:00:00Z"}
+        assert record.fields == {
+            "display_name": "name of u1",
+            "phone": "+821000000001",
+            "email": "Ana@Example.org",
+            "created_at": "2026-01-01T00:00:00Z",
+        }
         assert record.people == {"account": "u1"}
 
     def test_logins_window_start_inclusive_end_exclusive(self, world: ReferenceStore) -> None:
         records = list(world.records(scope("u1", categories=frozenset({Category.LOGINS}))))
-        assert [r.fields["at"] for r in records] == ["2026-02-01T00:00:00Z",
-                                                     "2026-02-15T00:00:00Z"]
+        assert [r.fields["at"] for r in records] == ["2026-02-01T00:00:00Z", "2026-02-15T00:00:00Z"]
         assert all(r.people == {"account": "u1"} and r.relation is Relation.SELF for r in records)
         assert records[1].fields["ip"] == "2001:db8::5"
         assert records[0].at == WINDOW.start
@@ -329,7 +388,7 @@ class TestSubscriberLoginsContacts:
     def test_contacts_owned_by_target_only(self, world: ReferenceStore) -> None:
         (record,) = world.records(scope("u1", categories=frozenset({Category.CONTACTS})))
         assert record.people == {"owner": "u1", "contact": "u2"}
-        assert record.fields == {"added_at": "2026-02-02T00:00:00Z"}
+        assert record.fields == {"added_at": "2026-02-02T00:00:00Z", "label": None}
         assert record.id.startswith("contacts:")
 
 
@@ -342,18 +401,24 @@ class TestMemberships:
         assert set(got) == {"g1", "d1", "d3"}  # g2 starts at the window's end
         # not u5: left before the window, rejoined after it
         assert got["g1"].people == {"account": "u1", "members": ("u10", "u2", "u3")}
-        assert got["g1"].fields == {"room": "g1", "room_name": "crew", "direct": False,
-                                    "joined_at": "2026-01-15T00:00:00Z", "left_at": None}
+        assert got["g1"].fields == {
+            "room": "g1",
+            "room_name": "crew",
+            "room_topic": None,
+            "direct": False,
+            "joined_at": "2026-02-01T00:00:00Z",  # joined 2026-01-15: clipped to the window
+            "left_at": None,
+        }
         assert got["d1"].fields["room_name"] is None  # "Bo" would name the peer
         assert got["d1"].people["members"] == ("u2",)
         assert got["d3"].until == parse_time(t(2, 20))
         assert got["d3"].fields["left_at"] == "2026-02-20T00:00:00Z"
-        assert all(r.relation is Relation.SELF and r.id.startswith("memberships:")
-                   for r in records)
+        assert all(r.relation is Relation.SELF and r.id.startswith("memberships:") for r in records)
 
     def test_left_exactly_at_window_start_is_outside(self, store: ReferenceStore) -> None:
-        store.import_jsonl(jsonl(account("u1"), room("r", False),
-                                 member("r", "u1", t(1, 1), t(2, 1))))
+        store.import_jsonl(
+            jsonl(account("u1"), room("r", False), member("r", "u1", t(1, 1), t(2, 1)))
+        )
         assert list(store.records(scope("u1", categories=frozenset({Category.MEMBERSHIPS})))) == []
 
 
@@ -363,46 +428,78 @@ class TestMessages:
     def test_relations_for_one_target(self, world: ReferenceStore) -> None:
         got = relations(world, scope("u1"), Category.MESSAGE_METADATA)
         assert got == {
-            "m1": Relation.SELF, "m7": Relation.SELF, "m15": Relation.SELF,
-            "m6": Relation.DIRECT_PEER, "m9": Relation.DIRECT_PEER,
-            "m2": Relation.GROUP_PEER, "m3": Relation.GROUP_PEER, "m14": Relation.GROUP_PEER,
+            "m1": Relation.SELF,
+            "m7": Relation.SELF,
+            "m15": Relation.SELF,
+            "m6": Relation.DIRECT_PEER,
+            "m9": Relation.DIRECT_PEER,
+            "m2": Relation.GROUP_PEER,
+            "m3": Relation.GROUP_PEER,
+            "m14": Relation.GROUP_PEER,
         }
         assert relations(world, scope("u1"), Category.MESSAGE_CONTENT) == got
 
     def test_prefix_ids_are_not_confused(self, world: ReferenceStore) -> None:
         got = relations(world, scope("u10"), Category.MESSAGE_METADATA)
         # m2 and m3 were written in g1 before u10 joined it: not read for u10
-        assert got == {"m11": Relation.SELF, "m13": Relation.SELF, "m14": Relation.SELF,
-                       "m12": Relation.DIRECT_PEER}
+        assert got == {
+            "m11": Relation.SELF,
+            "m13": Relation.SELF,
+            "m14": Relation.SELF,
+            "m12": Relation.DIRECT_PEER,
+        }
         assert not {"m1", "m7"} & set(relations(world, scope("u"), Category.MESSAGE_METADATA))
 
     def test_two_targets_self_wins_and_once_each(self, world: ReferenceStore) -> None:
         got = relations(world, scope("u1", "u2"), Category.MESSAGE_METADATA)
         assert got == {
-            "m1": Relation.SELF, "m2": Relation.SELF, "m6": Relation.SELF, "m7": Relation.SELF,
+            "m1": Relation.SELF,
+            "m2": Relation.SELF,
+            "m6": Relation.SELF,
+            "m7": Relation.SELF,
             "m15": Relation.SELF,
-            "m3": Relation.GROUP_PEER, "m14": Relation.GROUP_PEER, "m13": Relation.GROUP_PEER,
+            "m3": Relation.GROUP_PEER,
+            "m14": Relation.GROUP_PEER,
+            "m13": Relation.GROUP_PEER,
             "m9": Relation.DIRECT_PEER,
         }
 
     def test_record_shapes(self, world: ReferenceStore) -> None:
         records = by_id(world, scope("u1"))
         peer = records["message_content:m6"]
-        assert peer.fields == {"room": "d1", "direct": True, "sent_at": "2026-02-03T00:00:00Z",
-                               "body": "body of m6"}
+        assert peer.fields == {
+            "room": "d1",
+            "direct": True,
+            "sent_at": "2026-02-03T00:00:00Z",
+            "body": "body of m6",
+            "quote": None,
+            "attachment": None,
+            "reply": False,
+            "forwarded": False,
+        }
         assert peer.people == {"sender": "u2", "recipient": "u1"}
         assert peer.at == parse_time(t(2, 3))
         own = records["message_metadata:m7"]
-        assert own.fields == {"room": "d1", "direct": True, "sent_at": "2026-02-04T00:00:00Z"}
+        assert own.fields == {
+            "room": "d1",
+            "direct": True,
+            "sent_at": "2026-02-04T00:00:00Z",
+            "reply": False,
+            "forwarded": False,
+        }
         assert own.people == {"sender": "u1", "recipient": "u2"}
         group = records["message_metadata:m2"]
         assert group.people == {"sender": "u2"}
-        assert all(r.window_position(WINDOW).value == "inside" for r in records.values()
-                   if r.category is not Category.MEMBERSHIPS and r.at is not None)
+        assert all(
+            r.window_position(WINDOW).value == "inside"
+            for r in records.values()
+            if r.category is not Category.MEMBERSHIPS and r.at is not None
+        )
 
     def test_metadata_alone_carries_no_body(self, world: ReferenceStore) -> None:
-        records = list(world.records(scope("u1", categories=frozenset(
-            {Category.MESSAGE_METADATA}))))
+        records = list(
+            world.records(scope("u1", categories=frozenset({Category.MESSAGE_METADATA})))
+        )
         assert records and all(r.category is Category.MESSAGE_METADATA for r in records)
         assert all("body" not in r.fields for r in records)
 
@@ -441,7 +538,7 @@ def _plan(db: sqlite3.Connection, sql: str, params: object) -> list[str]:
 
 def _assert_indexed(plan: list[str], sql: str) -> None:
     for step in plan:
-        for table in reference.TABLES.values():
+        for table in queries.TABLES.values():
             assert f"SCAN {table}" not in step, (sql, plan)
         if step.startswith("SCAN "):  # only the small target list or a subquery's result
             assert step.startswith(("SCAN json_each", "SCAN (subquery")), (sql, plan)
@@ -465,8 +562,9 @@ class TestQueryPlans:
             params = self.PARAMS if ":" in sql else ("x",)
             _assert_indexed(_plan(db, sql, params), name)
 
-    def test_statements_actually_run_are_indexed(self, seeded: ReferenceStore,
-                                                 tmp_path: pathlib.Path) -> None:
+    def test_statements_actually_run_are_indexed(
+        self, seeded: ReferenceStore, tmp_path: pathlib.Path
+    ) -> None:
         ran: list[str] = []
         traced = ReferenceStore.open(seeded.path, trace=ran.append)
         target = traced.suggest_target()
@@ -500,19 +598,27 @@ class TestStreaming:
         world.import_jsonl(jsonl(message("m99", "g1", "u1", t(2, 11))))
         rest = [first, *it]
         assert "message_metadata:m99" not in {r.id for r in rest}
-        assert "message_metadata:m99" in {r.id for r in world.records(
-            scope("u1", categories=frozenset({Category.MESSAGE_METADATA})))}
+        assert "message_metadata:m99" in {
+            r.id
+            for r in world.records(scope("u1", categories=frozenset({Category.MESSAGE_METADATA})))
+        }
 
     def test_memory_flat_for_many_rows(self, store: ReferenceStore) -> None:
         start = parse_time(t(2, 1))
         rows: list[ix.Row] = [
-            ix.Account("u1", None, None, None, start), ix.Account("u2", None, None, None, start),
+            ix.Account("u1", None, None, None, start),
+            ix.Account("u2", None, None, None, start),
             ix.Room("g", "big", False),
-            ix.Membership("g", "u1", start, None), ix.Membership("g", "u2", start, None),
+            ix.Membership("g", "u1", start, None),
+            ix.Membership("g", "u2", start, None),
         ]
         n = 10_000
-        rows += [ix.Message(f"m{i}", "g", "u2" if i % 2 else "u1",
-                            start + dt.timedelta(seconds=i), "word " * 20) for i in range(n)]
+        rows += [
+            ix.Message(
+                f"m{i}", "g", "u2" if i % 2 else "u1", start + dt.timedelta(seconds=i), "word " * 20
+            )
+            for i in range(n)
+        ]
         store.load(rows)
         sc = scope("u1", categories=frozenset({Category.MESSAGE_CONTENT}))
         tracemalloc.start()

@@ -10,36 +10,52 @@ from typing import Any
 
 import grpc
 import pytest
+from fixtures_small import FEB1, JAN1, NON_TARGETS, ROWS, many_messages, strings_in
 
-from fixtures_small import FEB1, JAN1, NON_TARGETS, ROWS, strings_in
-from conftest import make_spec
-from gateway.api import wsg_pb2 as pb
-from gateway.audit import read_entries
-from gateway.client import ClientError
-from gateway.evidence import write_package
+from gateway.api.client import ClientError
+from gateway.api.package import write_package
+from gateway.api.v1 import wsg_pb2 as pb
+from gateway.audit.files import read_entries
+from gateway.testing import make_spec
 
 BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
 
 OFFICER, REVIEWER = "alice", "bob"
 
 
-def approved(run: Any, clock: Any, categories: list[str], targets: list[str] | None = None,
-             received_direct: bool = False) -> pb.Warrant:
+def approved(
+    run: Any,
+    clock: Any,
+    categories: list[str],
+    targets: list[str] | None = None,
+    received_direct: bool = False,
+) -> pb.Warrant:
     with run.client(OFFICER) as officer:
-        w = officer.submit(make_spec(targets or ["phone:+821011112222"], categories, JAN1, FEB1,
-                                     clock.now + dt.timedelta(days=30), received_direct))
+        w = officer.submit(
+            make_spec(
+                targets or ["phone:+821011112222"],
+                categories,
+                JAN1,
+                FEB1,
+                clock.now + dt.timedelta(days=30),
+                received_direct,
+            )
+        )
     with run.client(REVIEWER) as reviewer:
         return reviewer.approve(w.id)
 
 
-def release_to(run: Any, warrant: pb.Warrant, out: pathlib.Path, batch_size: int = 0) -> dict[str, Any]:
+def release_to(
+    run: Any, warrant: pb.Warrant, out: pathlib.Path, batch_size: int = 0
+) -> dict[str, Any]:
     with run.client(OFFICER) as officer:
         return write_package(out, warrant, officer.release(warrant.id, batch_size))
 
 
 class TestRelease:
-    def test_exactly_the_targets_in_window_messages_leave(self, start_gateway: Any, clock: Any,
-                                                          tmp_path: pathlib.Path) -> None:
+    def test_exactly_the_targets_in_window_messages_leave(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """Own messages in [start, end) leave; group and direct peers' messages are withheld."""
         run = start_gateway(ROWS)
         w = approved(run, clock, ["message_content"])
@@ -57,16 +73,30 @@ class TestRelease:
         run = start_gateway(ROWS)
         w = approved(run, clock, ["message_content"], received_direct=True)
         release_to(run, w, tmp_path / "out")
-        records = [json.loads(x) for x in (tmp_path / "out" / "records.jsonl").read_text().splitlines()]
+        records = [
+            json.loads(x) for x in (tmp_path / "out" / "records.jsonl").read_text().splitlines()
+        ]
         m3 = next(r for r in records if r["id"] == "message_content:m3")
         assert m3["sender"].startswith("pseud:") and m3["recipient"] == "u1"
 
-    def test_no_third_party_identifier_in_any_output(self, start_gateway: Any, clock: Any,
-                                                     tmp_path: pathlib.Path) -> None:
+    def test_no_third_party_identifier_in_any_output(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """Every category released; not one non-target identifier appears in records or manifest."""
         run = start_gateway(ROWS)
-        w = approved(run, clock, ["subscriber", "logins", "message_metadata", "message_content",
-                                  "memberships", "contacts"], received_direct=True)
+        w = approved(
+            run,
+            clock,
+            [
+                "subscriber",
+                "logins",
+                "message_metadata",
+                "message_content",
+                "memberships",
+                "contacts",
+            ],
+            received_direct=True,
+        )
         manifest = release_to(run, w, tmp_path / "out")
         out_strings = strings_in(manifest)
         for line in (tmp_path / "out" / "records.jsonl").read_text().splitlines():
@@ -76,22 +106,25 @@ class TestRelease:
         assert manifest["released_by_category"]["contacts"] == 1
         assert manifest["pseudonymized_parties"] >= 2
 
-    def test_digests_match_audit_entries(self, start_gateway: Any, clock: Any,
-                                         tmp_path: pathlib.Path) -> None:
+    def test_digests_match_audit_entries(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """Each released record's sha256 is named by a release.batch entry written for it."""
         run = start_gateway(ROWS)
         w = approved(run, clock, ["message_content", "message_metadata"])
         manifest = release_to(run, w, tmp_path / "out", batch_size=2)
         audited = {
             (rid, digest)
-            for e in run.entries() if e["event"] == "release.batch"
+            for e in run.entries()
+            if e["event"] == "release.batch"
             for rid, digest in e["records"]
         }
         assert {tuple(r) for r in manifest["records"]} == audited
         assert manifest["batches"] == 3
 
-    def test_pseudonyms_differ_between_warrants(self, start_gateway: Any, clock: Any,
-                                                tmp_path: pathlib.Path) -> None:
+    def test_pseudonyms_differ_between_warrants(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """The same third party gets unlinkable pseudonyms under two warrants."""
         run = start_gateway(ROWS)
         seen = []
@@ -108,8 +141,9 @@ class TestLifecycle:
         """The submitter cannot approve or reject their own warrant."""
         run = start_gateway(ROWS)
         with run.client(OFFICER) as officer:
-            w = officer.submit(make_spec(["account:u1"], ["logins"], JAN1, FEB1,
-                                         clock.now + dt.timedelta(days=1)))
+            w = officer.submit(
+                make_spec(["account:u1"], ["logins"], JAN1, FEB1, clock.now + dt.timedelta(days=1))
+            )
             for action in (officer.approve, officer.reject):
                 with pytest.raises(ClientError) as err:
                     action(w.id)
@@ -130,13 +164,15 @@ class TestLifecycle:
             (["approve", "revoke"], "reject"),
         ],
     )
-    def test_illegal_transitions_fail_precondition(self, start_gateway: Any, clock: Any,
-                                                   setup: list[str], action: str) -> None:
+    def test_illegal_transitions_fail_precondition(
+        self, start_gateway: Any, clock: Any, setup: list[str], action: str
+    ) -> None:
         """Every transition the state machine lacks is refused and changes nothing."""
         run = start_gateway(ROWS)
         with run.client(OFFICER) as officer:
-            w = officer.submit(make_spec(["account:u1"], ["logins"], JAN1, FEB1,
-                                         clock.now + dt.timedelta(days=1)))
+            w = officer.submit(
+                make_spec(["account:u1"], ["logins"], JAN1, FEB1, clock.now + dt.timedelta(days=1))
+            )
         with run.client(REVIEWER) as reviewer:
             for step in setup:
                 getattr(reviewer, step)(w.id)
@@ -163,8 +199,15 @@ class TestLifecycle:
         """A SUBMITTED or REVOKED warrant yields no record at all."""
         run = start_gateway(ROWS)
         with run.client(OFFICER) as officer:
-            w = officer.submit(make_spec(["account:u1"], ["message_content"], JAN1, FEB1,
-                                         clock.now + dt.timedelta(days=1)))
+            w = officer.submit(
+                make_spec(
+                    ["account:u1"],
+                    ["message_content"],
+                    JAN1,
+                    FEB1,
+                    clock.now + dt.timedelta(days=1),
+                )
+            )
             with pytest.raises(ClientError) as err:
                 list(officer.release(w.id))
             assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
@@ -178,8 +221,9 @@ class TestLifecycle:
                     received.append(item)
         assert not any(i.WhichOneof("item") == "batch" for i in received)
 
-    def test_warrants_survive_a_restart(self, start_gateway: Any, clock: Any,
-                                        tmp_path: pathlib.Path) -> None:
+    def test_warrants_survive_a_restart(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
         """State is durable: a new server on the same data directory knows the warrant."""
         run = start_gateway(ROWS)
         w = approved(run, clock, ["logins"])
@@ -200,13 +244,16 @@ class TestBadInput:
             (["account:nobody"], "spec.targets[0]"),
         ],
     )
-    def test_targets_must_resolve_to_exactly_one_account(self, start_gateway: Any, clock: Any,
-                                                         targets: list[str], field: str) -> None:
+    def test_targets_must_resolve_to_exactly_one_account(
+        self, start_gateway: Any, clock: Any, targets: list[str], field: str
+    ) -> None:
         """A target matching zero or several accounts is INVALID_ARGUMENT naming the target."""
         run = start_gateway(ROWS)
         with run.client(OFFICER) as officer:
             with pytest.raises(ClientError) as err:
-                officer.submit(make_spec(targets, ["logins"], JAN1, FEB1, clock.now + dt.timedelta(days=1)))
+                officer.submit(
+                    make_spec(targets, ["logins"], JAN1, FEB1, clock.now + dt.timedelta(days=1))
+                )
             assert err.value.code is grpc.StatusCode.INVALID_ARGUMENT
             assert field in err.value.message
             assert officer.list() == []
@@ -222,13 +269,18 @@ class TestBadInput:
             ({"document_sha256": "abc"}, "spec.document_sha256"),
         ],
     )
-    def test_bad_spec_names_the_field(self, start_gateway: Any, clock: Any,
-                                      change: dict[str, Any], field: str) -> None:
+    def test_bad_spec_names_the_field(
+        self, start_gateway: Any, clock: Any, change: dict[str, Any], field: str
+    ) -> None:
         """Each malformed field gives INVALID_ARGUMENT with the field's name."""
         run = start_gateway(ROWS)
         change = dict(change)  # the parameter is shared by both backends' runs: never mutate it
         start, end = (FEB1, JAN1) if change.pop("swap_window", False) else (JAN1, FEB1)
-        expires = clock.now - dt.timedelta(days=1) if change.pop("expired", False) else clock.now + dt.timedelta(days=1)
+        expires = (
+            clock.now - dt.timedelta(days=1)
+            if change.pop("expired", False)
+            else clock.now + dt.timedelta(days=1)
+        )
         spec = make_spec(["account:u1"], ["logins"], start, end, expires)
         for key, value in change.items():
             if isinstance(value, list):
@@ -236,28 +288,29 @@ class TestBadInput:
                 getattr(spec, key).extend(value)
             else:
                 setattr(spec, key, value)
-        with run.client(OFFICER) as officer:
-            with pytest.raises(ClientError) as err:
-                officer.submit(spec)
+        with run.client(OFFICER) as officer, pytest.raises(ClientError) as err:
+            officer.submit(spec)
         assert err.value.code is grpc.StatusCode.INVALID_ARGUMENT
         assert field in err.value.message
 
     def test_missing_identity_is_unauthenticated(self, start_gateway: Any) -> None:
         """A call without a principal is refused before anything happens."""
         run = start_gateway(ROWS)
-        from gateway.api import wsg_pb2_grpc as pb_grpc
+        from gateway.api.v1 import wsg_pb2_grpc as pb_grpc
 
         with grpc.insecure_channel(run.address) as channel:
             with pytest.raises(grpc.RpcError) as err:
-                pb_grpc.WarrantServiceStub(channel).List(pb.ListWarrantsRequest())
+                pb_grpc.WarrantServiceStub(channel).List(pb.WarrantServiceListRequest())
         assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
     def test_unknown_warrant_is_not_found(self, start_gateway: Any) -> None:
         """Get and Release of an id that does not exist give NOT_FOUND."""
         run = start_gateway(ROWS)
         with run.client(OFFICER) as officer:
-            for call in (lambda: officer.get("w-0000000000000000"),
-                         lambda: list(officer.release("'; DROP TABLE warrants; --"))):
+            for call in (
+                lambda: officer.get("w-0000000000000000"),
+                lambda: list(officer.release("'; DROP TABLE warrants; --")),
+            ):
                 with pytest.raises(ClientError) as err:
                     call()
                 assert err.value.code is grpc.StatusCode.NOT_FOUND
@@ -273,10 +326,9 @@ class TestAuditFailure:
         os.dup2(full, run.gateway.audit.fileno())  # the log's descriptor now fails every write
         os.close(full)
         received: list[Any] = []
-        with run.client(OFFICER) as officer:
-            with pytest.raises(ClientError) as err:
-                for item in officer.release(w.id):
-                    received.append(item)
+        with run.client(OFFICER) as officer, pytest.raises(ClientError) as err:
+            for item in officer.release(w.id):
+                received.append(item)
         assert err.value.code is grpc.StatusCode.UNAVAILABLE
         assert not any(i.WhichOneof("item") == "batch" for i in received)
 
@@ -284,22 +336,25 @@ class TestAuditFailure:
     def test_audit_failure_mid_release_leaves_no_unaudited_batch(
         self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
     ) -> None:
-        """Every batch that reached the client is covered by an entry already on disk."""
-        run = start_gateway(ROWS)
+        """Every batch that reached the client is covered by an entry already on disk. (Enough
+        records that the server cannot have finished before the disk fails: it writes one batch
+        entry ahead of what it sends.)"""
+        run = start_gateway(many_messages(2000))
         w = approved(run, clock, ["message_content", "message_metadata", "logins", "contacts"])
         log_path = run.gateway.data.audit_log
         got: list[tuple[str, str]] = []
-        with run.client(OFFICER) as officer:
-            with pytest.raises(ClientError) as err:
-                for item in officer.release(w.id, batch_size=1):
-                    if item.WhichOneof("item") == "batch":
-                        got += [(r.id, r.sha256) for r in item.batch.records]
-                        full = os.open("/dev/full", os.O_WRONLY)
-                        os.dup2(full, run.gateway.audit.fileno())
-                        os.close(full)
+        with run.client(OFFICER) as officer, pytest.raises(ClientError) as err:
+            for item in officer.release(w.id, batch_size=1):
+                if item.WhichOneof("item") == "batch":
+                    got += [(r.id, r.sha256) for r in item.batch.records]
+                    full = os.open("/dev/full", os.O_WRONLY)
+                    os.dup2(full, run.gateway.audit.fileno())
+                    os.close(full)
         assert err.value.code is grpc.StatusCode.UNAVAILABLE
         on_disk = {
-            (rid, digest) for e in read_entries(log_path) if e["event"] == "release.batch"
+            (rid, digest)
+            for e in read_entries(log_path)
+            if e["event"] == "release.batch"
             for rid, digest in e["records"]
         }
         assert got and set(got) <= on_disk

@@ -10,19 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import pathlib
 import shutil
+import time
 from typing import Any
 
 import grpc
 import pytest
-
-from conftest import make_spec
 from fixtures_small import FEB1, JAN1, ROWS, many_messages
 
-from gateway.client import ClientError
+from gateway.api.client import ClientError
 from gateway.errors import FailedPrecondition
-from gateway.policy import ReleasePolicy
-from gateway.release import Batch, ReleaseRun, Started
+from gateway.policy.release import ReleasePolicy
+from gateway.release.items import Summary
+from gateway.release.pipeline import Batch, ReleaseRun, Started
 from gateway.settings import DEFAULT_POLICY_DIR
+from gateway.testing import make_spec
 
 BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL (conftest)
 
@@ -30,10 +31,16 @@ OFFICER, REVIEWER = "alice", "bob"
 CATEGORIES = ["message_content", "message_metadata", "logins", "contacts", "memberships"]
 
 
-def approved_warrant(run: Any, clock: Any, expires_in: dt.timedelta = dt.timedelta(days=30),
-                     categories: list[str] = CATEGORIES) -> str:
+def approved_warrant(
+    run: Any,
+    clock: Any,
+    expires_in: dt.timedelta = dt.timedelta(days=30),
+    categories: list[str] = CATEGORIES,
+) -> str:
     with run.client(OFFICER) as officer:
-        w = officer.submit(make_spec(["account:u1"], categories, JAN1, FEB1, clock.now + expires_in))
+        w = officer.submit(
+            make_spec(["account:u1"], categories, JAN1, FEB1, clock.now + expires_in)
+        )
     with run.client(REVIEWER) as reviewer:
         reviewer.approve(w.id)
     return w.id
@@ -44,7 +51,9 @@ def events(run: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("stop", ["revoke", "expire"])
-def test_the_step_after_a_revocation_or_expiry_stops(start_gateway: Any, clock: Any, stop: str) -> None:
+def test_the_step_after_a_revocation_or_expiry_stops(
+    start_gateway: Any, clock: Any, stop: str
+) -> None:
     """With the release paused at its first batch, revoking (or passing expiry) ends it there."""
     run = start_gateway(ROWS)
     warrant_id = approved_warrant(run, clock)
@@ -55,7 +64,7 @@ def test_the_step_after_a_revocation_or_expiry_stops(start_gateway: Any, clock: 
         run.gateway.book.revoke(warrant_id, REVIEWER, "court withdrew it")
     else:
         clock.advance(days=31)
-    with pytest.raises(FailedPrecondition, match="REVOKED|EXPIRED"):
+    with pytest.raises(FailedPrecondition, match=r"REVOKED|EXPIRED"):
         next(release)
     log = events(run)
     assert log[-1] == "release.stopped"
@@ -71,6 +80,47 @@ def test_a_release_runs_to_completion_when_nothing_changes(start_gateway: Any, c
     batches = [i for i in items if isinstance(i, Batch)]
     assert len(batches) > 2
     assert events(run)[-1] == "release.completed"
+
+
+def test_a_release_closed_before_its_end_is_audited_as_stopped(
+    start_gateway: Any, clock: Any
+) -> None:
+    """Closed at a batch (the client went away): release.stopped says so, nothing follows it;
+    closed after its summary: nothing more is written."""
+    run = start_gateway(ROWS)
+    warrant_id = approved_warrant(run, clock)
+    warrant = run.gateway.book.get(warrant_id)
+    release = iter(run.gateway.release_run(warrant, OFFICER, 1))
+    assert isinstance(next(release), Started) and isinstance(next(release), Batch)
+    release.close()  # type: ignore[attr-defined]
+    last = run.entries()[-1]
+    assert (last["event"], last["warrant"]) == ("release.stopped", warrant_id)
+    assert "went away" in last["why"] and last["principal"] == OFFICER
+    whole = run.gateway.release_run(warrant, OFFICER, 1)
+    assert any(isinstance(item, Summary) for item in whole)  # stops at the summary, unclosed
+    whole.close()  # type: ignore[attr-defined]
+    assert events(run)[-1] == "release.completed"
+
+
+def test_a_client_that_cancels_leaves_a_release_stopped_entry(
+    start_gateway: Any, clock: Any
+) -> None:
+    """Over gRPC: the client reads one batch and cancels; the gateway notices and audits it."""
+    run = start_gateway(many_messages(3000))
+    warrant_id = approved_warrant(run, clock)
+    with run.client(OFFICER) as officer:
+        stream = officer.release(warrant_id, batch_size=1)
+        for item in stream:
+            if item.WhichOneof("item") == "batch":
+                break
+        stream.close()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while run.gateway.releases_in_flight:  # the server notices the cut at its next batch
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    log = list(run.entries())
+    assert log[-1]["event"] == "release.stopped" and "went away" in log[-1]["why"]
+    assert "release.completed" not in events(run)
 
 
 def test_revoking_over_grpc_stops_the_stream(start_gateway: Any, clock: Any) -> None:
@@ -93,8 +143,9 @@ def test_revoking_over_grpc_stops_the_stream(start_gateway: Any, clock: Any) -> 
     assert "release.stopped" in log and "release.completed" not in log
 
 
-def test_a_release_longer_than_the_server_cap_stops_between_batches(start_gateway: Any,
-                                                                    clock: Any) -> None:
+def test_a_release_longer_than_the_server_cap_stops_between_batches(
+    start_gateway: Any, clock: Any
+) -> None:
     """The server-side cap on one call: checked between batches, audited, DEADLINE_EXCEEDED; what
     was sent before is covered by its entries."""
     run = start_gateway(many_messages(20), max_call_seconds=0.0)
@@ -112,11 +163,12 @@ def test_a_release_longer_than_the_server_cap_stops_between_batches(start_gatewa
 
 
 # Withholds every message body: the first rule wins, so prepending it changes what leaves.
-WITHHOLD_CONTENT = "p, *, message_content, *, *, *, *, withhold, policy_change_test\n"
+WITHHOLD_CONTENT = "p, *, message_content, *, *, *, *, withhold, policy_change_test, -\n"
 
 
-def test_a_policy_change_takes_effect_at_a_batch_boundary(start_gateway: Any, clock: Any,
-                                                          tmp_path: pathlib.Path) -> None:
+def test_a_policy_change_takes_effect_at_a_batch_boundary(
+    start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+) -> None:
     """The policy in force changes during a release (after the third look): the batch under way
     is finished with the policy it started with, the next batches use the new one, and every
     batch entry names the version that decided it. Looking once per record instead would
@@ -125,7 +177,9 @@ def test_a_policy_change_takes_effect_at_a_batch_boundary(start_gateway: Any, cl
     warrant_id = approved_warrant(run, clock, categories=["message_content"])
     strict_dir = tmp_path / "strict"
     shutil.copytree(DEFAULT_POLICY_DIR, strict_dir)
-    (strict_dir / "policy.csv").write_text(WITHHOLD_CONTENT + (strict_dir / "policy.csv").read_text())
+    (strict_dir / "policy.csv").write_text(
+        WITHHOLD_CONTENT + (strict_dir / "policy.csv").read_text()
+    )
     lenient, strict = ReleasePolicy.load(DEFAULT_POLICY_DIR), ReleasePolicy.load(strict_dir)
     looks = iter(range(10_000))
 
@@ -133,9 +187,17 @@ def test_a_policy_change_takes_effect_at_a_batch_boundary(start_gateway: Any, cl
         return lenient if next(looks) < 3 else strict  # the release's start, then two batches
 
     gw = run.gateway
-    release = ReleaseRun(gw.book.get(warrant_id), OFFICER, gw.store, in_force, gw.audit,
-                         gw.checkpoints, gw.secret, lambda: gw.book.live_state(warrant_id),
-                         batch_size=3)
+    release = ReleaseRun(
+        gw.book.get(warrant_id),
+        OFFICER,
+        gw.store,
+        in_force,
+        gw.audit,
+        gw.checkpoints,
+        gw.secret,
+        lambda: gw.book.live_state(warrant_id),
+        batch_size=3,
+    )
     items = list(release)
     batches = [item for item in items if isinstance(item, Batch)]
     assert [len(b.records) for b in batches] == [3, 3]

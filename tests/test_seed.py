@@ -14,9 +14,9 @@ import time
 import pytest
 
 from gateway.errors import FailedPrecondition, InvalidArgument
-from gateway.stores import interchange as ix
-from gateway.stores.reference import ReferenceStore
-from gateway.stores.seed import END, START, generate, seed
+from gateway.stores.reference import interchange as ix
+from gateway.stores.reference.seed import END, START, generate, seed
+from gateway.stores.reference.sqlite import ReferenceStore
 
 TABLES = ("accounts", "logins", "rooms", "memberships", "messages", "contacts")
 DOC_NETS = [ipaddress.ip_network(n) for n in ("203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32")]
@@ -86,8 +86,7 @@ class TestHeavyTails:
 
     def test_group_sizes(self, rows: list[ix.Row]) -> None:
         direct = {r.id for r in of(rows, ix.Room) if r.direct}
-        sizes = collections.Counter(m.room for m in of(rows, ix.Membership)
-                                    if m.room not in direct)
+        sizes = collections.Counter(m.room for m in of(rows, ix.Membership) if m.room not in direct)
         median = statistics.median(sizes.values())
         assert 3 <= median <= 10
         assert max(sizes.values()) >= 8 * median

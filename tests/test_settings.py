@@ -35,10 +35,13 @@ def test_defaults_need_no_file_and_no_environment() -> None:
     assert s.max_targets == 20 and s.export_every_entries == 1000
 
 
-def test_flags_beat_environment_beat_file(tmp_path: pathlib.Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    path = toml(tmp_path, 'listen = "0.0.0.0:1"\nmax_targets = 5\norigin = "file.example/log"\n'
-                          'pool_size = 3\n')
+def test_flags_beat_environment_beat_file(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = toml(
+        tmp_path,
+        'listen = "0.0.0.0:1"\nmax_targets = 5\norigin = "file.example/log"\npool_size = 3\n',
+    )
     monkeypatch.setenv("WSG_LISTEN", "0.0.0.0:2")
     monkeypatch.setenv("WSG_MAX_TARGETS", "6")
     s = load_settings(path, listen="0.0.0.0:3", max_targets=None)  # None = flag not given
@@ -47,8 +50,9 @@ def test_flags_beat_environment_beat_file(tmp_path: pathlib.Path,
     assert s.origin == "file.example/log" and s.pool_size == 3  # file
 
 
-def test_config_file_from_the_environment(tmp_path: pathlib.Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_file_from_the_environment(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WSG_CONFIG", str(toml(tmp_path, 'database = "postgresql://db/wsg"\n')))
     monkeypatch.setenv("WSG_AUDITORS", "ann, bo")
     s = load_settings()
@@ -56,17 +60,24 @@ def test_config_file_from_the_environment(tmp_path: pathlib.Path,
     assert s.auditors == frozenset({"ann", "bo"})
 
 
-@pytest.mark.parametrize("text, env, named", [
-    ("export_every_entries = 0\n", {}, "export_every_entries (config"),
-    ("bogus = 1\n", {}, "bogus (config"),
-    ("", {"WSG_MAX_TARGETS": "many"}, "max_targets (env WSG_MAX_TARGETS)"),
-    ("", {"WSG_DATABASE": "mysql://x"}, "database (env WSG_DATABASE)"),
-    ('listen = "nowhere"\n', {}, "listen (config"),
-    ('policy_dir = "/no/such/dir"\n', {}, "policy_dir (config"),
-])
-def test_each_bad_value_is_named_with_its_source(tmp_path: pathlib.Path,
-                                                 monkeypatch: pytest.MonkeyPatch, text: str,
-                                                 env: dict[str, str], named: str) -> None:
+@pytest.mark.parametrize(
+    "text, env, named",
+    [
+        ("export_every_entries = 0\n", {}, "export_every_entries (config"),
+        ("bogus = 1\n", {}, "bogus (config"),
+        ("", {"WSG_MAX_TARGETS": "many"}, "max_targets (env WSG_MAX_TARGETS)"),
+        ("", {"WSG_DATABASE": "mysql://x"}, "database (env WSG_DATABASE)"),
+        ('listen = "nowhere"\n', {}, "listen (config"),
+        ('policy_dir = "/no/such/dir"\n', {}, "policy_dir (config"),
+    ],
+)
+def test_each_bad_value_is_named_with_its_source(
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    env: dict[str, str],
+    named: str,
+) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(SettingsError) as err:
@@ -96,24 +107,32 @@ def test_settings_are_frozen() -> None:
 
 def test_wsg_serve_refuses_bad_settings_in_one_line(tmp_path: pathlib.Path) -> None:
     path = toml(tmp_path, "max_targets = -1\nnot_a_setting = true\n")
-    proc = subprocess.run([*WSG, "serve", "--config", str(path), "--data", str(tmp_path / "d")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*WSG, "serve", "--config", str(path), "--data", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "max_targets" in proc.stderr and "not_a_setting" in proc.stderr
     assert not (tmp_path / "d").exists()  # nothing was started or written
 
 
-def test_max_targets_setting_reaches_warrant_validation(start_gateway: object, clock: object) -> None:
+def test_max_targets_setting_reaches_warrant_validation(
+    start_gateway: object, clock: object
+) -> None:
     import datetime as dt
 
-    from conftest import make_spec
     from fixtures_small import FEB1, JAN1, ROWS
-    from gateway.client import ClientError
+
+    from gateway.api.client import ClientError
+    from gateway.testing import make_spec
 
     run = start_gateway(ROWS, max_targets=1)  # type: ignore[operator]
-    spec = make_spec(["account:u1", "account:u2"], ["logins"], JAN1, FEB1,
-                     clock.now + dt.timedelta(days=1))  # type: ignore[attr-defined]
+    spec = make_spec(
+        ["account:u1", "account:u2"], ["logins"], JAN1, FEB1, clock.now + dt.timedelta(days=1)
+    )  # type: ignore[attr-defined]
     with run.client("alice") as officer, pytest.raises(ClientError) as err:
         officer.submit(spec)
     assert "at most 1 targets" in err.value.message

@@ -12,9 +12,11 @@ from gateway.cli.health import health
 from gateway.cli.init import init
 from gateway.cli.policy import policy
 from gateway.cli.release import release
+from gateway.cli.roles import roles
 from gateway.cli.serve import serve
 from gateway.cli.store import store
 from gateway.cli.warrant import warrant
+from gateway.logs import quiet_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,7 +34,22 @@ def main() -> None:
       wsg release w-... --out evidence/ --identity alice
       wsg audit tail
     """
+    # Operational log lines go to stderr, warnings and errors only (`wsg serve` says more):
+    # stdout is each command's own output, which scripts parse.
+    quiet_logging()
 
 
-for command in (init, serve, health, demo, store, warrant, release, audit, db_group, policy):
+for command in (
+    init,
+    serve,
+    health,
+    demo,
+    store,
+    warrant,
+    release,
+    audit,
+    db_group,
+    policy,
+    roles,
+):
     main.add_command(command)

@@ -9,15 +9,15 @@ import json
 import pathlib
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
-from gateway.api import wsg_pb2 as pb
-from gateway.client import Client, ClientError
+from gateway.api.client import Client, ClientError
+from gateway.api.v1 import wsg_pb2 as pb
 from gateway.errors import GatewayError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,7 +44,7 @@ def friendly_errors(func: F) -> F:
         except (OSError, ValueError) as exc:
             fail(str(exc), 2)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # functools.wraps keeps the signature; mypy cannot see it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,31 +60,44 @@ class Connection:
         return Client(self.server, self.identity, self.insecure, data=self.data)
 
 
-def connection_options(func: F) -> F:
+def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--server, --identity, --data, --insecure, handed to the command as one `conn`."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, server: str, identity: str, insecure: bool, data: pathlib.Path,
-                **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any, server: str, identity: str, insecure: bool, data: pathlib.Path, **kwargs: Any
+    ) -> Any:
         return func(*args, conn=Connection(server, identity, insecure, data), **kwargs)
 
-    command: Any = click.option(
-        "--insecure", is_flag=True, envvar="WSG_INSECURE",
+    command: Callable[..., Any] = click.option(
+        "--insecure",
+        is_flag=True,
+        envvar="WSG_INSECURE",
         help="Development mode without TLS, loopback only; the server must run with it too.",
     )(wrapper)
     command = click.option(
-        "--data", envvar="WSG_DATA", default="wsg-data", show_default=True,
+        "--data",
+        envvar="WSG_DATA",
+        default="wsg-data",
+        show_default=True,
         type=click.Path(path_type=pathlib.Path, file_okay=False),
         help="Where `wsg init` put the CA and your certificate (DIR/pki; env WSG_DATA).",
     )(command)
     command = click.option(
-        "--identity", envvar="WSG_IDENTITY", required=True, metavar="NAME",
+        "--identity",
+        envvar="WSG_IDENTITY",
+        required=True,
+        metavar="NAME",
         help="The principal you act as: your client certificate's name (env WSG_IDENTITY).",
     )(command)
     return click.option(
-        "--server", envvar="WSG_SERVER", default="127.0.0.1:50051", show_default=True,
-        metavar="HOST:PORT", help="The gateway to talk to (env WSG_SERVER).",
-    )(command)  # type: ignore[no-any-return]
+        "--server",
+        envvar="WSG_SERVER",
+        default="127.0.0.1:50051",
+        show_default=True,
+        metavar="HOST:PORT",
+        help="The gateway to talk to (env WSG_SERVER).",
+    )(command)
 
 
 def json_option(func: F) -> F:
@@ -107,15 +120,29 @@ def state_name(w: pb.Warrant) -> str:
 
 def warrant_table(warrants: list[pb.Warrant]) -> Table:
     table = Table(title=f"{len(warrants)} warrant(s)")
-    for col in ("id", "state", "case", "targets", "categories", "window", "expires", "submitted by"):
-        table.add_column(col)
+    for col in (
+        "id",
+        "state",
+        "case",
+        "targets",
+        "categories",
+        "window",
+        "expires",
+        "submitted by",
+    ):
+        # An id is what the next command needs: never cut or wrapped, however narrow.
+        table.add_column(col, no_wrap=True, min_width=19) if col == "id" else table.add_column(col)
     for w in warrants:
         s = w.spec
         table.add_row(
-            w.id, state_name(w), s.case_number, ", ".join(w.target_accounts),
+            w.id,
+            state_name(w),
+            s.case_number,
+            ", ".join(w.target_accounts),
             ", ".join(s.categories),
             f"{s.window.start.ToJsonString()} → {s.window.end.ToJsonString()}",
-            s.expires_at.ToJsonString(), w.submitted_by,
+            s.expires_at.ToJsonString(),
+            w.submitted_by,
         )
     return table
 
@@ -130,7 +157,10 @@ def show_warrant(w: pb.Warrant) -> None:
         ("case number", s.case_number),
         ("authority", s.authority),
         ("legal basis", s.legal_basis),
-        ("targets", ", ".join(f"{t} → {a}" for t, a in zip(s.targets, w.target_accounts))),
+        (
+            "targets",
+            ", ".join(f"{t} → {a}" for t, a in zip(s.targets, w.target_accounts, strict=False)),
+        ),
         ("window", f"[{s.window.start.ToJsonString()}, {s.window.end.ToJsonString()})"),
         ("categories", ", ".join(s.categories)),
         ("received direct", "yes" if s.include_received_direct else "no"),
@@ -148,14 +178,23 @@ def show_warrant(w: pb.Warrant) -> None:
     console.print(table)
 
 
-def online(func: F) -> F:
+def online(func: Callable[..., Any]) -> Callable[..., Any]:
     """--server: ask a running gateway instead of reading the data directory."""
-    func = click.option("--insecure", is_flag=True, envvar="WSG_INSECURE",
-                        help="Development mode without TLS, loopback only.")(func)
-    func = click.option("--identity", envvar="WSG_IDENTITY", metavar="NAME",
-                        help="The principal you act as with --server (env WSG_IDENTITY).")(func)
-    return click.option("--server", metavar="HOST:PORT",
-                        help="Ask this running gateway instead of reading --data.")(func)  # type: ignore[return-value]
+    func = click.option(
+        "--insecure",
+        is_flag=True,
+        envvar="WSG_INSECURE",
+        help="Development mode without TLS, loopback only.",
+    )(func)
+    func = click.option(
+        "--identity",
+        envvar="WSG_IDENTITY",
+        metavar="NAME",
+        help="The principal you act as with --server (env WSG_IDENTITY).",
+    )(func)
+    return click.option(
+        "--server", metavar="HOST:PORT", help="Ask this running gateway instead of reading --data."
+    )(func)
 
 
 def online_client(server: str, identity: str | None, insecure: bool, data: pathlib.Path) -> Client:
@@ -167,13 +206,18 @@ def online_client(server: str, identity: str | None, insecure: bool, data: pathl
 
 def database_option(help_text: str) -> Callable[[F], F]:
     """--database URL (env WSG_DATABASE), handed to the command as `url`."""
-    return click.option("--database", "url", envvar="WSG_DATABASE", metavar="URL",
-                        help=help_text + " [WSG_DATABASE]")
+    return click.option(
+        "--database",
+        "url",
+        envvar="WSG_DATABASE",
+        metavar="URL",
+        help=help_text + " [WSG_DATABASE]",
+    )
 
 
 def require_url(url: str | None) -> str:
     """A postgresql:// URL, or exit 2 with one line saying what is missing."""
-    from gateway.db import redact
+    from gateway.db.postgres import redact
 
     if not url:
         fail("no database given: pass --database postgresql://… or set WSG_DATABASE", 2)
@@ -185,12 +229,13 @@ def require_url(url: str | None) -> str:
 @contextlib.contextmanager
 def open_database(url: str | None, name: str, upgrade: bool = False) -> Iterator[Any]:
     """A small pool on the --database URL (schema migrated first if `upgrade`), closed after."""
-    from gateway import db
+    from gateway.db import migrate
+    from gateway.db.postgres import Database
 
     url = require_url(url)
     if upgrade:
-        db.upgrade(url)
-    database = db.Database(url, pool_size=2, name=name)
+        migrate.upgrade(url)
+    database = Database(url, pool_size=2, name=name)
     try:
         yield database
     finally:

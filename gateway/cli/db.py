@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from gateway import db
 from gateway.cli.common import (
     console,
     database_option,
@@ -13,6 +12,7 @@ from gateway.cli.common import (
     print_json,
     require_url,
 )
+from gateway.db import migrate
 
 DATABASE = database_option("The deployment's PostgreSQL: postgresql://user@host:port/db.")
 
@@ -29,12 +29,14 @@ def db_group() -> None:
 @friendly_errors
 def upgrade(url: str | None, as_json: bool) -> None:
     """Apply every migration the database lacks (safe to run from several replicas at once)."""
-    applied = db.upgrade(require_url(url))
+    applied = migrate.upgrade(require_url(url))
     if as_json:
         print_json({"applied": applied})
     else:
-        console.print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied)
-                                                                 if applied else "; up to date"))
+        console.print(
+            f"applied {len(applied)} migration(s)"
+            + (": " + ", ".join(applied) if applied else "; up to date")
+        )
 
 
 @db_group.command()
@@ -43,7 +45,7 @@ def upgrade(url: str | None, as_json: bool) -> None:
 @friendly_errors
 def status(url: str | None, as_json: bool) -> None:
     """List migrations not yet applied; exit 1 if there are any."""
-    todo = db.pending(require_url(url))
+    todo = migrate.pending(require_url(url))
     if as_json:
         print_json({"pending": todo})
     else:

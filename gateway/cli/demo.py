@@ -9,18 +9,18 @@ import tempfile
 import click
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway.api import wsg_pb2 as pb
-from gateway.audit_verify import verify_log
+from gateway.api.client import Client
+from gateway.api.server import Gateway, ServerConfig
+from gateway.api.v1 import wsg_pb2 as pb
+from gateway.audit.notes import NoteVerifier
+from gateway.audit.verify import verify_log
 from gateway.cli.common import console, friendly_errors, state_name
 from gateway.cli.release import print_summary, run_release
-from gateway.client import Client
+from gateway.datadir import DataDir
+from gateway.identity.roles import bind_roles, roles_file
 from gateway.logs import quiet_logging
-from gateway.notes import NoteVerifier
-from gateway.pki import PkiPaths, bind_roles
-from gateway.paths import DataDir
-from gateway.server import Gateway, ServerConfig
-from gateway.stores.reference import ReferenceStore
-from gateway.stores.seed import seed as seed_store
+from gateway.stores.reference.seed import seed as seed_store
+from gateway.stores.reference.sqlite import ReferenceStore
 
 OFFICER = "officer.kim"
 REVIEWER = "reviewer.lee"
@@ -33,8 +33,12 @@ def _ts(value: dt.datetime) -> Timestamp:
 
 
 @click.command()
-@click.option("--data", type=click.Path(path_type=pathlib.Path, file_okay=False), default=None,
-              help="Where to put the demo's state (default: a new temporary directory).")
+@click.option(
+    "--data",
+    type=click.Path(path_type=pathlib.Path, file_okay=False),
+    default=None,
+    help="Where to put the demo's state (default: a new temporary directory).",
+)
 @click.option("--accounts", default=300, show_default=True, help="Size of the generated store.")
 @click.option("--seed", "seed_value", default=7, show_default=True)
 @friendly_errors
@@ -59,7 +63,9 @@ def demo(data: pathlib.Path | None, accounts: int, seed_value: int) -> None:
 
     # The officer may also review (a small team), so the refusal below is the two-person rule
     # itself, not a missing role.
-    bind_roles(PkiPaths(root), [(OFFICER, "officer"), (OFFICER, "reviewer"), (REVIEWER, "reviewer")])
+    bind_roles(
+        roles_file(root), [(OFFICER, "officer"), (OFFICER, "reviewer"), (REVIEWER, "reviewer")]
+    )
     gateway = Gateway(ServerConfig(data=root, listen="127.0.0.1:0", insecure=True)).start()
     try:
         start = span[0].replace(hour=0, minute=0, second=0, microsecond=0)
@@ -76,8 +82,10 @@ def demo(data: pathlib.Path | None, accounts: int, seed_value: int) -> None:
         with Client(gateway.address, OFFICER, insecure=True) as officer:
             w = officer.submit(spec)
             console.rule("[bold]2. the warrant")
-            console.print(f"{OFFICER} submitted {w.id} for account {target}, window "
-                          f"[{start:%Y-%m-%d}, {end:%Y-%m-%d}): {state_name(w)}")
+            console.print(
+                f"{OFFICER} submitted {w.id} for account {target}, window "
+                f"[{start:%Y-%m-%d}, {end:%Y-%m-%d}): {state_name(w)}"
+            )
             try:
                 officer.approve(w.id)
             except Exception as exc:  # noqa: BLE001 - shown, this is the point
@@ -102,9 +110,14 @@ def demo(data: pathlib.Path | None, accounts: int, seed_value: int) -> None:
     key = dirs.verifier_key.read_text().strip()
     verifier = NoteVerifier.from_key(key)
     report = verify_log(dirs.audit_log, [verifier], [("checkpoint", manifest["audit_checkpoint"])])
-    console.print(f"{report.size} entries in {dirs.audit_log}; the release's signed checkpoint "
-                  f"covers {report.checkpoints[0].size if report.checkpoints else 0} of them; "
-                  + ("verified: ok" if report.ok else f"[red]{len(report.faults)} faults[/red]"))
+    console.print(
+        f"{report.size} entries in {dirs.audit_log}; the release's signed checkpoint "
+        f"covers {report.checkpoints[0].size if report.checkpoints else 0} of them; "
+        + ("verified: ok" if report.ok else f"[red]{len(report.faults)} faults[/red]")
+    )
     console.print(f"verifier key: {key}")
     console.print(f"look around: wsg audit tail --data {root}; wsg audit verify --data {root}")
-
+    console.print(
+        f"or in a browser: wsg serve --insecure --data {root} --console 127.0.0.1:8080, "
+        f"then http://127.0.0.1:8080/ (sign in as {OFFICER} or {REVIEWER})"
+    )

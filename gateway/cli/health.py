@@ -31,20 +31,38 @@ def check(server: str, service: str = "", timeout: float = 3.0) -> str:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:  # the servicer's answer for unknown names
-                return health_pb2.HealthCheckResponse.ServingStatus.Name(
-                    health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+                return str(
+                    health_pb2.HealthCheckResponse.ServingStatus.Name(
+                        health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+                    )
+                )
             raise
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
 
 @click.command()
-@click.option("--server", envvar="WSG_HEALTH_SERVER", default="127.0.0.1:50052", show_default=True,
-              metavar="HOST:PORT",
-              help="The gateway's plaintext health port (its `health_listen` setting).")
-@click.option("--service", default="", metavar="NAME",
-              help="A service name, e.g. wsg.v1.ReleaseService; default: the whole server.")
-@click.option("--timeout", default=3.0, show_default=True, type=click.FloatRange(min=0.01),
-              metavar="SECONDS", help="Give up after this long (exit 2).")
+@click.option(
+    "--server",
+    envvar="WSG_HEALTH_SERVER",
+    default="127.0.0.1:50052",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="The gateway's plaintext health port (its `health_listen` setting).",
+)
+@click.option(
+    "--service",
+    default="",
+    metavar="NAME",
+    help="A service name, e.g. wsg.v1.ReleaseService; default: the whole server.",
+)
+@click.option(
+    "--timeout",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    metavar="SECONDS",
+    help="Give up after this long (exit 2).",
+)
 @json_option
 @friendly_errors
 def health(server: str, service: str, timeout: float, as_json: bool) -> None:
@@ -58,10 +76,13 @@ def health(server: str, service: str, timeout: float, as_json: bool) -> None:
     try:
         status = check(server, service, timeout)
     except grpc.RpcError as exc:
-        code = exc.code()  # type: ignore[attr-defined]
-        details = (exc.details() or "").splitlines()[0:1]  # type: ignore[attr-defined]
-        fail(f"health check of {server} failed: {code.name}"
-             + (f" ({details[0]})" if details else ""), 2)
+        code = exc.code()
+        details = (exc.details() or "").splitlines()[0:1]
+        fail(
+            f"health check of {server} failed: {code.name}"
+            + (f" ({details[0]})" if details else ""),
+            2,
+        )
     if as_json:
         print_json({"server": server, "service": service, "status": status})
     else:

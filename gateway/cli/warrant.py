@@ -6,12 +6,20 @@ import pathlib
 
 import click
 
-from gateway.api import wsg_pb2 as pb
+from gateway.api.convert import spec_to_pb
+from gateway.api.v1 import wsg_pb2 as pb
 from gateway.cli.common import (
-    Connection, connection_options, console, friendly_errors, json_option, print_json,
-    show_warrant, warrant_dict, warrant_table,
+    Connection,
+    connection_options,
+    console,
+    friendly_errors,
+    json_option,
+    print_json,
+    show_warrant,
+    warrant_dict,
+    warrant_table,
 )
-from gateway.warrant_file import WarrantFileError, load_warrant_file
+from gateway.warrants.file import WarrantFileError, load_warrant_file
 
 
 @click.group()
@@ -34,22 +42,28 @@ def _emit(w: pb.Warrant, as_json: bool) -> None:
 
 @warrant.command()
 @click.argument("file", type=click.Path(path_type=pathlib.Path, dir_okay=False))
+@click.option(
+    "--request-id",
+    default="",
+    metavar="ID",
+    help="Makes the submission safe to retry: the same ID with the same file returns the "
+    "warrant the first try made, never a second one (a UUID, or your ticket's id).",
+)
 @connection_options
 @json_option
 @friendly_errors
-def submit(file: pathlib.Path, conn: Connection, as_json: bool) -> None:
-    """Submit the warrant described in FILE (YAML; see README for the fields)."""
+def submit(file: pathlib.Path, request_id: str, conn: Connection, as_json: bool) -> None:
+    """Submit the warrant described in FILE (YAML; docs/warrants.md describes every field)."""
     try:
         spec = load_warrant_file(file)
     except WarrantFileError as exc:
         raise ValueError(str(exc)) from None
     with conn.open() as client:
-        _emit(client.submit(spec), as_json)
+        _emit(client.submit(spec_to_pb(spec), request_id), as_json)
 
 
 def _action(name: str, help_text: str, text_option: str | None):  # type: ignore[no-untyped-def]
-    def command(warrant_id: str, conn: Connection, as_json: bool,
-                text: str = "") -> None:
+    def command(warrant_id: str, conn: Connection, as_json: bool, text: str = "") -> None:
         with conn.open() as client:
             _emit(getattr(client, name)(warrant_id, text), as_json)
 
@@ -58,7 +72,12 @@ def _action(name: str, help_text: str, text_option: str | None):  # type: ignore
     cmd = json_option(cmd)
     cmd = connection_options(cmd)
     if text_option:
-        cmd = click.option(f"--{text_option}", "text", default="", help=f"The {text_option}, recorded in the audit log.")(cmd)
+        cmd = click.option(
+            f"--{text_option}",
+            "text",
+            default="",
+            help=f"The {text_option}, recorded in the audit log.",
+        )(cmd)
     cmd = click.argument("warrant_id")(cmd)
     return warrant.command(name)(cmd)
 
@@ -90,7 +109,11 @@ STATES = ["SUBMITTED", "APPROVED", "REJECTED", "REVOKED", "EXPIRED"]
 @friendly_errors
 def list_(state: str | None, limit: int, conn: Connection, as_json: bool) -> None:
     """List warrants, newest first."""
-    value = pb.WarrantState.Value(f"WARRANT_STATE_{state.upper()}") if state else 0
+    value = (
+        pb.WarrantState.Value(f"WARRANT_STATE_{state.upper()}")
+        if state
+        else pb.WARRANT_STATE_UNSPECIFIED
+    )
     with conn.open() as client:
         warrants = client.list(value, limit)
     if as_json:

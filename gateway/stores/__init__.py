@@ -6,7 +6,7 @@ policy and audit never know which implementation runs.
 
 from __future__ import annotations
 
-import pathlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gateway.errors import FailedPrecondition
@@ -15,23 +15,19 @@ if TYPE_CHECKING:
     from gateway.stores.base import Store
 
 
-def open_store(store: str | None, data: pathlib.Path, database: object | None = None) -> Store:
-    """The store named by the `store` setting: None = the reference store (in PostgreSQL when
-    `database` is a gateway.db.Database, else DATA/store.db); `synapse:<database URL>` = a
-    Matrix Synapse homeserver's database, read-only (gateway.stores.synapse)."""
+def open_store(store: str | None, reference: Callable[[], Store]) -> Store:
+    """The store named by the `store` setting: None = the reference store beside the gateway's
+    state (`reference()`: DATA/store.db, or the PostgreSQL database); `synapse:<database URL>` =
+    a Matrix Synapse homeserver's database, read-only (gateway.stores.synapse)."""
     if store is None:
-        if database is not None:
-            from gateway.stores.reference_pg import PgReferenceStore
-
-            return PgReferenceStore(database)  # type: ignore[arg-type]
-        from gateway.stores.reference import ReferenceStore
-
-        return ReferenceStore.open(data / "store.db")
+        return reference()
     kind, sep, url = store.partition(":")
     if kind == "synapse" and sep:
-        from gateway.stores.synapse import SynapseStore
+        from gateway.stores.synapse.store import SynapseStore
 
         return SynapseStore.open(url)
-    raise FailedPrecondition(f"store {store[:80]!r}: unknown kind of store (known: the reference "
-                             "store, which is the default; synapse:sqlite:///PATH, "
-                             "synapse:postgresql://USER@HOST:PORT/DB)")
+    raise FailedPrecondition(
+        f"store {store[:80]!r}: unknown kind of store (known: the reference "
+        "store, which is the default; synapse:sqlite:///PATH, "
+        "synapse:postgresql://USER@HOST:PORT/DB)"
+    )

@@ -1,0 +1,93 @@
+"""AuditService: the audit log as a transparency log over gRPC (checkpoints, proofs, entries).
+
+Who may read which entry, and the proofs, are gateway.audit.reader's (shared with the web
+console); this servicer authenticates, asks the API policy, and converts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from gateway.api import pages
+from gateway.api.auth import Authenticator
+from gateway.api.calls import streaming, unary
+from gateway.api.convert import proof_to_pb, time_field
+from gateway.api.v1 import wsg_pb2 as pb
+from gateway.api.v1 import wsg_pb2_grpc as pb_grpc
+from gateway.audit.reader import AuditReader, EntryFilter
+from gateway.errors import InvalidArgument
+from gateway.policy.api import ApiGuard
+
+DEFAULT_PAGE = 1000
+MAX_PAGE = 10_000
+
+
+class AuditServicer(pb_grpc.AuditServiceServicer):
+    def __init__(self, reader: AuditReader, auth: Authenticator, guard: ApiGuard) -> None:
+        self._reader = reader
+        self._auth = auth
+        self._guard = guard
+
+    def _caller(self, context: grpc.ServicerContext, rpc: str) -> str:
+        principal = self._auth.authenticate(context)
+        self._guard.require(principal, rpc)
+        return principal
+
+    @unary
+    def GetCheckpoint(
+        self, request: pb.GetCheckpointRequest, context: grpc.ServicerContext
+    ) -> pb.Checkpoint:
+        self._caller(context, "GetCheckpoint")
+        signed = self._reader.checkpoint()
+        return pb.Checkpoint(
+            note=signed.note,
+            tree_size=signed.checkpoint.size,
+            root_hash=signed.checkpoint.root,
+            verifier_key=self._reader.verifier_key,
+        )
+
+    @unary
+    def GetInclusionProof(
+        self, request: pb.GetInclusionProofRequest, context: grpc.ServicerContext
+    ) -> pb.InclusionProof:
+        principal = self._caller(context, "GetInclusionProof")
+        return proof_to_pb(self._reader.inclusion(principal, request.index, request.tree_size))
+
+    @unary
+    def GetConsistencyProof(
+        self, request: pb.GetConsistencyProofRequest, context: grpc.ServicerContext
+    ) -> pb.ConsistencyProof:
+        self._caller(context, "GetConsistencyProof")
+        new_size, hashes = self._reader.consistency(request.old_size, request.new_size)
+        return pb.ConsistencyProof(old_size=request.old_size, new_size=new_size, hashes=hashes)
+
+    @streaming
+    def ListEntries(
+        self, request: pb.ListEntriesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ListEntriesResponse]:
+        principal = self._caller(context, "ListEntries")
+        since = time_field(request, "since", "since", required=False)
+        until = time_field(request, "until", "until", required=False)
+        size = pages.page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)
+        query = [request.warrant_id, str(since), str(until)]
+        start = (
+            _index(pages.decode(request.page_token, query))
+            if request.page_token
+            else request.start_index
+        )
+        wanted = EntryFilter(warrant=request.warrant_id or None, since=since, until=until)
+        entries = self._reader.entries(principal, wanted, start)
+        for sent, (index, line, _) in enumerate(entries, start=1):
+            last = sent == size and index + 1 < self._reader.size
+            token = pages.encode(index + 1, query) if last else ""
+            yield pb.ListEntriesResponse(index=index, line=line, next_page_token=token)
+            if sent == size:
+                return
+
+
+def _index(position: object) -> int:
+    if not isinstance(position, int) or position < 0:
+        raise InvalidArgument("page_token: not a token this gateway made")
+    return position

@@ -1,0 +1,155 @@
+"""The warrants table's one SQL definition and row codec, shared by both backends.
+
+Each statement is written once; `mark` is the driver's placeholder (sqlite3: ?, psycopg: %s),
+the one difference between the two dialects here. The table itself is defined by the migrations
+(gateway/db/schema/*/0001_*). A warrant's spec is stored as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateway.model import (
+    Category,
+    Warrant,
+    WarrantSpec,
+    WarrantState,
+    Window,
+    format_time,
+    parse_time,
+)
+
+COLUMNS = (
+    "id, spec, state, target_accounts, submitted_by, submitted_at, decided_by, decided_at,"
+    " revoked_by, revoked_at, reason"
+)
+
+
+def statements(mark: str) -> dict[str, str]:
+    """Every statement the rows run, from constant text only."""
+    return {
+        "insert": "INSERT INTO warrants (id, spec, state, target_accounts, submitted_by,"
+        f" submitted_at, request_id, request_sha256) VALUES ({', '.join([mark] * 8)})",
+        "by_request": f"SELECT {COLUMNS}, request_sha256 FROM warrants"
+        f" WHERE submitted_by = {mark} AND request_id = {mark}",
+        "get": f"SELECT {COLUMNS} FROM warrants WHERE id = {mark}",
+        "decided": f"UPDATE warrants SET state = {mark}, decided_by = {mark}, decided_at = {mark},"
+        f" reason = {mark} WHERE id = {mark} AND state = {mark}",
+        "revoked": f"UPDATE warrants SET state = {mark}, revoked_by = {mark}, revoked_at = {mark},"
+        f" reason = {mark} WHERE id = {mark} AND state = {mark}",
+        "newest_first": f"SELECT {COLUMNS} FROM warrants ORDER BY seq DESC",
+    }
+
+
+SQLITE = statements("?")
+POSTGRES = statements("%s")
+
+
+def spec_to_json(spec: WarrantSpec) -> str:
+    return json.dumps(
+        {
+            "case_number": spec.case_number,
+            "authority": spec.authority,
+            "legal_basis": spec.legal_basis,
+            "targets": list(spec.targets),
+            "window": {
+                "start": format_time(spec.window.start),
+                "end": format_time(spec.window.end),
+            },
+            "categories": [c.value for c in spec.categories],
+            "expires_at": format_time(spec.expires_at),
+            "nondisclosure_until": format_time(spec.nondisclosure_until)
+            if spec.nondisclosure_until
+            else None,
+            "include_received_direct": spec.include_received_direct,
+            "document_sha256": spec.document_sha256,
+        },
+        sort_keys=True,
+    )
+
+
+def _opt_time(text: str | None) -> Any:
+    return parse_time(text) if text else None
+
+
+def from_row(row: tuple[Any, ...]) -> Warrant:
+    (wid, spec_text, state, accounts, sub_by, sub_at, dec_by, dec_at, rev_by, rev_at, reason) = row
+    raw = json.loads(spec_text)
+    spec = WarrantSpec(
+        case_number=raw["case_number"],
+        authority=raw["authority"],
+        legal_basis=raw["legal_basis"],
+        targets=tuple(raw["targets"]),
+        window=Window(parse_time(raw["window"]["start"]), parse_time(raw["window"]["end"])),
+        categories=tuple(Category(c) for c in raw["categories"]),
+        expires_at=parse_time(raw["expires_at"]),
+        nondisclosure_until=_opt_time(raw["nondisclosure_until"]),
+        include_received_direct=raw["include_received_direct"],
+        document_sha256=raw["document_sha256"],
+    )
+    return Warrant(
+        id=wid,
+        spec=spec,
+        state=WarrantState(state),
+        target_accounts=tuple(json.loads(accounts)),
+        submitted_by=sub_by,
+        submitted_at=parse_time(sub_at),
+        decided_by=dec_by,
+        decided_at=_opt_time(dec_at),
+        revoked_by=rev_by,
+        revoked_at=_opt_time(rev_at),
+        reason=reason,
+    )
+
+
+class Rows:
+    """The WarrantRows interface (gateway.warrants.table) on one DB-API connection (sqlite3 or
+    psycopg: both have execute -> cursor) with its dialect's statements."""
+
+    def __init__(self, conn: Any, sql: dict[str, str]) -> None:
+        self._conn = conn
+        self._sql = sql
+
+    def insert(self, warrant: Warrant, request: tuple[str, str] | None = None) -> None:
+        request_id, request_sha256 = request or (None, None)
+        self._conn.execute(
+            self._sql["insert"],
+            (
+                warrant.id,
+                spec_to_json(warrant.spec),
+                warrant.state.value,
+                json.dumps(warrant.target_accounts),
+                warrant.submitted_by,
+                format_time(warrant.submitted_at),
+                request_id,
+                request_sha256,
+            ),
+        )
+
+    def by_request(self, principal: str, request_id: str) -> tuple[Warrant, str] | None:
+        row = self._conn.execute(self._sql["by_request"], (principal, request_id)).fetchone()
+        return None if row is None else (from_row(tuple(row[:-1])), str(row[-1]))
+
+    def get(self, warrant_id: str) -> Warrant | None:
+        row = self._conn.execute(self._sql["get"], (warrant_id,)).fetchone()
+        return None if row is None else from_row(row)
+
+    def set_state(
+        self,
+        warrant_id: str,
+        source: WarrantState,
+        target: WarrantState,
+        who: str,
+        principal: str,
+        at: str,
+        reason: str | None,
+    ) -> bool:
+        cur = self._conn.execute(
+            self._sql[who],  # who: "decided" or "revoked", never input
+            (target.value, principal, at, reason, warrant_id, source.value),
+        )
+        return bool(cur.rowcount == 1)
+
+    def newest_first(self) -> list[Warrant]:
+        return [from_row(r) for r in self._conn.execute(self._sql["newest_first"])]

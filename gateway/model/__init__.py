@@ -1,0 +1,46 @@
+"""The gateway's vocabulary, free of I/O: every package below the edges shares these words.
+
+vocabulary  categories, relations, effects, window positions, warrant states, target kinds
+records     Window, Scope (what a store is asked) and StoreRecord (what it answers)
+warrant     WarrantSpec and Warrant (the lifecycle's data; its rules are gateway.warrants)
+times       UTC timestamps in RFC 3339
+"""
+
+from __future__ import annotations
+
+from gateway.model.records import FieldKind, Person, RecordShape, Scope, StoreRecord, Window, shape
+from gateway.model.times import format_time, parse_time, utc
+from gateway.model.vocabulary import (
+    MATRIX_USER_ID,
+    TARGET_KINDS,
+    Category,
+    Effect,
+    Relation,
+    TextMode,
+    WarrantState,
+    WindowPosition,
+)
+from gateway.model.warrant import Warrant, WarrantSpec
+
+__all__ = [
+    "MATRIX_USER_ID",
+    "TARGET_KINDS",
+    "Category",
+    "Effect",
+    "FieldKind",
+    "Person",
+    "RecordShape",
+    "Relation",
+    "Scope",
+    "StoreRecord",
+    "TextMode",
+    "Warrant",
+    "WarrantSpec",
+    "WarrantState",
+    "Window",
+    "WindowPosition",
+    "format_time",
+    "parse_time",
+    "shape",
+    "utc",
+]

@@ -1,0 +1,206 @@
+"""Identifiers found by their form, whoever they belong to: phone numbers (libphonenumber),
+e-mail addresses, Matrix ids, @handles, Korean resident (and foreigner) registration numbers,
+Korean passport numbers, US social security numbers, payment card numbers, and any other long
+run of digits (bank accounts and the like).
+
+Each finder runs on folded text (gateway.release.minimize.fold) and yields
+(start, end, kind, value): `value` is the identifier normalized (E.164, lower case) for the
+directory look-up and the pseudonym. They run only on texts that hold a digit or an `@`, and the
+number finders only where `may_hold_number` says one could match.
+
+libphonenumber (~20 µs a parse) reads only the numbers it must: a candidate run whose digits are
+the phone of someone the release knows (`known`) is theirs, and a run that is a Korean mobile
+number as a whole (01X, three or four digits, four digits) is that number; either way without a
+parse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+
+import phonenumbers
+
+from gateway.model import MATRIX_USER_ID
+
+Finding = tuple[int, int, str, str]
+DEFAULT_REGIONS = ("KR", "US")
+
+_EMAIL = re.compile(r"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}")
+_HANDLE = re.compile(r"(?<![\w@.])@[a-z0-9_][a-z0-9_.\-]*[a-z0-9_]")
+# Candidate phone numbers: a digit, then digits and separators, at least seven digits in all.
+_PHONE_RUN = re.compile(r"(?<![A-Za-z_])\+?\(?\d[\d\s().\-]{5,}\d(?![A-Za-z_])")
+_RRN = re.compile(
+    r"(?<!\d)(\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\s?[-\u2010-\u2015]?\s?[1-8]\d{6}(?!\d)"
+)
+# Korean passports: a type letter and eight digits (M12345678), as folded (lower case).
+_PASSPORT = re.compile(r"(?<![a-z0-9])[mrsodg]\d{8}(?!\d)")
+_SSN = re.compile(r"(?<!\d)(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)")
+_CARD = re.compile(r"(?<!\d)\d(?:[ \-]?\d){12,18}(?!\d)")
+_LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ \-]?\d){9,}(?!\d)")
+# Every number finder needs seven digits with nothing but separators between them, the first not
+# glued to a word (phone runs, Korean mobiles), or eight with anything before them (the others):
+# what a text must hold for `numbers` to find anything (tests/test_minimize.py).
+_DIGIT_RUN = re.compile(r"\d[\d\s().\-\u2010-\u2015]*")
+_WORD_EDGE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def _luhn(number: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(number)):
+        d = int(c)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def addresses(folded: str) -> Iterator[Finding]:
+    """E-mail addresses, Matrix ids and @handles (only called when the text holds an `@`)."""
+    for m in _EMAIL.finditer(folded):
+        yield m.start(), m.end(), "email", m.group()
+    for m in MATRIX_USER_ID.finditer(folded):
+        yield m.start(), m.end(), "matrix", m.group()
+    for m in _HANDLE.finditer(folded):
+        yield m.start(), m.end(), "handle", m.group()
+
+
+def may_hold_number(folded: str) -> bool:
+    """Whether `numbers` could find anything in the text: a run of digits and separators with
+    eight digits, or seven not glued to a word (a few µs less than running them all)."""
+    for run in _DIGIT_RUN.finditer(folded):
+        found = sum(c.isdigit() for c in run.group())
+        if found >= 8 or (found == 7 and folded[run.start() - 1 : run.start()] not in _WORD_EDGE):
+            return True
+    return False
+
+
+def raw_digits(text: str) -> str:
+    """A found number's digits as the directory looks them up: "00" (the international call
+    prefix) read as "+"."""
+    raw = _digits(text)
+    return "+" + raw[2:] if raw.startswith("00") else raw
+
+
+def numbers(
+    folded: str, regions: Sequence[str], known: Callable[[str], bool] | None = None
+) -> list[Finding]:
+    """Registration numbers, phone numbers (a known person's, a Korean mobile number, or valid
+    in one of `regions`, or international, or a Korean mobile number's digits however they are
+    grouped), then card numbers and long digit runs where none of those is (only called when
+    the text holds a digit). `known(raw_digits)`: whether those digits are the phone of one
+    person the release knows."""
+    found: list[Finding] = []
+    for m in _RRN.finditer(folded):
+        found.append((m.start(), m.end(), "rrn", _digits(m.group())))
+    for m in _SSN.finditer(folded):
+        found.append((m.start(), m.end(), "ssn", _digits(m.group())))
+    for m in _PASSPORT.finditer(folded):
+        found.append((m.start(), m.end(), "passport", m.group()))
+    found += _phones(folded, regions, [(a, b) for a, b, _, _ in found], known)
+    for m in _CARD.finditer(folded):
+        d = _digits(m.group())
+        if _luhn(d) and _free(found, m.start(), m.end()):
+            found.append((m.start(), m.end(), "card", d))
+    for m in _LONG_NUMBER.finditer(folded):
+        if _free(found, m.start(), m.end()):
+            found.append((m.start(), m.end(), "number", _digits(m.group())))
+    return found
+
+
+def _free(found: list[Finding], start: int, end: int) -> bool:
+    return not any(a < end and start < b for a, b, _, _ in found)
+
+
+def _phones(
+    folded: str,
+    regions: Sequence[str],
+    taken: list[tuple[int, int]],
+    known: Callable[[str], bool] | None,
+) -> list[Finding]:
+    """Candidate runs of digits and separators (seven digits at least, not glued to a word:
+    "u0000385@" is no phone): a known person's number or a Korean mobile number as a whole,
+    else read by libphonenumber group by group; then Korean mobile numbers grouped in a way it
+    does not read."""
+    found: list[Finding] = []
+    blocked = [(a, b, "", "") for a, b in taken]
+    for run in _PHONE_RUN.finditer(folded):
+        if sum(c.isdigit() for c in run.group()) < 7:
+            continue
+        whole = _whole(folded, run, known)
+        for finding in [whole] if whole else _grouped(run.group(), run.start(), regions):
+            if _free(found, finding[0], finding[1]) and _free(blocked, finding[0], finding[1]):
+                found.append(finding)
+    for m in _KR_MOBILE.finditer(folded):
+        # grouped in a way libphonenumber does not read, e.g. "(010) 8154-1459"
+        if _free(found, m.start(), m.end()) and _free(blocked, m.start(), m.end()):
+            found.append((m.start(), m.end(), "phone", "+82" + _digits(m.group())[1:]))
+    return found
+
+
+def _whole(folded: str, run: re.Match[str], known: Callable[[str], bool] | None) -> Finding | None:
+    """The run as one phone number without libphonenumber, when it is one: a person's the
+    release knows (its digits are theirs), or a Korean mobile number standing alone (no digit
+    touching it: "+82" and its digits without the leading 0, what libphonenumber makes of it)."""
+    start, end = run.start(), run.end()
+    text = run.group()
+    if text.startswith("(") and ")" not in text:  # as _grouped reads it
+        text, start = text[1:], start + 1
+    raw = raw_digits(text)
+    if known is not None and known(raw):
+        return (start, end, "phone", raw)
+    if (
+        _KR_MOBILE_WHOLE.fullmatch(text)
+        and not folded[start - 1 : start].isdigit()
+        and not folded[end : end + 1].isdigit()
+    ):
+        return (start, end, "phone", "+82" + raw[1:])
+    return None
+
+
+def _grouped(run: str, offset: int, regions: Sequence[str]) -> list[Finding]:
+    """Phone numbers in a candidate run, which may hold several ("+1 (415) 555-1000
+    010-2222-3333"): at each white-space separated group, the longest valid number of up to
+    five groups, left to right."""
+    groups = [(m.start(), m.end()) for m in re.finditer(r"\S+", run)]
+    found: list[Finding] = []
+    i = 0
+    while i < len(groups):
+        for j in range(min(len(groups), i + 5), i, -1):
+            start, end = groups[i][0], groups[j - 1][1]
+            text = run[start:end].rstrip(".,")
+            if text.endswith(")") and "(" not in text:
+                text = text[:-1]
+            if text.startswith("(") and ")" not in text:
+                text, start = text[1:], start + 1
+            if not 7 <= sum(c.isdigit() for c in text) <= 15:
+                continue
+            number = _valid(text, regions)
+            if number is not None:
+                found.append((offset + start, offset + start + len(text), "phone", number))
+                i = j
+                break
+        else:
+            i += 1
+    return found
+
+
+def _valid(text: str, regions: Sequence[str]) -> str | None:
+    for region in regions:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+_KR_MOBILE = re.compile(
+    r"(?<![\dA-Za-z_])(?:\(01[016789]\)|01[016789])[\s.\-]?\d{3,4}[\s.\-]?\d{4}(?!\d)"
+)
+_KR_MOBILE_WHOLE = re.compile(r"(?:\(01[016789]\)|01[016789])[\s.\-]?\d{3,4}[\s.\-]?\d{4}")

@@ -1,0 +1,492 @@
+"""The release pipeline: store parts -> Casbin decisions -> payloads -> audited batches.
+
+The store gives the release in parts, all from one read snapshot (stores.base.Part). The policy
+decides (decide.py) from (relation, category, window position, live warrant state, category
+named, received-direct flag): once per part where the store's query fixes those for all of its
+records (a part withheld whole is counted, never read), else per record. Released records
+become canonical JSON with every non-target id replaced by a per-warrant pseudonym and their
+text minimized (payload.py). Per batch: the warrant's live state is read again (revocation or
+expiry stops the release) and the policy in force is taken anew, then the batch's audit entry,
+naming every record's id and sha256, is written and fsynced, and only then is the batch handed
+out (write-ahead). The summary ends with a signed checkpoint covering the whole release and the
+inclusion proof of the last batch's entry in it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, NoReturn
+
+from gateway import tracing
+from gateway.audit import events
+from gateway.audit.checkpoints import Checkpointer
+from gateway.audit.log import AuditLog
+from gateway.errors import DeadlineExceeded, FailedPrecondition, GatewayError, Unavailable
+from gateway.metrics import RECORDS_RELEASED, RECORDS_WITHHELD
+from gateway.model import Effect, Scope, Warrant, WarrantState
+from gateway.policy.release import ReleasePolicy
+from gateway.release.decide import Decisions, withheld_whole
+from gateway.release.items import Batch, Proof, Released, Resume, Started, Summary
+from gateway.release.minimize import RecordMinimizer, plans
+from gateway.release.payload import EXPOSES_THIRD_PARTY, UNDECLARED_FIELD, Payloads
+from gateway.release.pseudonyms import Pseudonymizer
+from gateway.release.resume import held_batch_entry, resumed_entry
+from gateway.release.spans import BatchReads
+from gateway.release.writer import EntryWriter, Sealed
+from gateway.stores.base import Part, Store, Values, parts_of
+
+__all__ = [
+    "EXPOSES_THIRD_PARTY",
+    "UNDECLARED_FIELD",
+    "Batch",
+    "ReleaseRun",
+    "Started",
+    "Stopped",
+    "Summary",
+    "scope_of",
+]
+
+DEFAULT_BATCH = 500
+MAX_BATCH = 2000
+WITHHELD = "withheld"  # the reason of a withhold decision that names none
+
+
+class Stopped(Unavailable):
+    """The release was stopped on purpose between batches (the gateway is draining); its
+    release.stopped entry is written. UNAVAILABLE: the caller may retry on another replica."""
+
+
+def scope_of(warrant: Warrant) -> Scope:
+    return Scope(
+        targets=frozenset(warrant.target_accounts),
+        categories=frozenset(warrant.spec.categories),
+        window=warrant.spec.window,
+        include_received_direct=warrant.spec.include_received_direct,
+    )
+
+
+class ReleaseRun:
+    """One release of one warrant; iterate it to get Started, Batch..., Summary."""
+
+    def __init__(
+        self,
+        warrant: Warrant,
+        principal: str,
+        store: Store,
+        policy: ReleasePolicy | Callable[[], ReleasePolicy],
+        audit: AuditLog,
+        checkpoints: Checkpointer,
+        secret: bytes,
+        live_state: Callable[[], WarrantState],
+        batch_size: int = DEFAULT_BATCH,
+        max_seconds: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        resume: Resume | None = None,
+    ) -> None:
+        self.warrant = warrant
+        self.principal = principal
+        self._store = store
+        # The policy in force is taken once per batch: a batch never mixes two versions.
+        self._policy_now = policy if callable(policy) else (lambda: policy)
+        self._decisions = Decisions(scope_of(warrant), self._policy_now())
+        self._audit = audit
+        self._checkpoints = checkpoints
+        self._pseudonyms = Pseudonymizer(secret, warrant.id)
+        self._live_state = live_state
+        self._state = WarrantState.APPROVED  # as last read; _run reads it before anything
+        self._batch_size = max(1, min(batch_size or DEFAULT_BATCH, MAX_BATCH))
+        self._monotonic = monotonic
+        self._deadline = None if max_seconds is None else monotonic() + max_seconds
+        self._drain: tuple[float, str] | None = None  # set by stop_at (a gateway draining)
+        self._completed = False  # release.completed is written: nothing left to stop
+        self._resume = resume  # batches the client holds: checked, not sent (resume.py)
+        self._skip = 0 if resume is None else resume.batches
+        self._held: dict[str, Any] = {}  # the release.batch entry of the last batch held
+        self._scope = scope_of(warrant)
+        # The text minimizer (its directory is read from the store on the first record with
+        # text, once per release) and how each category's fields leave.
+        self._texts = RecordMinimizer(
+            lambda: store.directory(self._scope), self._scope.targets, self._pseudonyms
+        )
+        self._payloads = Payloads(
+            self._scope.targets, plans(store.shapes()), self._texts, self._pseudonyms
+        )
+        self._records_hash = hashlib.sha256()  # of records.jsonl as the client will write it
+        # The batch being filled, and the release's totals so far.
+        self._batch: list[Released] = []
+        self._batch_withheld: Counter[str] = collections.Counter()
+        self._examined = 0
+        self._index = 0  # of the batch being filled
+        self._last_index = -1  # the audit entry of the last batch emitted
+        self._by_effect: Counter[str] = collections.Counter()
+        self._by_category: Counter[str] = collections.Counter()
+        self._withheld: Counter[str] = collections.Counter()
+        self._reads = BatchReads()
+        self._writer = EntryWriter()
+        self._sealed: Sealed | None = None  # the full batch whose entry is being written
+
+    @property
+    def _policy(self) -> ReleasePolicy:
+        """The policy snapshot of the batch being filled."""
+        return self._decisions.policy
+
+    def stop_at(self, deadline: float, why: str) -> None:
+        """Stop between batches once `deadline` (monotonic) has passed, audited with `why`;
+        the caller gets UNAVAILABLE (retry elsewhere, or resume). For a draining gateway."""
+        self._drain = (deadline, why)
+
+    def _require_not_draining(self) -> None:
+        if self._drain is not None and self._monotonic() > self._drain[0]:
+            why = self._drain[1]
+            self._audit.append(
+                events.ReleaseStopped(warrant=self.warrant.id, principal=self.principal, why=why)
+            )
+            raise Stopped(
+                f"release of {self.warrant.id} stopped: {why}; release again to continue",
+                reason="DRAINING",
+            )
+
+    def _cut_why(self) -> str:
+        if self._drain is not None:
+            return f"{self._drain[1]}; the client was not reading, so the call was cut"
+        return "the client went away before the release ended"
+
+    def _require_time(self) -> None:
+        """The server's cap on one release: checked between batches, like the warrant's state."""
+        if self._deadline is not None and self._monotonic() > self._deadline:
+            self._audit.append(
+                events.ReleaseStopped(
+                    warrant=self.warrant.id,
+                    principal=self.principal,
+                    why="the release ran longer than the server allows one call",
+                )
+            )
+            raise DeadlineExceeded(
+                f"release of {self.warrant.id} stopped: it ran longer than the "
+                "server allows one call; release again to continue"
+            )
+
+    def _require_live(self, when: str) -> WarrantState:
+        state = self._live_state()
+        if state is not WarrantState.APPROVED:
+            if when == "during":
+                self._audit.append(
+                    events.ReleaseStopped(
+                        warrant=self.warrant.id,
+                        principal=self.principal,
+                        why=f"the warrant is {state.value}",
+                        state=state.value,
+                    )
+                )
+            else:
+                self._audit.append(
+                    events.ReleaseRefused(
+                        warrant=self.warrant.id, principal=self.principal, state=state.value
+                    )
+                )
+            raise FailedPrecondition(
+                f"warrant {self.warrant.id} is {state.value}"
+                + ("; the release stopped" if when == "during" else "; nothing is released"),
+                reason="WARRANT_NOT_APPROVED",
+            )
+        return state
+
+    def __iter__(self) -> Iterator[Started | Batch | Summary]:
+        """The release; if a store or the disk fails midway it stops, and says so in the log
+        when the log itself still works (fail closed: what was sent is already audited)."""
+        try:
+            yield from self._run()
+        except GeneratorExit:
+            # Closed before its end: the client went away, or stopped reading and the server
+            # cut the call (a drain past its margin). What was sent is audited already; the
+            # log says the release ends here, as it does for every other way a release ends.
+            if not self._completed:
+                self._writer.close()  # the entry in flight first: the log stays in order
+                with contextlib.suppress(GatewayError):
+                    self._audit.append(
+                        events.ReleaseStopped(
+                            warrant=self.warrant.id, principal=self.principal, why=self._cut_why()
+                        )
+                    )
+            raise
+        except Unavailable as exc:
+            if isinstance(exc, Stopped):
+                raise  # audited as release.stopped already
+            self._writer.close()  # the entry in flight first: the log stays in order
+            with contextlib.suppress(GatewayError):
+                self._audit.append(
+                    events.ReleaseFailed(
+                        warrant=self.warrant.id, principal=self.principal, why=exc.message
+                    )
+                )
+            raise
+        finally:
+            self._writer.close()
+
+    def _run(self) -> Iterator[Started | Batch | Summary]:
+        self._state = self._require_live("before")
+        with parts_of(self._store, self._scope) as parts:
+            with tracing.tracer().start_as_current_span("store.count"):
+                counts = [part.count() for part in parts]
+            candidates = sum(counts)
+            if self._resume is None:
+                self._audit.append(
+                    events.ReleaseStarted(
+                        warrant=self.warrant.id,
+                        principal=self.principal,
+                        policy=self._policy.version,
+                        candidates=candidates,
+                    )
+                )
+            else:
+                self._held = held_batch_entry(self._audit, self._resume, self.warrant.id)
+                self._audit.append(
+                    resumed_entry(
+                        self.warrant.id,
+                        self.principal,
+                        self._policy.version,
+                        self._resume,
+                        candidates,
+                    )
+                )
+            yield Started(candidates, self._skip)
+
+            self._decisions.take(self._policy_now())
+            for part, count in zip(parts, counts, strict=True):
+                yield from self._part(part, count)
+            self._reads.pause(self._examined)
+        yield from self._send_sealed()
+        if self._batch:
+            self._seal()
+            yield from self._send_sealed(last=True)
+        index = self._index
+        if index < self._skip:  # the store now holds fewer batches than the client
+            self._resume_refused("the store holds fewer records than the batches kept")
+        self._tally(self._batch, self._batch_withheld, index - 1 if self._batch else index)
+        summary = Summary(
+            released=sum(self._by_effect.values()),
+            released_by_effect=dict(self._by_effect),
+            released_by_category=dict(self._by_category),
+            withheld=dict(self._withheld),
+            pseudonymized_parties=self._pseudonyms.parties,
+            batches=index,
+            audit_index=0,
+            identifiers_replaced=self._texts.replaced,
+            quotes_withheld=self._texts.quotes_withheld,
+            texts_withheld=self._texts.texts_withheld,
+        )
+        records_sha256 = self._records_hash.hexdigest()
+        index_done = self._audit.append(
+            events.ReleaseCompleted(
+                warrant=self.warrant.id,
+                principal=self.principal,
+                released=summary.released,
+                released_by_effect=summary.released_by_effect,
+                released_by_category=summary.released_by_category,
+                withheld=summary.withheld,
+                pseudonymized_parties=summary.pseudonymized_parties,
+                batches=summary.batches,
+                examined=self._examined,
+                records_sha256=records_sha256,
+                identifiers_replaced=summary.identifiers_replaced,
+                quotes_withheld=summary.quotes_withheld,
+                texts_withheld=summary.texts_withheld,
+            )
+        )
+        self._completed = True
+        signed = self._checkpoints.latest()
+        last_index = self._last_index
+        yield dataclasses.replace(
+            summary,
+            audit_index=index_done,
+            checkpoint=signed.note,
+            last_batch_proof=self._proof(
+                last_index if last_index >= 0 else index_done, signed.checkpoint.size
+            ),
+            completed_proof=self._proof(index_done, signed.checkpoint.size),
+            records_sha256=records_sha256,
+        )
+
+    def _part(self, part: Part, count: int) -> Iterator[Batch]:
+        """One part of the store's release: counted if the policy withholds it whole, else
+        read record by record (its Values where the store gives them)."""
+        answers = self._decisions.of_part(part, self._state)
+        if answers is not None and withheld_whole(answers):
+            if count:  # (a reason counts only records it withheld)
+                per_category = count // len(answers)
+                for decision, _, _ in answers.values():
+                    self._batch_withheld[decision.reason or WITHHELD] += per_category
+                self._examined += count
+                self._reads.skipped(part.name, count)
+            return
+        self._reads.open(self._examined)
+        if answers is None or part.values is None:
+            yield from self._records(part)
+        else:
+            yield from self._values(part, part.values())
+
+    def _records(self, part: Part) -> Iterator[Batch]:
+        """A part whose records are decided one by one (any store)."""
+        decide, make = self._decisions.of_record, self._payloads.of_record
+        for record in part.records():
+            self._examined += 1
+            answer = decide(record, self._state)
+            decision = answer[0]
+            if decision.effect is Effect.WITHHOLD:
+                self._batch_withheld[decision.reason or WITHHELD] += 1
+                continue
+            released = make(record, answer)
+            if isinstance(released, str):
+                self._batch_withheld[released] += 1
+                continue
+            self._batch.append(released)
+            if len(self._batch) >= self._batch_size:
+                yield from self._next_batch()
+
+    def _values(self, part: Part, records: Iterator[Values]) -> Iterator[Batch]:
+        """A part decided whole, read as Values: the release's hot path."""
+        answers = self._decisions.of_part(part, self._state) or {}
+        make, size, withhold = self._payloads.of_values, self._batch_size, Effect.WITHHOLD
+        batch, withheld, examined = self._batch, self._batch_withheld, self._examined
+        for record_id, category, values in records:
+            examined += 1
+            answer = answers[category]
+            decision = answer[0]
+            if decision.effect is withhold:
+                withheld[decision.reason or WITHHELD] += 1
+                continue
+            released = make(record_id, category, values, answer)
+            if isinstance(released, str):
+                withheld[released] += 1
+                continue
+            batch.append(released)
+            if len(batch) >= size:
+                self._examined = examined
+                yield from self._next_batch()
+                answers = self._decisions.of_part(part, self._state) or {}
+                batch, withheld = self._batch, self._batch_withheld
+        self._examined = examined
+
+    def _next_batch(self) -> Iterator[Batch]:
+        """The batch is full: send the one before it (its entry is durable by now), then seal
+        this one (its entry written in the background while the next batch is made) and take
+        the policy in force for the next batch."""
+        self._reads.pause(self._examined)
+        yield from self._send_sealed()
+        self._seal()
+        self._decisions.take(self._policy_now())
+        self._reads.open(self._examined)
+
+    def _seal(self) -> None:
+        """Close the batch being filled: its records join records.jsonl's hash, and its
+        release.batch entry, after the warrant's live state is read again (for every batch
+        but the first, whose state was read just before), is written on the writer thread."""
+        index, batch, withheld = self._index, self._batch, self._batch_withheld
+        self._batch, self._batch_withheld = [], collections.Counter()
+        self._index += 1
+        self._hash_records(batch)
+        entry: Future[int] | int
+        if index < self._skip:  # resuming: the client holds this batch; check, do not resend
+            entry = self._check_held(index, batch)
+        else:
+            event = self._batch_entry(index, batch, withheld)  # here: the call's request id
+            recheck = index > self._skip
+
+            def write() -> int:
+                if recheck:
+                    self._require_live("during")
+                return self._audit.append(event)
+
+            entry = self._writer.submit(write)
+        self._sealed = Sealed(index, batch, withheld, self._examined, entry, index >= self._skip)
+
+    def _send_sealed(self, last: bool = False) -> Iterator[Batch]:
+        """The sealed batch, once its entry is durable (write-ahead); then, unless it was the
+        last, the server's limits on the call are checked before the next is sealed."""
+        sealed, self._sealed = self._sealed, None
+        if sealed is None:
+            return
+        audit_index = sealed.entry_index()
+        if sealed.send:
+            attributes = {"wsg.batch": sealed.index, "wsg.records": len(sealed.records)}
+            with tracing.tracer().start_as_current_span("send", attributes=attributes):
+                yield Batch(sealed.index, sealed.records, sealed.examined, audit_index)
+        self._last_index = audit_index
+        self._tally(sealed.records, sealed.withheld, sealed.index)
+        if not last:
+            self._require_time()
+            self._require_not_draining()
+
+    def _check_held(self, index: int, batch: list[Released]) -> int:
+        """At the last batch the client holds: its records so far and that batch's audited
+        records must be what this run made, else the store changed and resuming would mix two
+        releases. Returns the held batch's audit entry index."""
+        resume = self._resume
+        if resume is None or index < resume.batches - 1:
+            return -1
+        if self._records_hash.hexdigest() != resume.records_sha256:
+            self._resume_refused("the records kept differ from what the store gives now")
+        if self._held.get("records") != [[r.id, r.sha256] for r in batch]:
+            self._resume_refused("the last batch kept is not the one this release makes")
+        return resume.last_batch_audit_index
+
+    def _resume_refused(self, why: str) -> NoReturn:
+        self._audit.append(
+            events.ReleaseStopped(
+                warrant=self.warrant.id, principal=self.principal, why=f"resume refused: {why}"
+            )
+        )
+        raise FailedPrecondition(
+            f"cannot resume the release of {self.warrant.id}: {why}; the store changed since, "
+            "so release again into a new directory",
+            reason="RESUME_MISMATCH",
+        )
+
+    def _proof(self, index: int, size: int) -> Proof:
+        return Proof(index, size, self._audit.line(index), self._audit.inclusion_proof(index, size))
+
+    def _tally(self, batch: list[Released], withheld: Counter[str], index: int) -> None:
+        """Add a batch to the release's totals, and to the metrics once per batch, not per
+        record (a label lookup takes a lock); not for the batches a resumed release only
+        checks (they were counted when they were sent)."""
+        kinds = Counter((r.category, r.effect) for r in batch)
+        for (category, effect), n in kinds.items():
+            self._by_effect[effect] += n
+            self._by_category[category] += n
+        self._withheld.update(withheld)
+        if index < self._skip:
+            return
+        for (category, effect), n in kinds.items():
+            RECORDS_RELEASED.labels(category, effect).inc(n)
+        for reason, n in withheld.items():
+            RECORDS_WITHHELD.labels(reason).inc(n)
+
+    def _hash_records(self, batch: list[Released]) -> None:
+        """records.jsonl grows by the batch's records, a line each."""
+        if batch:
+            self._records_hash.update(b"\n".join([r.payload for r in batch]))
+            self._records_hash.update(b"\n")
+
+    def _batch_entry(
+        self, index: int, batch: list[Released], withheld: collections.Counter[str]
+    ) -> events.ReleaseBatch:
+        """The write-ahead entry of a batch: every record's id and sha256, in the order sent,
+        and the policy version that decided it."""
+        return events.ReleaseBatch(
+            warrant=self.warrant.id,
+            principal=self.principal,
+            batch=index,
+            policy=self._policy.version,
+            counts={
+                "released": dict(collections.Counter(r.effect for r in batch)),
+                "withheld": dict(withheld),
+            },
+            records=[[r.id, r.sha256] for r in batch],
+        )

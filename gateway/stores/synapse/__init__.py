@@ -1,0 +1,1 @@
+"""A Matrix Synapse homeserver's own database as a store, read-only (store; its SQL in sql)."""

@@ -1,0 +1,63 @@
+"""Where warrants are kept: the interface the warrant book writes through.
+
+The book decides; a table only stores, and runs each action under write-ahead auditing: the
+action's row change and its audit entry are durable together or not at all (group commit,
+gateway.backends.group_commit). Implementations: DIR/state.db (gateway.backends.embedded) and
+the warrants table in PostgreSQL (gateway.backends.postgres).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from gateway.audit.events import Event
+from gateway.model import Warrant, WarrantState
+
+
+class WarrantRows(Protocol):
+    """The warrant rows as one connection sees them (inside the write transaction, for writes)."""
+
+    def insert(self, warrant: Warrant, request: tuple[str, str] | None = None) -> None:
+        """Store a new warrant; `request` is (request id, sha256 of its spec) when one was sent."""
+        ...
+
+    def by_request(self, principal: str, request_id: str) -> tuple[Warrant, str] | None:
+        """The warrant `principal` submitted with `request_id`, and its spec's sha256."""
+        ...
+
+    def get(self, warrant_id: str) -> Warrant | None: ...
+
+    def set_state(
+        self,
+        warrant_id: str,
+        source: WarrantState,
+        target: WarrantState,
+        who: str,
+        principal: str,
+        at: str,
+        reason: str | None,
+    ) -> bool:
+        """Move a warrant from `source` to `target` if it is still in `source`; `who` is
+        "decided" or "revoked" (which columns name the principal)."""
+        ...
+
+    def newest_first(self) -> list[Warrant]: ...
+
+
+# An action runs on the rows inside the write transaction and returns the audit entry to write,
+# plus the refusal its caller gets (a refusal is audited too).
+Action = Callable[[WarrantRows], tuple[Event, BaseException | None]]
+
+
+class WarrantTable(Protocol):
+    def reading(self) -> AbstractContextManager[WarrantRows]:
+        """Rows to read (no transaction held open beyond the block)."""
+        ...
+
+    def write(self, action: Action) -> None:
+        """Run `action` and make its rows and entry durable together; raise its refusal."""
+        ...
+
+    def close(self) -> None: ...
