@@ -179,6 +179,28 @@ class TestTextLeavesPseudonymized:
         assert manifest["texts_withheld"] == 1
 
 
+@pytest.mark.parametrize("regions, kind", [(None, "pseud-number:"), (("GB", "KR"), "pseud-phone:")])
+def test_the_phone_regions_setting_reaches_the_release(
+    start_gateway: Any,
+    clock: Any,
+    tmp_path: pathlib.Path,
+    regions: tuple[str, ...] | None,
+    kind: str,
+) -> None:
+    """A London number written nationally is a phone number only where GB is a region the
+    deployment reads national numbers as (and a long number, still replaced, elsewhere)."""
+    rows = [
+        *ROWS,
+        {"kind": "message", "id": "m9", "room": "d1", "sender": "u1", "sent_at": t(10),
+         "body": "the office: 020 7946 0958"},
+    ]  # fmt: skip
+    config = {} if regions is None else {"phone_regions": regions}
+    run = start_gateway(rows, **config)
+    _, _, records = release(run, clock, tmp_path / "out", ["message_content"])
+    body = by_id(records)["message_content:m9"]["body"]
+    assert body.startswith("the office: " + kind) and "7946" not in body
+
+
 class TestUnlinkable:
     def test_two_warrants_share_no_pseudonym_and_no_order(
         self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
@@ -290,6 +312,10 @@ class TestScanner:
             "900101-1234567",
             "a stranger 010-7777-8888 and 415 555 0199",
             "mail stranger@other.example",
+            "010\u20139876\u20135432",  # en dashes
+            "민\u200d수가",  # a zero-width joiner inside
+            "https://blog.example/tag/%EB%AF%BC%EC%88%98",  # 민수, percent-encoded
+            "https://matrix.to/#/%40bob%3Ahs",
         ],
     )
     def test_flags_third_parties(self, text: str) -> None:

@@ -16,6 +16,10 @@ import unicodedata
 # soft hyphen): "Min\u200bsu" is still Minsu.
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
+# Dashes NFKC keeps as they are ("010–9876–5432" with en dashes is still a phone number): as
+# the ASCII hyphen, one character for one, so the map back is unchanged.
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58", "-"))
+
 HANGUL, DIGIT, LETTER, OTHER = 1, 2, 3, 0
 
 
@@ -33,7 +37,7 @@ def char_class(c: str) -> int:
 
 def fold_simple(text: str) -> str:
     """The folded form of a pattern (a name, an id): no map needed."""
-    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold().translate(_DASHES)
 
 
 def fold(text: str) -> tuple[str, str, list[int] | None]:
@@ -42,14 +46,18 @@ def fold(text: str) -> tuple[str, str, list[int] | None]:
     if text.isascii():
         return text, text.lower(), None
     if unicodedata.is_normalized("NFKC", text) and not _INVISIBLE.search(text):
-        folded = text.casefold()
+        folded = text.casefold().translate(_DASHES)
         if len(folded) == len(text):
             return text, folded, None
     text = unicodedata.normalize("NFC", text)
     pieces: list[str] = []
     origin: list[int] = []
     for i, c in enumerate(text):
-        piece = "" if _INVISIBLE.match(c) else unicodedata.normalize("NFKC", c).casefold()
+        piece = (
+            ""
+            if _INVISIBLE.match(c)
+            else unicodedata.normalize("NFKC", c).casefold().translate(_DASHES)
+        )
         pieces.append(piece)
         origin.extend([i] * len(piece))
     return text, "".join(pieces), origin
