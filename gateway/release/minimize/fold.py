@@ -19,6 +19,7 @@ _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 # Dashes NFKC keeps as they are ("010–9876–5432" with en dashes is still a phone number): as
 # the ASCII hyphen, one character for one, so the map back is unchanged.
 _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58", "-"))
+_DASH = re.compile("[\u2010-\u2015\u2212\ufe58]")
 
 HANGUL, DIGIT, LETTER, OTHER = 1, 2, 3, 0
 
@@ -46,7 +47,9 @@ def fold(text: str) -> tuple[str, str, list[int] | None]:
     if text.isascii():
         return text, text.lower(), None
     if unicodedata.is_normalized("NFKC", text) and not _INVISIBLE.search(text):
-        folded = text.casefold().translate(_DASHES)
+        folded = text.casefold()
+        if _DASH.search(folded):  # rare: translate costs more than the search
+            folded = folded.translate(_DASHES)
         if len(folded) == len(text):
             return text, folded, None
     text = unicodedata.normalize("NFC", text)
