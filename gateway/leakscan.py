@@ -34,14 +34,16 @@ _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 # Characters that render as nothing, and dashes NFKC keeps: "민\u200d수", "010–9876–5432".
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _DASHES = re.compile("[\u2010-\u2015\u2212\ufe58]")
+_OTHER_DIGITS = re.compile(r"(?![0-9])\d")  # Arabic-Indic, Devanagari, ...: as ASCII digits
 
 
 def _fold(text: str) -> str:
-    """NFKC, case folded, invisible characters dropped, dashes as "-", and percent-encoding
-    undone (a name in a URL: "%EB%AF%BC%EC%88%98" is 민수)."""
+    """NFKC, case folded, invisible characters dropped, dashes as "-", other scripts' digits
+    as ASCII, percent-encoding undone (a name in a URL: "%EB%AF%BC%EC%88%98" is 민수)."""
     text = unicodedata.normalize("NFKC", text)
     if "%" in text:
         text = unquote(text)
+    text = _OTHER_DIGITS.sub(lambda m: str(unicodedata.decimal(m.group())), text)
     return _DASHES.sub("-", _INVISIBLE.sub("", text)).casefold()
 
 

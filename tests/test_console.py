@@ -468,6 +468,30 @@ class TestDownload:
         assert completed[0]["records_sha256"] in page
         assert '<svg class="chart"' in page
 
+    def test_a_release_page_is_shown_as_get_allows(self, console: Running, clock: Clock) -> None:
+        """The page per release is the warrant's: another officer is refused, an auditor reads
+        it, and an index that is no completed release is no page."""
+        off, rev = person(console, "off"), person(console, "rev")
+        warrant_id = submitted(console, off, clock)
+        rev.post(f"/warrants/{warrant_id}/approve", {"reason": "ok"})
+        off.get(f"/warrants/{warrant_id}")
+        assert off.post(f"/warrants/{warrant_id}/release").status == 200
+        index = next(
+            e["index"]
+            for e in console.entries()
+            if e["event"] == "release.completed" and e["warrant"] == warrant_id
+        )
+        # As GetInclusionProof on gRPC: the entry is the warrant's, another officer may not
+        # read it (refused by the audit reader, not the API policy: no api.denied entry).
+        reply = person(console, "off2").get(f"/releases/{index}")
+        assert reply.status == 403
+        assert reply.error == f"'off2' may not read audit entry {index}"
+        assert (
+            "What left, and what was protected"
+            in person(console, "aud").get(f"/releases/{index}").text
+        )
+        assert person(console, "aud").get(f"/releases/{index - 1}").status == 404
+
     def test_a_warrant_not_approved_releases_nothing(self, console: Running, clock: Clock) -> None:
         off = person(console, "off")
         warrant_id = submitted(console, off, clock)

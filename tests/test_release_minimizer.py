@@ -316,6 +316,7 @@ class TestScanner:
             "민\u200d수가",  # a zero-width joiner inside
             "https://blog.example/tag/%EB%AF%BC%EC%88%98",  # 민수, percent-encoded
             "https://matrix.to/#/%40bob%3Ahs",
+            "call \u0660\u0661\u0660-\u0669\u0668\u0667\u0666-\u0665\u0664\u0663\u0662",
         ],
     )
     def test_flags_third_parties(self, text: str) -> None:
