@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # Where the records come from: unset = the reference store (in `database`, else
     # DATA/store.db). Other stores are named by a URL (gateway.stores.open_store).
     store: str | None = Field(
-        default=None, description="synapse:sqlite:///PATH or synapse:postgresql://..."
+        default=None, description="KIND:URL of a store connector (`wsg serve --help` lists them)"
     )
 
     # Serving.

@@ -30,6 +30,7 @@ from gateway.model import (
     Window,
     WindowPosition,
 )
+from gateway.stores import connectors
 from gateway.stores.base import Store
 
 pytestmark = pytest.mark.slow
@@ -290,6 +291,16 @@ def built(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, homeserver: Any
 ) -> Iterator[Built]:
     yield from BUILDERS[request.param](tmp_path_factory.mktemp(request.param), homeserver)
+
+
+def test_every_connector_has_a_builder() -> None:
+    """A connector package under gateway.stores (found by its name, as `--store KIND:URL` finds
+    it) is tested here or fails here; each names how its setting is written."""
+    found = connectors()
+    assert "synapse" in found
+    for kind, module in found.items():
+        assert any(name.startswith(f"{kind}-") for name in BUILDERS), kind
+        assert module.URL_FORMS and all(form.startswith(f"{kind}:") for form in module.URL_FORMS)
 
 
 # -- the suite ---------------------------------------------------------------------------------

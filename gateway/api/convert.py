@@ -7,15 +7,16 @@ problem becomes InvalidArgument naming the field.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.api.v1 import wsg_pb2 as pb
 from gateway.errors import InvalidArgument
-from gateway.model import Warrant, WarrantSpec, WarrantState, Window
+from gateway.model import SPEC_FIELDS, Kind, SpecField, Warrant, WarrantSpec, WarrantState, Window
 from gateway.release.items import Batch, Proof, Started, Summary
-from gateway.warrants.validation import parse_category
+from gateway.warrants.validation import parse_choice
 
 
 def time_field(msg: Message, field: str, path: str, required: bool = True) -> dt.datetime | None:
@@ -31,32 +32,46 @@ def time_field(msg: Message, field: str, path: str, required: bool = True) -> dt
         raise InvalidArgument(f"{path}: not a valid timestamp") from None
 
 
+MAX_LIST = 1000  # items in one list field of a spec, before any rule looks at them
+
+
+def _field_from_pb(msg: Message, f: SpecField) -> Any:
+    """One spec field of the wire message as the dataclass holds it (gateway.model.fields)."""
+    path = f"spec.{f.name}"
+    if f.kind is Kind.TIME:
+        return time_field(msg, f.proto, path, required=f.required)
+    if f.kind is Kind.WINDOW:
+        if not msg.HasField(f.proto):
+            raise InvalidArgument(f"{path}: required")
+        window = getattr(msg, f.proto)
+        start = time_field(window, "start", f"{path}.start")
+        end = time_field(window, "end", f"{path}.end")
+        if start is None or end is None:  # required above: never None here
+            raise InvalidArgument(f"{path}: required")
+        return Window(start, end)
+    raw = getattr(msg, f.proto)
+    if f.kind is Kind.FLAG:
+        return bool(raw)
+    if f.many:
+        items = [str(v) for v in raw]
+        if f.kind is Kind.CHOICE:
+            return tuple(parse_choice(f, value, f"{path}[{i}]") for i, value in enumerate(items))
+        return tuple(value.strip() for value in items)
+    text = str(raw).lower() if f.about.lowercase else str(raw)
+    if f.kind is Kind.TEXT:
+        return None if f.optional and not text else text  # "" is unset on the wire
+    if text:
+        return parse_choice(f, text, path)
+    if f.required:
+        raise InvalidArgument(f"{path}: required")
+    return f.empty()
+
+
 def spec_from_pb(msg: pb.WarrantSpec) -> WarrantSpec:
-    if len(msg.targets) > 1000 or len(msg.categories) > 1000:
-        raise InvalidArgument("spec: too many targets or categories")
-    if not msg.HasField("window"):
-        raise InvalidArgument("spec.window: required")
-    start = time_field(msg.window, "start", "spec.window.start")
-    end = time_field(msg.window, "end", "spec.window.end")
-    expires = time_field(msg, "expires_at", "spec.expires_at")
-    if start is None or end is None or expires is None:  # required above: never None here
-        raise InvalidArgument("spec: window and expires_at are required")
-    return WarrantSpec(
-        case_number=msg.case_number,
-        authority=msg.authority,
-        legal_basis=msg.legal_basis,
-        targets=tuple(t.strip() for t in msg.targets),
-        window=Window(start, end),
-        categories=tuple(
-            parse_category(c, f"spec.categories[{i}]") for i, c in enumerate(msg.categories)
-        ),
-        expires_at=expires,
-        nondisclosure_until=time_field(
-            msg, "nondisclosure_until", "spec.nondisclosure_until", False
-        ),
-        include_received_direct=msg.include_received_direct,
-        document_sha256=msg.document_sha256.lower() or None,
-    )
+    for f in SPEC_FIELDS:
+        if f.many and len(getattr(msg, f.proto)) > MAX_LIST:
+            raise InvalidArgument(f"spec.{f.name}: more than {MAX_LIST} items")
+    return WarrantSpec(**{f.name: _field_from_pb(msg, f) for f in SPEC_FIELDS})
 
 
 def _ts(value: dt.datetime) -> Timestamp:
@@ -66,19 +81,21 @@ def _ts(value: dt.datetime) -> Timestamp:
 
 
 def spec_to_pb(spec: WarrantSpec) -> pb.WarrantSpec:
-    msg = pb.WarrantSpec(
-        case_number=spec.case_number,
-        authority=spec.authority,
-        legal_basis=spec.legal_basis,
-        targets=list(spec.targets),
-        window=pb.Window(start=_ts(spec.window.start), end=_ts(spec.window.end)),
-        categories=[c.value for c in spec.categories],
-        expires_at=_ts(spec.expires_at),
-        include_received_direct=spec.include_received_direct,
-        document_sha256=spec.document_sha256 or "",
-    )
-    if spec.nondisclosure_until:
-        msg.nondisclosure_until.CopyFrom(_ts(spec.nondisclosure_until))
+    msg = pb.WarrantSpec()
+    for f in SPEC_FIELDS:
+        value = getattr(spec, f.name)
+        if value is None:
+            continue  # unset on the wire: "" or no Timestamp
+        if f.kind is Kind.TIME:
+            getattr(msg, f.proto).CopyFrom(_ts(value))
+        elif f.kind is Kind.WINDOW:
+            getattr(msg, f.proto).CopyFrom(pb.Window(start=_ts(value.start), end=_ts(value.end)))
+        elif f.many:
+            getattr(msg, f.proto).extend(
+                [v.value for v in value] if f.kind is Kind.CHOICE else list(value)
+            )
+        else:
+            setattr(msg, f.proto, value.value if f.kind is Kind.CHOICE else value)
     return msg
 
 

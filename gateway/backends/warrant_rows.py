@@ -11,7 +11,9 @@ import json
 from typing import Any
 
 from gateway.model import (
-    Category,
+    SPEC_FIELDS,
+    Kind,
+    SpecField,
     Warrant,
     WarrantSpec,
     WarrantState,
@@ -46,26 +48,43 @@ SQLITE = statements("?")
 POSTGRES = statements("%s")
 
 
+def _to_json(f: SpecField, value: Any) -> Any:
+    if value is None:
+        return None
+    if f.kind is Kind.TIME:
+        return format_time(value)
+    if f.kind is Kind.WINDOW:
+        return {"start": format_time(value.start), "end": format_time(value.end)}
+    if f.kind is Kind.CHOICE:
+        return [v.value for v in value] if f.many else value.value
+    return list(value) if f.many else value
+
+
+def _from_json(f: SpecField, raw: Any) -> Any:
+    if raw is None:
+        return None
+    if f.kind is Kind.TIME:
+        return parse_time(raw)
+    if f.kind is Kind.WINDOW:
+        return Window(parse_time(raw["start"]), parse_time(raw["end"]))
+    if f.kind is Kind.CHOICE:
+        return tuple(f.choice(v) for v in raw) if f.many else f.choice(raw)
+    return tuple(raw) if f.many else raw
+
+
 def spec_to_json(spec: WarrantSpec) -> str:
+    """The spec as stored: every field (gateway.model.fields) under its name."""
     return json.dumps(
-        {
-            "case_number": spec.case_number,
-            "authority": spec.authority,
-            "legal_basis": spec.legal_basis,
-            "targets": list(spec.targets),
-            "window": {
-                "start": format_time(spec.window.start),
-                "end": format_time(spec.window.end),
-            },
-            "categories": [c.value for c in spec.categories],
-            "expires_at": format_time(spec.expires_at),
-            "nondisclosure_until": format_time(spec.nondisclosure_until)
-            if spec.nondisclosure_until
-            else None,
-            "include_received_direct": spec.include_received_direct,
-            "document_sha256": spec.document_sha256,
-        },
-        sort_keys=True,
+        {f.name: _to_json(f, getattr(spec, f.name)) for f in SPEC_FIELDS}, sort_keys=True
+    )
+
+
+def spec_from_json(text: str) -> WarrantSpec:
+    """A stored spec; a field missing from it (stored before the field existed) takes its
+    default."""
+    raw = json.loads(text)
+    return WarrantSpec(
+        **{f.name: _from_json(f, raw[f.name]) if f.name in raw else f.empty() for f in SPEC_FIELDS}
     )
 
 
@@ -75,22 +94,9 @@ def _opt_time(text: str | None) -> Any:
 
 def from_row(row: tuple[Any, ...]) -> Warrant:
     (wid, spec_text, state, accounts, sub_by, sub_at, dec_by, dec_at, rev_by, rev_at, reason) = row
-    raw = json.loads(spec_text)
-    spec = WarrantSpec(
-        case_number=raw["case_number"],
-        authority=raw["authority"],
-        legal_basis=raw["legal_basis"],
-        targets=tuple(raw["targets"]),
-        window=Window(parse_time(raw["window"]["start"]), parse_time(raw["window"]["end"])),
-        categories=tuple(Category(c) for c in raw["categories"]),
-        expires_at=parse_time(raw["expires_at"]),
-        nondisclosure_until=_opt_time(raw["nondisclosure_until"]),
-        include_received_direct=raw["include_received_direct"],
-        document_sha256=raw["document_sha256"],
-    )
     return Warrant(
         id=wid,
-        spec=spec,
+        spec=spec_from_json(spec_text),
         state=WarrantState(state),
         target_accounts=tuple(json.loads(accounts)),
         submitted_by=sub_by,

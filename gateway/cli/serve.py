@@ -19,6 +19,7 @@ from gateway.settings import (
     describe_settings,
     load_settings,
 )
+from gateway.stores import url_forms
 from gateway.stores.reference.postgres import PgReferenceStore
 from gateway.stores.reference.sqlite import ReferenceStore
 from gateway.tracing import provider_from_env
@@ -64,9 +65,8 @@ def _hint_if_empty(gateway: Gateway, data: pathlib.Path) -> None:
 @click.option(
     "--store",
     metavar="URL",
-    help="Where records come from; default the reference "
-    "store. synapse:sqlite:///PATH/homeserver.db or synapse:postgresql://USER@HOST/DB "
-    "fronts a Matrix Synapse homeserver's database, read-only. [WSG_STORE]",
+    help="Where records come from; default the reference store. Or a store connector's "
+    f"URL (gateway.stores), read-only: {' or '.join(url_forms())}. [WSG_STORE]",
 )
 @click.option(
     "--listen", metavar="HOST:PORT", help=f"API address. Default {DEFAULT_LISTEN}. [WSG_LISTEN]"

@@ -20,92 +20,86 @@ from starlette.datastructures import FormData
 from gateway.api.convert import spec_from_pb
 from gateway.api.v1 import wsg_pb2 as pb
 from gateway.errors import InvalidArgument
-from gateway.model import Category, WarrantSpec
+from gateway.model import SPEC_FIELDS, Kind, SpecField, WarrantSpec
 from gateway.warrants.book import WarrantBook
 
-FIELDS = (
-    "case_number",
-    "authority",
-    "legal_basis",
-    "targets",
-    "window_start",
-    "window_end",
-    "categories",
-    "expires_at",
-    "nondisclosure_until",
-    "include_received_direct",
-    "document_sha256",
-)
-TIME_FIELDS = {
-    "window_start": "spec.window.start",
-    "window_end": "spec.window.end",
-    "expires_at": "spec.expires_at",
-    "nondisclosure_until": "spec.nondisclosure_until",
-}
+
+def inputs(f: SpecField) -> tuple[str, ...]:
+    """The form's inputs for spec field `f`: a window is two (NAME_start, NAME_end)."""
+    return (f"{f.name}_start", f"{f.name}_end") if f.kind is Kind.WINDOW else (f.name,)
+
+
+FIELDS = tuple(name for f in SPEC_FIELDS for name in inputs(f))
+LISTS = tuple(f.name for f in SPEC_FIELDS if f.kind is Kind.CHOICE and f.many)  # checkboxes
 TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 _FLAG = {"": False, "false": False, "off": False, "on": True, "true": True}
-_FIELD_OF = re.compile(r"^spec\.([a-z_]+)(?:\.([a-z]+)|\[\d+\])?:")
+_FIELD_OF = re.compile(r"^spec\.([a-z_0-9]+)(?:\.([a-z]+)|\[\d+\])?:")
 
 
 @dataclasses.dataclass
 class WarrantForm:
-    """What the officer typed, as strings (re-shown as typed when something is wrong)."""
+    """What the officer typed, as strings (re-shown as typed when something is wrong); `lists`
+    hold the checked boxes of each list of choices (the categories)."""
 
     values: dict[str, str]
-    categories: list[str]
+    lists: dict[str, list[str]]
 
     @classmethod
-    def parse(cls, form: Mapping[str, object], categories: list[str]) -> WarrantForm:
-        values = {name: str(form.get(name) or "") for name in FIELDS if name != "categories"}
-        return cls(values, [c for c in categories if isinstance(c, str)])
+    def parse(cls, form: Mapping[str, object], lists: Mapping[str, list[str]]) -> WarrantForm:
+        values = {name: str(form.get(name) or "") for name in FIELDS if name not in LISTS}
+        return cls(
+            values,
+            {n: [c for c in lists.get(n, []) if isinstance(c, str)] for n in LISTS},
+        )
 
     @classmethod
     def from_post(cls, form: FormData) -> WarrantForm:
-        return cls.parse(form, [str(c) for c in form.getlist("categories")])
+        return cls.parse(form, {n: [str(c) for c in form.getlist(n)] for n in LISTS})
 
     @classmethod
     def empty(cls) -> WarrantForm:
-        return cls(dict.fromkeys(FIELDS, ""), [])
+        return cls(dict.fromkeys(FIELDS, ""), {n: [] for n in LISTS})
 
-    @property
-    def targets(self) -> list[str]:
-        return [t.strip() for t in self.values.get("targets", "").splitlines() if t.strip()]
+    def lines(self, name: str) -> list[str]:
+        """A list of text typed one per line (the targets)."""
+        return [t.strip() for t in self.values.get(name, "").splitlines() if t.strip()]
 
-    @property
-    def received_direct(self) -> bool:
-        """The checkbox: a browser sends "on" or nothing; any other value is refused, never
+    def flag(self, name: str) -> bool:
+        """A checkbox: a browser sends "on" or nothing; any other value is refused, never
         read as yes (the warrant file's rule: only a boolean is a boolean)."""
-        value = self.values.get("include_received_direct", "").strip().lower()
+        value = self.values.get(name, "").strip().lower()
         if value in _FLAG:
             return _FLAG[value]
-        raise InvalidArgument(
-            f"spec.include_received_direct: expected true or false, got {value[:20]!r}"
-        )
+        raise InvalidArgument(f"spec.{name}: expected true or false, got {value[:20]!r}")
 
     def to_pb(self) -> pb.WarrantSpec:
         """The wire message; a time that does not parse is InvalidArgument naming its field."""
+        msg = pb.WarrantSpec()
         v = self.values
-        msg = pb.WarrantSpec(
-            case_number=v["case_number"],
-            authority=v["authority"],
-            legal_basis=v["legal_basis"].replace("\r\n", "\n"),
-            targets=self.targets,
-            categories=self.categories,
-            include_received_direct=self.received_direct,
-            document_sha256=v["document_sha256"].strip(),
-        )
-        start, end = _time(v, "window_start"), _time(v, "window_end")
-        if start is not None or end is not None:
-            window = pb.Window()
-            if start is not None:
-                window.start.CopyFrom(start)
-            if end is not None:
-                window.end.CopyFrom(end)
-            msg.window.CopyFrom(window)
-        for name in ("expires_at", "nondisclosure_until"):
-            value = _time(v, name)
-            if value is not None:
-                getattr(msg, name).CopyFrom(value)
+        for f in SPEC_FIELDS:
+            if f.kind is Kind.WINDOW:
+                start, end = (_time(v, name) for name in inputs(f))
+                window = getattr(msg, f.proto)
+                if start is not None:
+                    window.start.CopyFrom(start)
+                if end is not None:
+                    window.end.CopyFrom(end)
+            elif f.kind is Kind.TIME:
+                value = _time(v, f.name)
+                if value is not None:
+                    getattr(msg, f.proto).CopyFrom(value)
+            elif f.kind is Kind.FLAG:
+                setattr(msg, f.proto, self.flag(f.name))
+            elif f.many:
+                items = self.lists[f.name] if f.kind is Kind.CHOICE else self.lines(f.name)
+                getattr(msg, f.proto).extend(items)
+            else:
+                text = v.get(f.name, "")
+                if f.about.multiline:
+                    text = text.replace("\r\n", "\n")
+                if f.optional:  # left blank (spaces too): not given
+                    text = text.strip()
+                setattr(msg, f.proto, text)
         return msg
 
     def spec(self) -> WarrantSpec:
@@ -124,53 +118,73 @@ def _time(values: Mapping[str, str], name: str) -> Timestamp | None:
             continue
     else:
         raise InvalidArgument(
-            f"{TIME_FIELDS[name]}: {text[:40]!r} is not a time (YYYY-MM-DDTHH:MM, in UTC)"
+            f"{_path(name)}: {text[:40]!r} is not a time (YYYY-MM-DDTHH:MM, in UTC)"
         )
     ts = Timestamp()
     ts.FromDatetime(parsed)
     return ts
 
 
+def _path(name: str) -> str:
+    """The API's path of a form input: spec.expires_at, spec.window.start."""
+    for f in SPEC_FIELDS:
+        if f.kind is Kind.WINDOW and name in inputs(f):
+            return f"spec.{f.name}.{name.rsplit('_', 1)[1]}"
+    return f"spec.{name}"
+
+
 def field_of(message: str) -> str:
-    """Which form field an API message is about ("spec.window.start: ..." -> window_start)."""
+    """Which form input an API message is about ("spec.window.start: ..." -> window_start)."""
     match = _FIELD_OF.match(message)
     if match is None:
         return ""
     name, sub = match.group(1), match.group(2)
-    if name == "window":
-        return "window_end" if sub in (None, "end") else "window_start"
+    if f"{name}_end" in FIELDS:  # a window: its own message goes to the end input
+        return f"{name}_start" if sub == "start" else f"{name}_end"
     return name if name in FIELDS else ""
 
 
-def _valid_placeholders(now: dt.datetime) -> dict[str, str]:
+def _valid_placeholders(now: dt.datetime) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """A valid value for every input: the form's other fields while one is checked."""
+
     def local(t: dt.datetime) -> str:
         return t.strftime(TIME_FORMATS[0])
 
-    return {
-        "case_number": "CHECK-1",
-        "authority": "Check",
-        "legal_basis": "",
-        "targets": "account:check",
-        "window_start": local(now - dt.timedelta(days=2)),
-        "window_end": local(now - dt.timedelta(days=1)),
-        "expires_at": local(now + dt.timedelta(days=2)),
-        "nondisclosure_until": "",
-        "include_received_direct": "",
-        "document_sha256": "",
-    }
+    values: dict[str, str] = {}
+    lists: dict[str, list[str]] = {}
+    for f in SPEC_FIELDS:
+        if f.kind is Kind.WINDOW:
+            start, end = inputs(f)
+            values[start] = local(now - dt.timedelta(days=2))
+            values[end] = local(now - dt.timedelta(days=1))
+        elif f.kind is Kind.CHOICE and f.choices is not None:
+            first = [str(next(iter(f.choices)).value)] if f.required else []
+            if f.many:
+                lists[f.name] = first
+            else:
+                values[f.name] = first[0] if first else ""
+        elif not f.required:
+            values[f.name] = ""
+        elif f.kind is Kind.TIME:
+            values[f.name] = local(now + dt.timedelta(days=2))
+        else:
+            values[f.name] = f.about.example or "Check"
+    return values, lists
 
 
 def check_field(book: WarrantBook, form: WarrantForm, field: str) -> str:
     """The API's message about `field` of this form, or "" if that field is fine."""
     if field not in FIELDS:
         return ""
-    values = _valid_placeholders(book.now())
-    group = ("window_start", "window_end") if field.startswith("window_") else (field,)
+    values, lists = _valid_placeholders(book.now())
+    group = next(inputs(f) for f in SPEC_FIELDS if field in inputs(f))
     for name in group:
-        values[name] = form.values.get(name, "")
-    categories = form.categories if field == "categories" else [Category.SUBSCRIBER.value]
+        if name in LISTS:
+            lists[name] = form.lists.get(name, [])
+        else:
+            values[name] = form.values.get(name, "")
     try:
-        book.validate(WarrantForm(values, categories).spec())
+        book.validate(WarrantForm(values, lists).spec())
     except InvalidArgument as exc:
         return exc.message if field_of(exc.message) in group or not field_of(exc.message) else ""
     return ""
@@ -179,9 +193,8 @@ def check_field(book: WarrantBook, form: WarrantForm, field: str) -> str:
 def check_all(book: WarrantBook, form: WarrantForm) -> dict[str, str]:
     """Every field's message (only the fields with one)."""
     errors = {}
-    for name in FIELDS:
-        if name == "window_start":
-            continue  # checked together with window_end
+    for f in SPEC_FIELDS:
+        name = inputs(f)[-1]  # a window is checked once, as a whole
         message = check_field(book, form, name)
         if message:
             errors[field_of(message) or name] = message

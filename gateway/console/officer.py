@@ -19,9 +19,7 @@ from gateway.console.forms import WarrantForm, check_all, check_field, field_of
 from gateway.console.pages import Pages, deadline
 from gateway.console.web import Visit, posted
 from gateway.errors import InvalidArgument, NotFound
-from gateway.model import Category, Warrant, WarrantState
-
-CATEGORIES = [c.value for c in Category]
+from gateway.model import Warrant, WarrantState
 
 
 class OfficerPages:
@@ -122,7 +120,6 @@ class OfficerPages:
             status=status,
             form=warrant_form,
             errors=errors,
-            categories=CATEGORIES,
             may_lookup=self.pages.may(visit, "LookupAccount"),
         )
 

@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse
 
 from gateway.audit.reader import AuditReader
 from gateway.console.web import Visit
-from gateway.model import Warrant, WarrantState
+from gateway.model import SPEC_FIELDS, Warrant, WarrantState
 from gateway.policy.api import ApiGuard
 from gateway.release.items import Batch, Started, Summary
 from gateway.warrants.book import WarrantBook
@@ -47,6 +47,7 @@ class Pages:
         self.env = env
         env.globals.update(
             format_time=_format_time,
+            spec_fields=SPEC_FIELDS,  # the warrant form and summary draw every field from these
             shown=shown,
             state_label=state_label,
             static=lambda name: f"/static/{name}",

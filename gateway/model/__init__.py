@@ -3,11 +3,13 @@
 vocabulary  categories, relations, effects, window positions, warrant states, target kinds
 records     Window, Scope (what a store is asked) and StoreRecord (what it answers)
 warrant     WarrantSpec and Warrant (the lifecycle's data; its rules are gateway.warrants)
+fields      a spec's fields described once (kind, label, names) for every representation
 times       UTC timestamps in RFC 3339
 """
 
 from __future__ import annotations
 
+from gateway.model.fields import Kind, SpecField
 from gateway.model.records import FieldKind, Person, RecordShape, Scope, StoreRecord, Window, shape
 from gateway.model.times import format_time, parse_time, utc
 from gateway.model.vocabulary import (
@@ -20,18 +22,21 @@ from gateway.model.vocabulary import (
     WarrantState,
     WindowPosition,
 )
-from gateway.model.warrant import Warrant, WarrantSpec
+from gateway.model.warrant import SPEC_FIELDS, Warrant, WarrantSpec
 
 __all__ = [
     "MATRIX_USER_ID",
+    "SPEC_FIELDS",
     "TARGET_KINDS",
     "Category",
     "Effect",
     "FieldKind",
+    "Kind",
     "Person",
     "RecordShape",
     "Relation",
     "Scope",
+    "SpecField",
     "StoreRecord",
     "TextMode",
     "Warrant",

@@ -11,24 +11,67 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from gateway.model.fields import SpecField, about, describe
 from gateway.model.records import Window
 from gateway.model.vocabulary import Category, WarrantState
 
 
 @dataclasses.dataclass(frozen=True)
 class WarrantSpec:
-    """What the legal process names (the warrant file's fields, docs/architecture.md)."""
+    """What the legal process names (the warrant file's fields, docs/architecture.md).
 
-    case_number: str
-    authority: str
-    legal_basis: str
-    targets: tuple[str, ...]
-    window: Window
-    categories: tuple[Category, ...]
-    expires_at: dt.datetime
-    nondisclosure_until: dt.datetime | None = None
-    include_received_direct: bool = False
-    document_sha256: str | None = None
+    A new field is declared here alone (its type and `about`): the wire, the stored rows, the
+    warrant file and the console derive from these declarations (gateway.model.fields); add it
+    to pb.WarrantSpec (`make protos`), and a rule in gateway.warrants.validation if it has one.
+    A field added after warrants were stored needs a default: older rows lack it.
+    """
+
+    case_number: str = dataclasses.field(metadata=about(label="Case number", identifier=True))
+    authority: str = dataclasses.field(metadata=about(label="Issuing authority", title="Authority"))
+    legal_basis: str = dataclasses.field(
+        metadata=about(label="Legal basis", may_omit=True, multiline=True)
+    )
+    targets: tuple[str, ...] = dataclasses.field(
+        metadata=about(
+            label="Targets, one per line",
+            title="Targets",
+            hint="<code>account:ID</code>, <code>phone:NUMBER</code>, <code>email:ADDRESS</code>"
+            " or a Matrix id <code>@user:server</code>; each must name exactly one account.",
+            example="account:check",
+        )
+    )
+    window: Window = dataclasses.field(
+        metadata=about(
+            label="Time window (UTC): from, and up to but not including", title="Window (UTC)"
+        )
+    )
+    categories: tuple[Category, ...] = dataclasses.field(
+        metadata=about(label="Data categories", title="Categories", noun="category")
+    )
+    expires_at: dt.datetime = dataclasses.field(
+        metadata=about(label="Warrant expires (UTC)", title="Expires")
+    )
+    nondisclosure_until: dt.datetime | None = dataclasses.field(
+        default=None,
+        metadata=about(label="Non-disclosure until (UTC, optional)", title="Non-disclosure until"),
+    )
+    include_received_direct: bool = dataclasses.field(
+        default=False,
+        metadata=about(
+            label="Include direct messages the target received (the senders are pseudonymized)",
+            title="Received direct messages",
+            yes="included, senders pseudonymized",
+            no="not included",
+        ),
+    )
+    document_sha256: str | None = dataclasses.field(
+        default=None,
+        metadata=about(
+            label="SHA-256 of the scanned warrant (optional)",
+            title="Document SHA-256",
+            lowercase=True,
+        ),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,3 +92,7 @@ class Warrant:
         if self.state is WarrantState.APPROVED and now >= self.spec.expires_at:
             return WarrantState.EXPIRED
         return self.state
+
+
+SPEC_FIELDS: tuple[SpecField, ...] = describe(WarrantSpec)
+"""WarrantSpec's fields, each with its kind and About, in declaration order."""

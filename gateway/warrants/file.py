@@ -20,13 +20,13 @@ import functools
 import pathlib
 import re
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 import yaml.resolver
 
 from gateway.errors import InvalidArgument
-from gateway.model import WarrantSpec, Window, parse_time
+from gateway.model import SPEC_FIELDS, Kind, SpecField, WarrantSpec, Window, parse_time
 from gateway.warrants import validation
 
 MAX_BYTES = 64 << 10  # a warrant file is a page of fields, never more
@@ -60,19 +60,22 @@ class Field:
     nullable: bool = False  # `null` means absent
 
 
-# The warrant file's fields (docs/warrants.md). A new field is one line here and one in
-# `parse_warrant`.
+def _field_type(f: SpecField) -> Type:
+    if f.many:
+        return Type.STRINGS
+    return {
+        Kind.TEXT: Type.STRING,
+        Kind.CHOICE: Type.STRING,
+        Kind.TIME: Type.TIMESTAMP,
+        Kind.FLAG: Type.BOOLEAN,
+        Kind.WINDOW: Type.WINDOW,
+    }[f.kind]
+
+
+# The warrant file's fields (docs/warrants.md), by their YAML key: WarrantSpec's fields
+# (gateway.model.fields), each with the one type its annotation gives.
 FIELDS: dict[str, Field] = {
-    "case_number": Field(Type.STRING, required=True),
-    "authority": Field(Type.STRING, required=True),
-    "legal_basis": Field(Type.STRING),
-    "targets": Field(Type.STRINGS, required=True),
-    "window": Field(Type.WINDOW, required=True),
-    "categories": Field(Type.STRINGS, required=True),
-    "expires_at": Field(Type.TIMESTAMP, required=True),
-    "nondisclosure_until": Field(Type.TIMESTAMP, nullable=True),
-    "include_received_direct": Field(Type.BOOLEAN),
-    "document_sha256": Field(Type.STRING, nullable=True),
+    f.yaml: Field(_field_type(f), required=f.required, nullable=f.optional) for f in SPEC_FIELDS
 }
 WINDOW_FIELDS = ("start", "end")
 
@@ -236,17 +239,17 @@ def _boolean(node: Node, field: str) -> bool:
     return node.value.lower() == "true"
 
 
-def _window(node: Node) -> tuple[dt.datetime, dt.datetime]:
+def _window(node: Node, key: str) -> tuple[dt.datetime, dt.datetime]:
     if not isinstance(node, Mapping):
-        raise _Bad(node.line, f"window: expected {Type.WINDOW.value}, got {_got(node)}")
-    for key, (line, _) in node.items.items():
-        if key not in WINDOW_FIELDS:
-            raise _Bad(line, f"window.{key}: unknown field (known: start, end)")
-    for key in WINDOW_FIELDS:
-        if key not in node.items:
-            raise _Bad(node.line, f"window.{key}: required")
-    start = _timestamp(node.items["start"][1], "window.start")
-    end = _timestamp(node.items["end"][1], "window.end")
+        raise _Bad(node.line, f"{key}: expected {Type.WINDOW.value}, got {_got(node)}")
+    for name, (line, _) in node.items.items():
+        if name not in WINDOW_FIELDS:
+            raise _Bad(line, f"{key}.{name}: unknown field (known: start, end)")
+    for name in WINDOW_FIELDS:
+        if name not in node.items:
+            raise _Bad(node.line, f"{key}.{name}: required")
+    start = _timestamp(node.items["start"][1], f"{key}.start")
+    end = _timestamp(node.items["end"][1], f"{key}.end")
     return start, end
 
 
@@ -259,6 +262,39 @@ def _checked(line: int, check: Callable[[], T]) -> T:
 
 
 # -- the warrant ----------------------------------------------------------------------------
+
+
+def _value(f: SpecField, node: Node) -> Any:
+    """The value of field `f` in `node`, read by its declared type and checked by the API's
+    rules for the field or its items that do not depend on the server's settings or clock."""
+    key = f.yaml
+    if f.kind is Kind.WINDOW:
+        start, end = _window(node, key)
+        _checked(node.line, functools.partial(validation.window, key, start, end, dt.timedelta.max))
+        return Window(start, end)
+    if f.kind is Kind.TIME:
+        return _timestamp(node, key)
+    if f.kind is Kind.FLAG:
+        return _boolean(node, key)
+    if f.many:
+        rule = validation.ITEM_RULES.get(f.name)
+        items = []
+        for i, (at, value) in enumerate(_strings(node, key)):
+            path = f"{key}[{i}]"
+            if f.kind is Kind.CHOICE:
+                items.append(
+                    _checked(at, functools.partial(validation.parse_choice, f, value, path))
+                )
+            else:
+                if rule is not None:
+                    _checked(at, functools.partial(rule, path, value))
+                items.append(value)
+        return tuple(items)
+    text = _string(node, key)
+    text = text.lower() if f.about.lowercase else text  # hex in either case, as the API takes it
+    if f.kind is Kind.CHOICE:
+        return _checked(node.line, functools.partial(validation.parse_choice, f, text, key))
+    return text
 
 
 def parse_warrant(tree: Node | None) -> WarrantSpec:
@@ -281,48 +317,8 @@ def parse_warrant(tree: Node | None) -> WarrantSpec:
             continue
         given[name] = node
 
-    case_number = _string(given["case_number"], "case_number")
-    authority = _string(given["authority"], "authority")
-    legal_basis = _string(given["legal_basis"], "legal_basis") if "legal_basis" in given else ""
-    targets = _strings(given["targets"], "targets")
-    for i, (at, value) in enumerate(targets):
-        _checked(at, functools.partial(validation.target, f"targets[{i}]", value))
-    parsed_categories = [
-        _checked(at, functools.partial(validation.parse_category, value, f"categories[{i}]"))
-        for i, (at, value) in enumerate(_strings(given["categories"], "categories"))
-    ]
-    start, end = _window(given["window"])
-    _checked(
-        given["window"].line,
-        functools.partial(validation.window, "window", start, end, dt.timedelta.max),
-    )
-    expires = _timestamp(given["expires_at"], "expires_at")
-    nondisclosure = (
-        _timestamp(given["nondisclosure_until"], "nondisclosure_until")
-        if "nondisclosure_until" in given
-        else None
-    )
-    received = (
-        _boolean(given["include_received_direct"], "include_received_direct")
-        if "include_received_direct" in given
-        else False
-    )
-    digest = (  # hex in either case, as the API takes it
-        _string(given["document_sha256"], "document_sha256").lower()
-        if "document_sha256" in given
-        else None
-    )
     spec = WarrantSpec(
-        case_number=case_number,
-        authority=authority,
-        legal_basis=legal_basis,
-        targets=tuple(value for _, value in targets),
-        window=Window(start, end),
-        categories=tuple(parsed_categories),
-        expires_at=expires,
-        nondisclosure_until=nondisclosure,
-        include_received_direct=received,
-        document_sha256=digest,
+        **{f.name: _value(f, given[f.yaml]) if f.yaml in given else f.empty() for f in SPEC_FIELDS}
     )
     # The API's own rules for every field (its words), with the field's line; the server's
     # settings (how many targets, how long a window) and clock are the server's to check.
@@ -332,7 +328,8 @@ def parse_warrant(tree: Node | None) -> WarrantSpec:
         )
     except InvalidArgument as exc:
         name = exc.message.removeprefix("spec.").split(":", 1)[0].split("[", 1)[0].split(".")[0]
-        at = given[name].line if name in given else tree.line
+        key = next((f.yaml for f in SPEC_FIELDS if f.name == name), name)
+        at = given[key].line if key in given else tree.line
         raise _Bad(at, exc.message.removeprefix("spec.")) from None
     return spec
 

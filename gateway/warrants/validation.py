@@ -13,9 +13,19 @@ import dataclasses
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import Any
 
 from gateway.errors import InvalidArgument
-from gateway.model import MATRIX_USER_ID, TARGET_KINDS, Category, WarrantSpec, format_time
+from gateway.model import (
+    MATRIX_USER_ID,
+    SPEC_FIELDS,
+    TARGET_KINDS,
+    Kind,
+    SpecField,
+    WarrantSpec,
+    format_time,
+)
 
 MAX_WINDOW = dt.timedelta(days=366 * 10)  # a window longer than this is a typo, not a warrant
 MAX_TARGETS = 20
@@ -149,12 +159,10 @@ def validate_spec(
 ) -> WarrantSpec:
     """The spec with its text normalized (this module), or InvalidArgument naming the
     first bad field."""
-    case_number = identifier("spec.case_number", spec.case_number, MAX_TEXT)
-    authority = text("spec.authority", spec.authority, MAX_TEXT)
-    legal_basis = text("spec.legal_basis", spec.legal_basis, MAX_TEXT, multiline=True)
-    for name, value in (("case_number", case_number), ("authority", authority)):
-        if not value.strip():
-            raise InvalidArgument(f"spec.{name}: required")
+    normalized = _texts(spec)
+    for f in SPEC_FIELDS:
+        if f.kind is Kind.TEXT and not f.many and f.required and not normalized[f.name].strip():
+            raise InvalidArgument(f"spec.{f.name}: required")
     if not spec.targets:
         raise InvalidArgument("spec.targets: at least one target is required")
     if len(spec.targets) > max_targets:
@@ -171,20 +179,45 @@ def validate_spec(
         )
     if spec.document_sha256 is not None and not _HEX64.match(spec.document_sha256):
         raise InvalidArgument("spec.document_sha256: must be 64 lowercase hex digits")
-    return dataclasses.replace(
-        spec,
-        case_number=case_number,
-        authority=authority,
-        legal_basis=legal_basis,
-        targets=tuple(targets),
-    )
+    return dataclasses.replace(spec, **{**normalized, "targets": tuple(targets)})
 
 
-def parse_category(value: str, field: str) -> Category:
+# The rules for one item of a list field, by field name: a reader that places each item (the
+# warrant file, by its line) checks them where it sees them. `validate_spec` applies them too.
+ITEM_RULES: dict[str, Callable[[str, str], str]] = {"targets": target}
+_OWN_RULE = frozenset(ITEM_RULES)  # text fields checked by a rule of their own above
+
+
+def _texts(spec: WarrantSpec) -> dict[str, Any]:
+    """Every text field (gateway.model.fields) normalized by the one rule for free text, or
+    an identifier's if its About says so: a new text field is checked without a line here."""
+    out: dict[str, Any] = {}
+    for f in SPEC_FIELDS:
+        value = getattr(spec, f.name)
+        if f.kind is not Kind.TEXT or value is None or f.name in _OWN_RULE:
+            continue
+        if f.many:
+            out[f.name] = tuple(
+                _text_rule(f, f"spec.{f.name}[{i}]", v) for i, v in enumerate(value)
+            )
+        else:
+            out[f.name] = _text_rule(f, f"spec.{f.name}", value)
+    return out
+
+
+def _text_rule(f: SpecField, path: str, value: str) -> str:
+    if f.about.identifier:
+        return identifier(path, value, MAX_TEXT)
+    return text(path, value, MAX_TEXT, multiline=f.about.multiline)
+
+
+def parse_choice(field: SpecField, value: str, path: str) -> Any:
+    """The member of `field`'s Enum whose value is `value`; InvalidArgument naming `path` and
+    the known values otherwise."""
     try:
-        return Category(value)
+        return field.choice(value)
     except ValueError:
-        known = ", ".join(c.value for c in Category)
+        known = ", ".join(str(c.value) for c in field.choices or ())
         raise InvalidArgument(
-            f"{field}: unknown category {value[:80]!r} (known: {known})"
+            f"{path}: unknown {field.noun} {value[:80]!r} (known: {known})"
         ) from None
