@@ -561,6 +561,7 @@ def test_the_console_passes_the_api_policys_decision_cases(
     entries = console.entries()[before:]
     denied = reply.status == 403 and any(e["event"] == "api.denied" for e in entries)
     assert denied is not case["allow"], (case, reply.status, reply.error)
+    assert reply.status < 500, (case, reply.status, reply.error)  # allowed is not broken
     if denied:
         entry = next(e for e in entries if e["event"] == "api.denied")
         assert (entry["principal"], entry["rpc"]) == (me, case["rpc"])
@@ -569,6 +570,28 @@ def test_the_console_passes_the_api_policys_decision_cases(
 
 def test_the_matrix_covers_every_rpc_the_console_reaches() -> None:
     assert {c["rpc"] for c in CASES} >= CONSOLE_RPCS
+
+
+def test_an_entrys_page_shows_it_with_its_proof_to_those_who_may_read_it(
+    console: Running, clock: Clock
+) -> None:
+    """Any index, not only the first: the entry's exact line and its inclusion proof for an
+    auditor and for the officer whose warrant it is; another officer is refused."""
+    submitted(console, person(console, "off2"), clock)  # an entry before it, whatever ran
+    warrant_id = submitted(console, person(console, "off"), clock)
+    index = next(
+        i
+        for i, e in enumerate(console.entries())
+        if e["event"] == "warrant.submitted" and e["warrant"] == warrant_id
+    )
+    assert index > 0
+    for name in ("aud", "off"):
+        reply = person(console, name).get(f"/audit/{index}")
+        assert reply.status == 200, (name, reply.status, reply.error)
+        assert warrant_id in reply.text and "tree_size" in reply.text
+    reply = person(console, "off2").get(f"/audit/{index}")
+    assert reply.status == 403 and reply.error == f"'off2' may not read audit entry {index}"
+    assert person(console, "aud").get(f"/audit/{console.gateway.audit.size + 5}").status == 400
 
 
 def test_proofs_json_holds_only_entries_the_caller_may_read(console: Running) -> None:

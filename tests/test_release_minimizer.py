@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from console_http import ConsoleHttp
 
 from gateway.api.package import write_package
 from gateway.leakscan import LeakScanner
@@ -177,6 +178,27 @@ class TestTextLeavesPseudonymized:
         assert got["message_content:m5"]["body"].startswith("[text withheld")
         assert got["message_content:m2"]["body"].startswith("pseud:")
         assert manifest["texts_withheld"] == 1
+
+
+def test_the_consoles_release_page_shows_what_the_minimizer_did(
+    start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+) -> None:
+    """A person reading the release's page sees the identifiers replaced in text by kind and
+    the quotes withheld, as release.completed counts them."""
+    run = start_gateway(ROWS, console="127.0.0.1:0")
+    release(run, clock, tmp_path / "out")
+    done = next(e for e in run.entries() if e["event"] == "release.completed")
+    http = ConsoleHttp(run.console_url)
+    http.sign_in(OFFICER)
+    page = http.get(f"/releases/{done['index']}").text
+    table = page.split('id="replaced-in-text"')[1].split("</table>")[0]
+    replaced = done["identifiers_replaced"]
+    assert replaced["name"] >= 5 and replaced["phone"] >= 3
+    for kind, n in replaced.items():
+        assert f"<code>{kind}</code>" in table and f'class="num">{n}</td>' in table, kind
+    assert f"<strong>{sum(replaced.values())}</strong> identifiers of people replaced" in page
+    assert f"<strong>{done['quotes_withheld']}</strong> quotes" in page
+    assert done["quotes_withheld"] == 2
 
 
 @pytest.mark.parametrize("regions, kind", [(None, "pseud-number:"), (("GB", "KR"), "pseud-phone:")])
