@@ -373,8 +373,26 @@ class TestHostileValues:
             for path in paths:
                 person.open(path)
                 self.only_text(person)
+        # The reviewer's reason is typed by a person too; then every entry's page shows both.
+        person.sign_in("rev")
+        person.open("/review")
+        person.by_id(f"reason-{warrant_id}").send_keys(HOSTILE["authority"])
+        person.by_id(f"reject-{warrant_id}").click()
+        person.wait(lambda d: entries(site, "warrant.rejected", warrant_id))
+        about = [
+            f"/audit/{e['index']}"
+            for kind in ("warrant.submitted", "warrant.rejected")
+            for e in entries(site, kind, warrant_id)
+        ]
+        for name in ("off", "aud"):
+            person.sign_in(name)
+            for path in [*about, f"/warrants/{warrant_id}"]:
+                person.open(path)
+                self.only_text(person)
+                assert not person.d.find_elements("id", "error-message"), (name, path)
         person.sign_in("off")
         person.open(f"/warrants/{warrant_id}")
+        assert HOSTILE["authority"] in person.d.find_element("tag name", "main").text
         source = person.d.find_element("css selector", "dl.scope").text
         for value in (HOSTILE["case_number"], HOSTILE["authority"], HOSTILE_ID):
             assert value in source
