@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from urllib.parse import unquote
 
 from gateway.model import Person
 from gateway.model.names import SURNAMES
@@ -30,8 +31,20 @@ _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 
+# Characters that render as nothing, and dashes NFKC keeps: "민\u200d수", "010–9876–5432".
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_DASHES = re.compile("[\u2010-\u2015\u2212\ufe58]")
+_OTHER_DIGITS = re.compile(r"(?![0-9])\d")  # Arabic-Indic, Devanagari, ...: as ASCII digits
+
+
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().replace("\u200b", "")
+    """NFKC, case folded, invisible characters dropped, dashes as "-", other scripts' digits
+    as ASCII, percent-encoding undone (a name in a URL: "%EB%AF%BC%EC%88%98" is 민수)."""
+    text = unicodedata.normalize("NFKC", text)
+    if "%" in text:
+        text = unquote(text)
+    text = _OTHER_DIGITS.sub(lambda m: str(unicodedata.decimal(m.group())), text)
+    return _DASHES.sub("-", _INVISIBLE.sub("", text)).casefold()
 
 
 def _digits(text: str) -> str:

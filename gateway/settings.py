@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import phonenumbers
 import pydantic
 import pydantic_settings
 from pydantic import Field, field_validator
@@ -124,6 +125,13 @@ class Settings(BaseSettings):
     max_targets: int = Field(default=20, ge=1, le=1000, description="targets per warrant")
     max_window_days: int = Field(default=3660, ge=1, description="longest warrant window")
 
+    # The text minimizer: where phone numbers written without a country code are read from.
+    phone_regions: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("KR", "US"),
+        description="regions (ISO 3166 codes) national phone numbers in released text are "
+        "read as, in order (env: KR,US)",
+    )
+
     # Audit log checkpoints.
     origin: str = Field(
         default=DEFAULT_ORIGIN, description="checkpoint origin, fixed at first start"
@@ -161,6 +169,21 @@ class Settings(BaseSettings):
     def _policy_dir(cls, value: pathlib.Path) -> pathlib.Path:
         if not value.is_dir():
             raise ValueError(f"{value} is not a directory")
+        return value
+
+    @field_validator("phone_regions", mode="before")
+    @classmethod
+    def _regions(cls, value: Any) -> Any:
+        if isinstance(value, str):  # WSG_PHONE_REGIONS=KR,US
+            value = [v for v in value.split(",") if v.strip()]
+        if isinstance(value, (list, tuple)):
+            regions = tuple(str(v).strip().upper() for v in value)
+            unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+            if unknown:
+                raise ValueError(f"not a region libphonenumber knows: {', '.join(unknown)}")
+            if not regions:
+                raise ValueError("name at least one region")
+            return regions
         return value
 
     @field_validator("auditors", mode="before")

@@ -159,6 +159,24 @@ def main(out: pathlib.Path) -> None:
         driver.find_element("id", "verify-button").click()
         time.sleep(1.0)
         shot("audit-log", full=True)
+        driver.get(f"{base}/audit/{completed[-1]}")
+        driver.execute_script(
+            "document.getElementById('verifier-key').value = arguments[0]",
+            gateway.reader.verifier_key,
+        )
+        driver.find_element("id", "verify-button").click()
+        time.sleep(1.0)
+        shot("audit-entry")
+        # 200 % zoom: half the CSS pixels across, each drawn twice as large.
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": WIDTH // 2, "height": HEIGHT // 2, "deviceScaleFactor": 2, "mobile": False},
+        )
+        sign_in("officer.kim")
+        driver.get(f"{base}/releases/{completed[-1]}")
+        time.sleep(0.4)
+        driver.save_screenshot(str(out / "zoom-200.png"))
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     finally:
         driver.quit()
         gateway.stop()

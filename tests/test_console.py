@@ -468,6 +468,30 @@ class TestDownload:
         assert completed[0]["records_sha256"] in page
         assert '<svg class="chart"' in page
 
+    def test_a_release_page_is_shown_as_get_allows(self, console: Running, clock: Clock) -> None:
+        """The page per release is the warrant's: another officer is refused, an auditor reads
+        it, and an index that is no completed release is no page."""
+        off, rev = person(console, "off"), person(console, "rev")
+        warrant_id = submitted(console, off, clock)
+        rev.post(f"/warrants/{warrant_id}/approve", {"reason": "ok"})
+        off.get(f"/warrants/{warrant_id}")
+        assert off.post(f"/warrants/{warrant_id}/release").status == 200
+        index = next(
+            e["index"]
+            for e in console.entries()
+            if e["event"] == "release.completed" and e["warrant"] == warrant_id
+        )
+        # As GetInclusionProof on gRPC: the entry is the warrant's, another officer may not
+        # read it (refused by the audit reader, not the API policy: no api.denied entry).
+        reply = person(console, "off2").get(f"/releases/{index}")
+        assert reply.status == 403
+        assert reply.error == f"'off2' may not read audit entry {index}"
+        assert (
+            "What left, and what was protected"
+            in person(console, "aud").get(f"/releases/{index}").text
+        )
+        assert person(console, "aud").get(f"/releases/{index - 1}").status == 404
+
     def test_a_warrant_not_approved_releases_nothing(self, console: Running, clock: Clock) -> None:
         off = person(console, "off")
         warrant_id = submitted(console, off, clock)
@@ -537,6 +561,7 @@ def test_the_console_passes_the_api_policys_decision_cases(
     entries = console.entries()[before:]
     denied = reply.status == 403 and any(e["event"] == "api.denied" for e in entries)
     assert denied is not case["allow"], (case, reply.status, reply.error)
+    assert reply.status < 500, (case, reply.status, reply.error)  # allowed is not broken
     if denied:
         entry = next(e for e in entries if e["event"] == "api.denied")
         assert (entry["principal"], entry["rpc"]) == (me, case["rpc"])
@@ -545,6 +570,28 @@ def test_the_console_passes_the_api_policys_decision_cases(
 
 def test_the_matrix_covers_every_rpc_the_console_reaches() -> None:
     assert {c["rpc"] for c in CASES} >= CONSOLE_RPCS
+
+
+def test_an_entrys_page_shows_it_with_its_proof_to_those_who_may_read_it(
+    console: Running, clock: Clock
+) -> None:
+    """Any index, not only the first: the entry's exact line and its inclusion proof for an
+    auditor and for the officer whose warrant it is; another officer is refused."""
+    submitted(console, person(console, "off2"), clock)  # an entry before it, whatever ran
+    warrant_id = submitted(console, person(console, "off"), clock)
+    index = next(
+        i
+        for i, e in enumerate(console.entries())
+        if e["event"] == "warrant.submitted" and e["warrant"] == warrant_id
+    )
+    assert index > 0
+    for name in ("aud", "off"):
+        reply = person(console, name).get(f"/audit/{index}")
+        assert reply.status == 200, (name, reply.status, reply.error)
+        assert warrant_id in reply.text and "tree_size" in reply.text
+    reply = person(console, "off2").get(f"/audit/{index}")
+    assert reply.status == 403 and reply.error == f"'off2' may not read audit entry {index}"
+    assert person(console, "aud").get(f"/audit/{console.gateway.audit.size + 5}").status == 400
 
 
 def test_proofs_json_holds_only_entries_the_caller_may_read(console: Running) -> None:

@@ -124,6 +124,13 @@ class TestBoundaries:
             "민수한테는 비밀",
             "지수씨 안녕",
             "김민수의 집",
+            "민수한테도 말해",  # particles one after another
+            "민수더러 오래",
+            "민수조차 몰라",
+            "민수나 지수나",
+            "민수밖에 없어",
+            "지수랑은 안 가",
+            "민\u200d수가 왔어",  # a zero-width joiner inside
         ],
     )
     def test_hangul_names_with_particles_are_replaced(self, text: str) -> None:
@@ -182,6 +189,41 @@ class TestUnknownPeople:
         out, unresolved = m(text)
         assert f"pseud-{kind}:" in out and unresolved, out
         assert m.replaced == {kind: 1}
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "010\u20139876\u20135432",  # en dashes
+            "010\u22129876\u22125432",  # minus signs
+            "\uff10\uff11\uff10-\uff19\uff18\uff17\uff16-\uff15\uff14\uff13\uff12",
+            "https://matrix.to/#/%40bob%3Ahs",
+            "https://blog.example/tag/%EB%AF%BC%EC%88%98",  # 민수, percent-encoded
+        ],
+    )
+    def test_written_with_dashes_full_width_or_percent_encoded(self, text: str) -> None:
+        out, _ = minimizer(PEOPLE, {"u1"})(text)
+        assert "pseud:" in out and "5432" not in out and "%" not in out, out
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "2024-03-15 14:30",
+            "2024.03.15",
+            "100.000.000원",
+            "1 000 000 won",
+            "pi is 3.141592653",
+            "ORD-2024-000123",
+            "INV-20240315-001",
+            "#A1234567890",
+            "50% off, 100%EA",  # a percent that encodes nothing
+        ],
+    )
+    def test_dates_amounts_decimals_and_codes_are_no_phone(self, text: str) -> None:
+        assert minimizer(PEOPLE, {"u1"})(text) == (text, False)
+
+    def test_a_phone_after_a_registration_number_in_one_run(self) -> None:
+        out, _ = minimizer(PEOPLE, {"u1"})("900101 1234567 1 (212) 555-0142")
+        assert "pseud-rrn:" in out and "555" not in out, out
 
     def test_digits_of_an_id_are_no_phone(self) -> None:
         m = minimizer(PEOPLE, {"u1"})

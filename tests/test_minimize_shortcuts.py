@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from gateway.model import Person
 from gateway.release.minimize import Directory, TextMinimizer, finders
+from gateway.release.minimize.directory import CANDIDATE_CHARS
+from gateway.release.minimize.fold import fold
 from gateway.release.pseudonyms import Pseudonymizer
 
 REGIONS = finders.DEFAULT_REGIONS
@@ -136,3 +138,47 @@ class TestKnownPhoneShortcut:
         """Nobody is misattributed: the full reading gives the number's own pseudonym."""
         out, _ = self.minimizer()("call 0105-5554-444")
         assert "pseud-phone:" in out and "0105" not in out
+
+
+# Text as people type it, and as fold's fast paths might get it wrong: ASCII, Hangul (also
+# decomposed), full-width forms, other scripts' digits, dashes NFKC keeps, invisible characters,
+# letters whose case folding changes their length.
+_WILD_CHARS = [
+    *"az AZ09@.-+()%_:",
+    *"민수\u1106\u1175\u11ab０１Ａ＠٠٣३৯²",
+    *"\u2013\u2212\u200b\u200d\u00adßﬁİΣ\u00a0",
+]
+WILD = st.text(st.sampled_from(_WILD_CHARS), max_size=24)
+
+
+def _fold_slowly(text: str) -> str:
+    """fold() character by character, the path its shortcuts stand in for."""
+    folded = fold(text + "\u200b")  # an invisible character takes the full path
+    return folded[1]
+
+
+class TestFold:
+    @settings(max_examples=3000, deadline=None)
+    @given(WILD)
+    def test_its_shortcuts_fold_as_the_full_path_does(self, text: str) -> None:
+        original, folded, origin = fold(text)
+        assert folded == _fold_slowly(text), text
+        if origin is not None:
+            assert len(origin) == len(folded) and origin == sorted(origin)
+            assert all(0 <= i < len(original) for i in origin)
+
+    @settings(max_examples=3000, deadline=None)
+    @given(WILD)
+    def test_whatever_a_finder_finds_the_automaton_is_told_of(self, text: str) -> None:
+        """The finders run only on texts where the automaton saw an ASCII digit or an `@`:
+        every text they find something in, folded, holds one."""
+        folded = fold(text)[1]
+        if finders.numbers(folded, REGIONS) or list(finders.addresses(folded)):
+            assert any(c in CANDIDATE_CHARS for c in folded), text
+
+    @pytest.mark.parametrize(
+        "text", ["call ٠١٠-٩٨٧٦-٥٤٣٢", "call ০১০-৯৮৭৬-৫৪৩২", "call ०१०-९८७६-५४३२"]
+    )
+    def test_a_phone_in_another_scripts_digits_is_found(self, text: str) -> None:
+        m = TextMinimizer(Directory(PEOPLE, frozenset({"u1"})), Pseudonymizer(b"s" * 32, "w"))
+        assert m(text)[0] == "call pseud-phone:" + m("call 010-9876-5432")[0].split(":")[1]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from console_http import ConsoleHttp
 
 from gateway.api.package import write_package
 from gateway.leakscan import LeakScanner
@@ -179,6 +180,49 @@ class TestTextLeavesPseudonymized:
         assert manifest["texts_withheld"] == 1
 
 
+def test_the_consoles_release_page_shows_what_the_minimizer_did(
+    start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+) -> None:
+    """A person reading the release's page sees the identifiers replaced in text by kind and
+    the quotes withheld, as release.completed counts them."""
+    run = start_gateway(ROWS, console="127.0.0.1:0")
+    release(run, clock, tmp_path / "out")
+    done = next(e for e in run.entries() if e["event"] == "release.completed")
+    http = ConsoleHttp(run.console_url)
+    http.sign_in(OFFICER)
+    page = http.get(f"/releases/{done['index']}").text
+    table = page.split('id="replaced-in-text"')[1].split("</table>")[0]
+    replaced = done["identifiers_replaced"]
+    assert replaced["name"] >= 5 and replaced["phone"] >= 3
+    for kind, n in replaced.items():
+        assert f"<code>{kind}</code>" in table and f'class="num">{n}</td>' in table, kind
+    assert f"<strong>{sum(replaced.values())}</strong> identifiers of people replaced" in page
+    assert f"<strong>{done['quotes_withheld']}</strong> quotes" in page
+    assert done["quotes_withheld"] == 2
+
+
+@pytest.mark.parametrize("regions, kind", [(None, "pseud-number:"), (("GB", "KR"), "pseud-phone:")])
+def test_the_phone_regions_setting_reaches_the_release(
+    start_gateway: Any,
+    clock: Any,
+    tmp_path: pathlib.Path,
+    regions: tuple[str, ...] | None,
+    kind: str,
+) -> None:
+    """A London number written nationally is a phone number only where GB is a region the
+    deployment reads national numbers as (and a long number, still replaced, elsewhere)."""
+    rows = [
+        *ROWS,
+        {"kind": "message", "id": "m9", "room": "d1", "sender": "u1", "sent_at": t(10),
+         "body": "the office: 020 7946 0958"},
+    ]  # fmt: skip
+    config = {} if regions is None else {"phone_regions": regions}
+    run = start_gateway(rows, **config)
+    _, _, records = release(run, clock, tmp_path / "out", ["message_content"])
+    body = by_id(records)["message_content:m9"]["body"]
+    assert body.startswith("the office: " + kind) and "7946" not in body
+
+
 class TestUnlinkable:
     def test_two_warrants_share_no_pseudonym_and_no_order(
         self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
@@ -290,6 +334,11 @@ class TestScanner:
             "900101-1234567",
             "a stranger 010-7777-8888 and 415 555 0199",
             "mail stranger@other.example",
+            "010\u20139876\u20135432",  # en dashes
+            "민\u200d수가",  # a zero-width joiner inside
+            "https://blog.example/tag/%EB%AF%BC%EC%88%98",  # 민수, percent-encoded
+            "https://matrix.to/#/%40bob%3Ahs",
+            "call \u0660\u0661\u0660-\u0669\u0668\u0667\u0666-\u0665\u0664\u0663\u0662",
         ],
     )
     def test_flags_third_parties(self, text: str) -> None:

@@ -55,9 +55,11 @@ def test_config_file_from_the_environment(
 ) -> None:
     monkeypatch.setenv("WSG_CONFIG", str(toml(tmp_path, 'database = "postgresql://db/wsg"\n')))
     monkeypatch.setenv("WSG_AUDITORS", "ann, bo")
+    monkeypatch.setenv("WSG_PHONE_REGIONS", "jp, KR")
     s = load_settings()
     assert s.database == "postgresql://db/wsg" and s.uses_postgres
     assert s.auditors == frozenset({"ann", "bo"})
+    assert s.phone_regions == ("JP", "KR")
 
 
 @pytest.mark.parametrize(
@@ -69,6 +71,8 @@ def test_config_file_from_the_environment(
         ("", {"WSG_DATABASE": "mysql://x"}, "database (env WSG_DATABASE)"),
         ('listen = "nowhere"\n', {}, "listen (config"),
         ('policy_dir = "/no/such/dir"\n', {}, "policy_dir (config"),
+        ('phone_regions = ["KR", "XX"]\n', {}, "phone_regions (config"),
+        ("", {"WSG_PHONE_REGIONS": ","}, "phone_regions (env WSG_PHONE_REGIONS)"),
     ],
 )
 def test_each_bad_value_is_named_with_its_source(

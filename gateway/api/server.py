@@ -412,6 +412,7 @@ class Gateway:
             batch_size,
             self.config.max_call_seconds,
             resume=resume,
+            phone_regions=self.config.phone_regions,
         )
         slots = self._release_slots
         items = self._tracked(run, iter(run) if slots is None else _holding_slot(run, slots))

@@ -89,7 +89,8 @@ class AuditorPages:
     def entry(self, request: Request, visit: Visit, form: FormData | None) -> Response:
         principal = visit.require_principal()
         self.guard.require(principal, "GetInclusionProof")
-        proof = self.reader.inclusion(principal, _int(request.path_params["index"], "index"))
+        # The route's {index:int} made it a number already (a digit string, no sign).
+        proof = self.reader.inclusion(principal, int(request.path_params["index"]))
         entry = parse(proof.leaf)
         return self.pages.render(
             visit,

@@ -28,6 +28,23 @@ WITHHELD_WORDS = {
 }
 
 
+# What the text minimizer replaced in released text, by kind (gateway.release.minimize).
+REPLACED_WORDS = {
+    "name": "names",
+    "account": "account ids",
+    "handle": "@handles",
+    "label": "contact labels",
+    "email": "e-mail addresses",
+    "matrix": "Matrix ids",
+    "phone": "phone numbers",
+    "rrn": "resident registration numbers",
+    "ssn": "social security numbers",
+    "passport": "passport numbers",
+    "card": "payment card numbers",
+    "number": "other long numbers (bank accounts and the like)",
+}
+
+
 class ReleasePages:
     def __init__(self, pages: Pages) -> None:
         self.pages = pages
@@ -45,6 +62,9 @@ class ReleasePages:
         by_category = sorted(dict(entry.get("released_by_category") or {}).items())
         withheld = sorted(dict(entry.get("withheld") or {}).items(), key=lambda kv: -kv[1])
         by_effect = dict(entry.get("released_by_effect") or {})
+        replaced = sorted(
+            dict(entry.get("identifiers_replaced") or {}).items(), key=lambda kv: -kv[1]
+        )
         chart = bar_chart(
             "release-chart",
             "Records per category released and per reason withheld",
@@ -59,6 +79,9 @@ class ReleasePages:
             warrant=warrant,
             by_category=by_category,
             withheld=[(r, n, WITHHELD_WORDS.get(r, "")) for r, n in withheld],
+            replaced=[(k, n, REPLACED_WORDS.get(k, "")) for k, n in replaced],
+            quotes_withheld=int(entry.get("quotes_withheld") or 0),
+            texts_withheld=int(entry.get("texts_withheld") or 0),
             in_clear=by_effect.get("release", 0),
             pseudonymized=by_effect.get("release_pseudonymized", 0),
             chart=chart,

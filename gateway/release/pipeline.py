@@ -89,6 +89,7 @@ class ReleaseRun:
         max_seconds: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         resume: Resume | None = None,
+        phone_regions: tuple[str, ...] | None = None,
     ) -> None:
         self.warrant = warrant
         self.principal = principal
@@ -113,7 +114,10 @@ class ReleaseRun:
         # The text minimizer (its directory is read from the store on the first record with
         # text, once per release) and how each category's fields leave.
         self._texts = RecordMinimizer(
-            lambda: store.directory(self._scope), self._scope.targets, self._pseudonyms
+            lambda: store.directory(self._scope),
+            self._scope.targets,
+            self._pseudonyms,
+            phone_regions,
         )
         self._payloads = Payloads(
             self._scope.targets, plans(store.shapes()), self._texts, self._pseudonyms

@@ -83,7 +83,12 @@ async function download(form) {
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    text.textContent = `Done: ${records.toLocaleString()} records, saved as ${name} (${kb(bytes)}). The release's page shows what left and what was protected.`;
+    text.textContent = `Done: ${records.toLocaleString()} records, saved as ${name} (${kb(bytes)}). `;
+    const page = document.createElement("a");
+    page.href = `${location.pathname}#releases`;
+    page.textContent = "See what left and what was protected";
+    page.addEventListener("click", () => location.reload());
+    text.append(page, " (the release's page, listed under Releases).");
     text.dataset.done = "true";
   } catch (error) {
     text.textContent = `The release did not complete: ${error.message}. Nothing was saved; the audit log records why.`;

@@ -29,7 +29,7 @@ DEFAULT_REGIONS = ("KR", "US")
 _EMAIL = re.compile(r"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}")
 _HANDLE = re.compile(r"(?<![\w@.])@[a-z0-9_][a-z0-9_.\-]*[a-z0-9_]")
 # Candidate phone numbers: a digit, then digits and separators, at least seven digits in all.
-_PHONE_RUN = re.compile(r"(?<![A-Za-z_])\+?\(?\d[\d\s().\-]{5,}\d(?![A-Za-z_])")
+_PHONE_RUN = re.compile(r"(?<![A-Za-z_\d])\+?\(?\d[\d\s().\-]{5,}\d(?![A-Za-z_])")
 _RRN = re.compile(
     r"(?<!\d)(\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\s?[-\u2010-\u2015]?\s?[1-8]\d{6}(?!\d)"
 )
@@ -42,6 +42,17 @@ _LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ \-]?\d){9,}(?!\d)")
 # glued to a word (phone runs, Korean mobiles), or eight with anything before them (the others):
 # what a text must hold for `numbers` to find anything (tests/test_minimize.py).
 _DIGIT_RUN = re.compile(r"\d[\d\s().\-\u2010-\u2015]*")
+# Numbers people write that are no phone number whatever libphonenumber reads in them: a date
+# (2024-03-15, 2024.3.15, with a time after it), an amount in groups of three (100.000.000,
+# 1 000 000), a decimal (3.141592653 and its fraction), and digits glued to a code's letters
+# (ORD-2024-000123, #20240315, A1234567890). A known person's phone and a Korean mobile number
+# are found before this is asked.
+_DATE = re.compile(
+    r"(?<!\d)(?:19|20)\d\d([\-./])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?!\d)"
+)
+_AMOUNT = re.compile(r"\d{1,3}(?:\.\d{3}){2,}|\d{1,3}(?: \d{3}){2,}")
+_DECIMAL = re.compile(r"\d+\.\d+")
+_CODE_BEFORE = re.compile(r"(?:[a-z][\-/]?|#|\d\.)$")
 _WORD_EDGE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 
 
@@ -95,19 +106,30 @@ def numbers(
     the text holds a digit). `known(raw_digits)`: whether those digits are the phone of one
     person the release knows."""
     found: list[Finding] = []
+    dates = [(m.start(), m.end()) for m in _DATE.finditer(folded)]
     for m in _RRN.finditer(folded):
         found.append((m.start(), m.end(), "rrn", _digits(m.group())))
     for m in _SSN.finditer(folded):
         found.append((m.start(), m.end(), "ssn", _digits(m.group())))
     for m in _PASSPORT.finditer(folded):
         found.append((m.start(), m.end(), "passport", m.group()))
-    found += _phones(folded, regions, [(a, b) for a, b, _, _ in found], known)
+    found += _phones(folded, regions, [(a, b) for a, b, _, _ in found] + dates, known)
+    other = [(a, b, "", "") for a, b in dates]
     for m in _CARD.finditer(folded):
         d = _digits(m.group())
-        if _luhn(d) and _free(found, m.start(), m.end()):
+        if (
+            _luhn(d)
+            and _free(found, m.start(), m.end())
+            and _free(other, m.start(), m.end())
+            and not _CODE_BEFORE.search(folded, max(0, m.start() - 2), m.start())
+        ):
             found.append((m.start(), m.end(), "card", d))
     for m in _LONG_NUMBER.finditer(folded):
-        if _free(found, m.start(), m.end()):
+        if (
+            _free(found, m.start(), m.end())
+            and _free(other, m.start(), m.end())
+            and not _CODE_BEFORE.search(folded, max(0, m.start() - 2), m.start())
+        ):
             found.append((m.start(), m.end(), "number", _digits(m.group())))
     return found
 
@@ -132,7 +154,10 @@ def _phones(
         if sum(c.isdigit() for c in run.group()) < 7:
             continue
         whole = _whole(folded, run, known)
-        for finding in [whole] if whole else _grouped(run.group(), run.start(), regions):
+        if whole is None and _no_phone(folded, run):
+            continue
+        taken_here = blocked + found
+        for finding in [whole] if whole else _grouped(run, regions, taken_here):
             if _free(found, finding[0], finding[1]) and _free(blocked, finding[0], finding[1]):
                 found.append(finding)
     for m in _KR_MOBILE.finditer(folded):
@@ -140,6 +165,20 @@ def _phones(
         if _free(found, m.start(), m.end()) and _free(blocked, m.start(), m.end()):
             found.append((m.start(), m.end(), "phone", "+82" + _digits(m.group())[1:]))
     return found
+
+
+def _no_phone(folded: str, run: re.Match[str]) -> bool:
+    """Whether a candidate run is a number of another kind: an amount, a decimal, or part of a
+    code (dates are blocked as spans: a phone may follow one in the same run; amounts and
+    decimals are also skipped group by group in _grouped)."""
+    return _not_phone_text(run.group()) or bool(
+        _CODE_BEFORE.search(folded, max(0, run.start() - 2), run.start())
+    )
+
+
+def _not_phone_text(text: str) -> bool:
+    text = text.strip(" .-")
+    return bool(_AMOUNT.fullmatch(text) or _DECIMAL.fullmatch(text))
 
 
 def _whole(folded: str, run: re.Match[str], known: Callable[[str], bool] | None) -> Finding | None:
@@ -162,10 +201,12 @@ def _whole(folded: str, run: re.Match[str], known: Callable[[str], bool] | None)
     return None
 
 
-def _grouped(run: str, offset: int, regions: Sequence[str]) -> list[Finding]:
+def _grouped(match: re.Match[str], regions: Sequence[str], taken: list[Finding]) -> list[Finding]:
     """Phone numbers in a candidate run, which may hold several ("+1 (415) 555-1000
     010-2222-3333"): at each white-space separated group, the longest valid number of up to
-    five groups, left to right."""
+    five groups that overlaps nothing `taken` (a registration number before it), left to
+    right."""
+    run, offset = match.group(), match.start()
     groups = [(m.start(), m.end()) for m in re.finditer(r"\S+", run)]
     found: list[Finding] = []
     i = 0
@@ -178,6 +219,10 @@ def _grouped(run: str, offset: int, regions: Sequence[str]) -> list[Finding]:
             if text.startswith("(") and ")" not in text:
                 text, start = text[1:], start + 1
             if not 7 <= sum(c.isdigit() for c in text) <= 15:
+                continue
+            if not _free(taken, offset + start, offset + start + len(text)):
+                continue
+            if _not_phone_text(text):
                 continue
             number = _valid(text, regions)
             if number is not None:

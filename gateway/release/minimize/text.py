@@ -11,7 +11,9 @@ a target's own identifier is kept and keeps shorter matches inside it from being
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from urllib.parse import unquote
 
 from gateway.release.minimize import finders
 from gateway.release.minimize.directory import AMBIGUOUS, CANDIDATE, TARGET, Directory, Entry
@@ -98,7 +100,42 @@ PARTICLES = [
     "였어",
     "이래",
     "래",
+    "나",
+    "이나",
+    "든",
+    "이든",
+    "든지",
+    "이든지",
+    "조차",
+    "마저",
+    "밖에",
+    "더러",
+    "보고",
+    "며",
+    "이며",
+    "고",
+    "이고",
+    "라고",
+    "이라고",
+    "라는",
+    "이라는",
+    "란",
+    "이란",
+    "야말로",
+    "이야말로",
+    "에",
+    "잖아",
+    "이잖아",
+    "니까",
+    "이니까",
+    "인데",
+    "인가",
+    "냐",
+    "이냐",
+    "지",
 ]
+_PARTICLE_SET = frozenset(PARTICLES)
+_PARTICLE_LONGEST = max(map(len, PARTICLES))
 _PARTICLE_RUNS = frozenset(a + b for a in PARTICLES for b in ("", *PARTICLES))
 _PRIORITY = {
     "name": 0,
@@ -113,6 +150,8 @@ _PRIORITY = {
     "number": 4,
     "handle": 5,
 }
+
+_WORD = re.compile(r"\S*%[0-9A-Fa-f]{2}\S*")
 
 # (start, end, priority, replacement or None to keep, kind, resolved)
 _Span = tuple[int, int, int, str | None, str, bool]
@@ -136,6 +175,36 @@ class TextMinimizer:
 
     def __call__(self, text: str) -> tuple[str, bool]:
         """(the text with identifiers replaced, whether one named someone no directory knows)."""
+        if "%" in text:
+            text, unresolved = self._percent_encoded(text)
+            out, more = self._plain(text)
+            return out, unresolved or more
+        return self._plain(text)
+
+    def _percent_encoded(self, text: str) -> tuple[str, bool]:
+        """Identifiers percent-encoded in a URL or a file name (a Hangul name copied from the
+        address bar, "%40bob%3Aexample.org" in a matrix.to link): each such word decoded; one
+        that names someone leaves decoded, with them replaced."""
+        unresolved = False
+
+        def word(m: re.Match[str]) -> str:
+            nonlocal unresolved
+            encoded = m.group()
+            try:
+                decoded = unquote(encoded, errors="strict")
+            except UnicodeDecodeError:  # not UTF-8: bytes, no name
+                return encoded
+            if decoded == encoded:
+                return encoded
+            out, named_stranger = self._plain(decoded)
+            if out == decoded:
+                return encoded
+            unresolved = unresolved or named_stranger
+            return out
+
+        return _WORD.sub(word, text), unresolved
+
+    def _plain(self, text: str) -> tuple[str, bool]:
         spans: list[_Span] | None = None
         candidates = False
         original, folded, origin = fold(text)
@@ -244,5 +313,19 @@ def _bounded(folded: str, start: int, end: int, entry: Entry) -> bool:
             stop = end
             while stop < len(folded) and char_class(folded[stop]) == HANGUL:
                 stop += 1
-            return folded[end:stop] in _PARTICLE_RUNS
+            return _particles(folded[end:stop])
     return True
+
+
+def _particles(run: str) -> bool:
+    """Whether a run of Hangul is particles and endings one after another (민수한테도만): one
+    or two from the table's pairs, more by splitting it."""
+    if run in _PARTICLE_RUNS:
+        return True
+    ends = {0}  # the lengths of the run's prefixes that split into particles
+    for i in range(len(run)):
+        if i in ends:
+            for n in range(1, _PARTICLE_LONGEST + 1):
+                if run[i : i + n] in _PARTICLE_SET:
+                    ends.add(i + n)
+    return len(run) in ends
