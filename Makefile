@@ -36,8 +36,12 @@ $(SYNAPSE_VENV)/.installed:
 
 synapse: $(SYNAPSE_VENV)/.installed
 
+# npm ci empties node_modules first: through a worktree's link to a shared install it would
+# empty the shared one, so a linked install is left to the tree that owns it.
 $(BUF): tools/package.json tools/package-lock.json
-	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	if [ -L tools/node_modules ] && [ -x $@ ]; then \
+	  echo "tools/node_modules is a link to a shared install: not reinstalled here" >&2; \
+	else cd tools && npm ci --no-audit --no-fund --loglevel=error; fi
 	touch $@
 
 # What tests/test_protos.py runs, for use by hand (the breaking check starts once main has buf.yaml).

@@ -24,7 +24,7 @@ ENV = "WSG_FAILPOINTS"
 ACTIONS = ("raise", "kill", "torn")
 
 _lock = threading.Lock()
-_armed: dict[str, list[object]] = {}  # name -> [action, hits left before it fires]
+_armed: dict[str, tuple[str, int]] = {}  # name -> (action, hits left before it fires)
 
 
 def arm(name: str, action: str = "raise", after: int = 0) -> None:
@@ -32,7 +32,7 @@ def arm(name: str, action: str = "raise", after: int = 0) -> None:
     if action not in ACTIONS:
         raise ValueError(f"fail point action must be one of {ACTIONS}, not {action!r}")
     with _lock:
-        _armed[name] = [action, after]
+        _armed[name] = (action, after)
 
 
 def disarm_all() -> None:
@@ -57,10 +57,10 @@ def hit(name: str, torn: Callable[[], object] | None = None) -> None:
         state = _armed.get(name)
         if state is None:
             return
-        if int(state[1]) > 0:  # type: ignore[call-overload]
-            state[1] = int(state[1]) - 1  # type: ignore[call-overload]
+        action, left = state
+        if left > 0:
+            _armed[name] = (action, left - 1)
             return
-        action = str(state[0])
         del _armed[name]
     if action == "raise":
         raise OSError(errno.EIO, f"injected failure at {name}")

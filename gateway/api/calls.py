@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -26,7 +26,9 @@ from gateway.errors import GatewayError, InvalidArgument
 from gateway.logs import current_request_id
 
 log = structlog.get_logger("wsg.server")
-F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S")  # the servicer
+Q = TypeVar("Q")  # the request message
+R = TypeVar("R")  # the reply (or each streamed reply)
 MAX_ID = 200
 DOMAIN = "wsg.v1"
 REQUEST_ID_HEADER = "x-request-id"
@@ -83,28 +85,35 @@ def abort(context: grpc.ServicerContext, exc: BaseException, method: str) -> NoR
     raise AssertionError("abort_with_status returned")  # it raises; for the type checker
 
 
-def unary(method: F) -> F:
+def unary(
+    method: Callable[[S, Q, grpc.ServicerContext], R],
+) -> Callable[[S, Q, grpc.ServicerContext], R]:
     """Turn GatewayError into its status, anything else into INTERNAL without details."""
+    name = getattr(method, "__name__", "?")
 
     @functools.wraps(method)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+    def wrapper(self: S, request: Q, context: grpc.ServicerContext) -> R:
         try:
             return method(self, request, context)
         except Exception as exc:  # noqa: BLE001 - translated, never leaked
-            abort(context, exc, method.__name__)
+            abort(context, exc, name)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def streaming(method: F) -> F:
+def streaming(
+    method: Callable[[S, Q, grpc.ServicerContext], Iterator[R]],
+) -> Callable[[S, Q, grpc.ServicerContext], Iterator[R]]:
+    name = getattr(method, "__name__", "?")
+
     @functools.wraps(method)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+    def wrapper(self: S, request: Q, context: grpc.ServicerContext) -> Iterator[R]:
         try:
             yield from method(self, request, context)
         except Exception as exc:  # noqa: BLE001 - translated, never leaked
-            abort(context, exc, method.__name__)
+            abort(context, exc, name)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def warrant_id(value: str) -> str:

@@ -99,8 +99,8 @@ def spec_to_pb(spec: WarrantSpec) -> pb.WarrantSpec:
     return msg
 
 
-def state_to_pb(state: WarrantState) -> int:
-    return int(pb.WarrantState.Value(f"WARRANT_STATE_{state.value}"))
+def state_to_pb(state: WarrantState) -> pb.WarrantState.ValueType:
+    return pb.WarrantState.Value(f"WARRANT_STATE_{state.value}")
 
 
 def state_from_pb(value: int) -> WarrantState | None:
@@ -117,7 +117,7 @@ def warrant_to_pb(w: Warrant, now: dt.datetime) -> pb.Warrant:
     msg = pb.Warrant(
         id=w.id,
         spec=spec_to_pb(w.spec),
-        state=state_to_pb(w.live_state(now)),  # type: ignore[arg-type]
+        state=state_to_pb(w.live_state(now)),
         target_accounts=list(w.target_accounts),
         submitted_by=w.submitted_by,
         submitted_at=_ts(w.submitted_at),

@@ -432,7 +432,7 @@ def _adapter(name: str) -> pydantic.TypeAdapter[Any]:
     fields = {f.name: (hints[f.name], _default(f)) for f in dataclasses.fields(cls)}
     # create_model's field keywords are typed per field; a mapping built at run time fits none
     # of its overloads, though it is exactly what pydantic documents for dynamic models.
-    model = pydantic.create_model(  # type: ignore[call-overload]
+    model = pydantic.create_model(  # type: ignore[call-overload]  # a run-time mapping: see above
         f"{cls.__name__}Entry",
         __config__=pydantic.ConfigDict(strict=True, extra="forbid"),
         **fields,
@@ -471,7 +471,8 @@ def readable_by(
     """Whether `principal` may read `entry` (a parsed line), by its kind's Readers."""
     if is_auditor:
         return True
-    cls = REGISTRY.get(entry.get("event"))  # type: ignore[arg-type]
+    name = entry.get("event")
+    cls = REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None or cls.READERS is Readers.AUDITORS:
         return False
     if entry.get("principal") == principal:

@@ -62,7 +62,7 @@ def submit(file: pathlib.Path, request_id: str, conn: Connection, as_json: bool)
         _emit(client.submit(spec_to_pb(spec), request_id), as_json)
 
 
-def _action(name: str, help_text: str, text_option: str | None):  # type: ignore[no-untyped-def]
+def _action(name: str, help_text: str, text_option: str | None) -> click.Command:
     def command(warrant_id: str, conn: Connection, as_json: bool, text: str = "") -> None:
         with conn.open() as client:
             _emit(getattr(client, name)(warrant_id, text), as_json)

@@ -16,8 +16,12 @@ import datetime as dt
 import io
 import zipfile
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import structlog
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 from gateway.api.convert import release_item_to_pb, warrant_to_pb
 from gateway.api.package import PackageAssembler, manifest_bytes
@@ -44,9 +48,10 @@ class _Sink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self._chunks.append(bytes(data))
-        return len(data)
+    def write(self, data: Buffer) -> int:
+        chunk = bytes(data)
+        self._chunks.append(chunk)
+        return len(chunk)
 
     def take(self) -> bytes:
         data, self._chunks = b"".join(self._chunks), []

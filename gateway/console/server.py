@@ -114,7 +114,9 @@ class _ClientCertProtocol(H11Protocol):
     """uvicorn's h11 protocol, adding the verified client certificate to every request's scope
     (the ASGI TLS extension's `client_cert_chain`; empty without TLS)."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not isinstance(transport, asyncio.Transport):  # a stream server's are, always
+            raise TypeError(f"not a stream transport: {type(transport).__name__}")
         super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None

@@ -17,7 +17,7 @@ from casbin.persist import Adapter, load_policy_line
 CASBIN_LOCK = threading.Lock()
 
 
-class TextAdapter(Adapter):  # type: ignore[misc]
+class TextAdapter(Adapter):  # type: ignore[misc]  # pycasbin ships no type hints: Adapter is Any
     """Feeds Casbin the exact policy text that was hashed (no second read of a file or table)."""
 
     def __init__(self, text: str) -> None:

@@ -56,7 +56,10 @@ class Payloads:
             if isinstance(value, str):
                 if value not in targets:
                     return True
-            elif any(p not in targets for p in value):  # type: ignore[attr-defined]
+            elif isinstance(value, (tuple, list)):
+                if any(p not in targets for p in value):
+                    return True
+            else:  # neither an id nor ids (StoreRecord.people): nothing to check, not in clear
                 return True
         return False
 

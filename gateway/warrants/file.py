@@ -98,7 +98,8 @@ class Scalar:
         """What YAML makes of a plain scalar other than a string (None: a string)."""
         if not self.plain:
             return None
-        tag = _RESOLVER.resolve(yaml.ScalarNode, self.value, (True, False))  # type: ignore[no-untyped-call]
+        # types-PyYAML leaves Resolver.resolve unannotated; it returns the tag, a str.
+        tag: str = _RESOLVER.resolve(yaml.ScalarNode, self.value, (True, False))  # type: ignore[no-untyped-call]
         return _YAML_TYPES.get(tag)
 
 

@@ -231,7 +231,7 @@ class PgRules:
         return watcher.start()
 
 
-class PgPolicyWatcher(Watcher):  # type: ignore[misc]
+class PgPolicyWatcher(Watcher):  # type: ignore[misc]  # pycasbin ships no hints: Watcher is Any
     """LISTEN wsg_policy on a dedicated connection, poll as a fallback, call back on change."""
 
     def __init__(self, url: str, poll_seconds: float, on_refused: Any = None) -> None:

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import functools
 import pathlib
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -94,6 +95,10 @@ def format_us(value: int | None) -> str | None:
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+@typing.overload
+def email_key(email: str) -> str: ...
+@typing.overload
+def email_key(email: None) -> None: ...
 def email_key(email: str | None) -> str | None:
     """How an e-mail address is compared: as stored, with surrounding spaces dropped and ASCII
     letters in either case (what users expect of addresses). Nothing else is folded or
@@ -396,7 +401,7 @@ def resolve_lookup(kind: str, value: str) -> tuple[str, tuple[str]] | None:
     if kind == "phone":
         return "resolve_phone", (value,)
     if kind == "email":
-        return "resolve_email", (email_key(value),)  # type: ignore[return-value]
+        return "resolve_email", (email_key(value),)
     if kind == "matrix":
         return None
     raise InvalidArgument(f"unknown target kind {kind!r} (known: account, phone, email, matrix)")

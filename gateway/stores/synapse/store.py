@@ -50,6 +50,14 @@ _FOREVER = 2**62  # a stream position after every event: a membership still open
 _MESSAGE_CATEGORIES = (Category.MESSAGE_METADATA, Category.MESSAGE_CONTENT)
 
 
+def _counts(reader: q.Reader, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+    """The one row of a COUNT query (an aggregate without GROUP BY always has one)."""
+    row = reader.one(sql, params)
+    if row is None:
+        raise Unavailable("synapse store: a count query returned no row")
+    return row
+
+
 def from_ms(ms: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(milliseconds=ms)
 
@@ -244,9 +252,9 @@ class SynapseStore:
                 if Category.SUBSCRIBER in cats:
                     total += reader.one(q.RESOLVE_USER, {"user": user}) is not None
                 if Category.LOGINS in cats:
-                    total += reader.one(q.COUNT_LOGINS, {"user": user, "start": start, "end": end})[
-                        0
-                    ]  # type: ignore[index]
+                    total += _counts(
+                        reader, q.COUNT_LOGINS, {"user": user, "start": start, "end": end}
+                    )[0]
             rooms_needed = Category.MEMBERSHIPS in cats or any(
                 c in cats for c in _MESSAGE_CATEGORIES
             )
@@ -255,7 +263,8 @@ class SynapseStore:
                 total += len(target_stays)
             if any(c in cats for c in _MESSAGE_CATEGORIES):
                 for room, after, before in self._message_spans(target_stays):
-                    plain, every = reader.one(
+                    plain, every = _counts(
+                        reader,
                         q.COUNT_MESSAGES,
                         {
                             "room": room,
@@ -264,7 +273,7 @@ class SynapseStore:
                             "start": start,
                             "end": end,
                         },
-                    )  # type: ignore[misc]
+                    )
                     total += every * (Category.MESSAGE_METADATA in cats)
                     total += plain * (Category.MESSAGE_CONTENT in cats)
             return total
