@@ -7,6 +7,8 @@ DIR/checkpoint        the latest signed checkpoint of the audit log (C2SP signed
 DIR/audit.vkey        the verifier key for those checkpoints (public, note key format)
 DIR/keys/             secrets, directory 0700, files 0600, never in the repository:
                       pseudonym.key, audit-signing.key
+DIR/gateway.lock      held (flock) by the one gateway serving DIR with the embedded backend;
+                      it names that gateway (pid, host, address) for the refusal of a second
 
 Everything here is private to the gateway's user: DIR and every directory the gateway or the
 CLI makes are 0700, every file 0600 (SQLite's -wal, -shm and -journal files take the mode of
@@ -17,9 +19,12 @@ read or enter is refused (`require_private`): the state holds who was investigat
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import json
 import os
 import pathlib
 import secrets
+import socket
 from typing import BinaryIO
 
 from gateway import faults
@@ -75,6 +80,50 @@ def private_file(path: pathlib.Path) -> pathlib.Path:
     return path
 
 
+class DataLock:
+    """DIR/gateway.lock, held with an exclusive flock while one gateway writes DIR's state:
+    a second gateway on the same directory (another port, the same port, another process or
+    the same one) is refused, in one line naming the holder, instead of forking the audit log.
+    The kernel drops the lock when the holder exits, however it exits: no stale lock."""
+
+    def __init__(self, path: pathlib.Path, listen: str) -> None:
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        except OSError as exc:
+            raise FailedPrecondition(f"{path}: cannot be opened ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = self._holder()
+            os.close(self._fd)
+            raise FailedPrecondition(
+                f"{path.parent} is in use by another gateway ({holder}); one gateway per data "
+                "directory: stop that one, or give this one its own --data"
+            ) from None
+        os.fchmod(self._fd, PRIVATE_FILE)
+        self.serving_at(listen)
+
+    def _holder(self) -> str:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                held = json.load(handle)
+            return f"pid {held['pid']} on {held['host']}, serving {held['address']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "it does not say who"
+
+    def serving_at(self, address: str) -> None:
+        """Name the holder: this process, this host, the address it serves."""
+        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "address": address})
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, (text + "\n").encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = -1
+
+
 @dataclasses.dataclass(frozen=True)
 class DataDir:
     root: pathlib.Path
@@ -90,6 +139,10 @@ class DataDir:
     @property
     def audit_log(self) -> pathlib.Path:
         return self.root / "audit.log"
+
+    @property
+    def lock(self) -> pathlib.Path:
+        return self.root / "gateway.lock"
 
     @property
     def checkpoint(self) -> pathlib.Path:

@@ -104,6 +104,21 @@ class Settings(BaseSettings):
         description="on SIGTERM: how long releases in flight may go on before they are stopped "
         "between batches (keep it below the orchestrator's termination grace period)",
     )
+    max_releases: int = Field(
+        default=8,
+        ge=1,
+        description="releases streaming at once on this gateway; beyond: RESOURCE_EXHAUSTED "
+        "(at most max_workers - 4: threads stay free for warrant, audit and policy calls)",
+    )
+    max_releases_per_principal: int = Field(
+        default=2, ge=1, description="releases one principal may stream at once"
+    )
+    release_unread_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a release may wait for its client to read the next message "
+        "before its call is cut (audited) and its thread freed",
+    )
     max_call_seconds: float = Field(
         default=3600.0,
         ge=0,

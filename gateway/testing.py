@@ -28,7 +28,7 @@ from gateway.datadir import PRIVATE_FILE, private_dir
 from gateway.errors import GatewayError
 from gateway.identity.roles import change_role, roles_file
 from gateway.leakscan import LeakScanner
-from gateway.model import Warrant
+from gateway.model import Warrant, parse_time
 from gateway.release.items import Batch, Started, Summary
 from gateway.settings import Settings
 
@@ -97,6 +97,37 @@ def load_store(data: pathlib.Path, rows: list[dict[str, Any]], database: str | N
 def check_entries(entries: Iterable[dict[str, Any]]) -> list[str]:
     """Every problem of every entry against the registry of event kinds (empty: none)."""
     return [f"entry {e.get('index')}: {p}" for e in entries for p in check_entry(e)]
+
+
+# Entries that open or extend a release: none may follow its warrant's revocation or expiry.
+RELEASING = frozenset({"release.started", "release.resumed", "release.batch"})
+
+
+def check_stops(entries: Iterable[dict[str, Any]], expiries: dict[str, dt.datetime]) -> list[str]:
+    """Guarantee 7 over a log: every entry releasing under a warrant that comes after that
+    warrant's `warrant.revoked` entry, or is stamped at or after its `expires_at` (expiries:
+    warrant id -> expires_at), named with its index (empty: none)."""
+    revoked: dict[str, int] = {}
+    problems: list[str] = []
+    for entry in entries:
+        warrant = entry.get("warrant")
+        if not isinstance(warrant, str):
+            continue
+        if entry["event"] == "warrant.revoked":
+            revoked.setdefault(warrant, entry["index"])
+        elif entry["event"] in RELEASING:
+            if warrant in revoked:
+                problems.append(
+                    f"entry {entry['index']}: {entry['event']} of {warrant} after its "
+                    f"revocation (entry {revoked[warrant]})"
+                )
+            expires = expiries.get(warrant)
+            if expires is not None and parse_time(entry["ts"]) >= expires:
+                problems.append(
+                    f"entry {entry['index']}: {entry['event']} of {warrant} at {entry['ts']}, "
+                    f"after its expiry"
+                )
+    return problems
 
 
 class Running:

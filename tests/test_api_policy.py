@@ -42,10 +42,12 @@ for role in ("officer", "service"):
             (role, "Release"): OWN_ONLY,
             (role, "Revoke"): OWN_ONLY,
             (role, "LookupAccount"): ANY,
+            (role, "ListDue"): ANY,
         }
     )
 EXPECTED.update({("reviewer", rpc): ANY for rpc in ("List", "Get", "Approve", "Reject", "Revoke")})
 EXPECTED.update({("auditor", "List"): ANY, ("auditor", "Get"): ANY})
+EXPECTED.update({("reviewer", "ListDue"): ANY, ("auditor", "ListDue"): ANY})
 for role in ("officer", "service", "reviewer", "auditor", "policy_admin"):
     EXPECTED.update({(role, rpc): ANY for rpc in AUDIT_RPCS})
 EXPECTED.update(
@@ -117,6 +119,7 @@ def _call(client: Any, rpc: str, warrant_id: str, clock: Any) -> None:
         "Reject": lambda: client.reject(warrant_id),
         "Revoke": lambda: client.revoke(warrant_id),
         "LookupAccount": lambda: client.lookup_account("phone:+821011112222"),
+        "ListDue": lambda: client.list_due(),
         "Release": lambda: list(client.release(warrant_id)),
         "GetCheckpoint": client.checkpoint,
         "GetInclusionProof": lambda: client.inclusion_proof(0),
@@ -155,7 +158,16 @@ def test_every_rpc_for_every_role_on_own_and_other_warrants(
     for rpc in RPCS:
         relations = (
             ["none"]
-            if rpc in ("Submit", "List", "LookupAccount", *AUDIT_RPCS, *POLICY_RPCS, *STORE_RPCS)
+            if rpc
+            in (
+                "Submit",
+                "List",
+                "LookupAccount",
+                "ListDue",
+                *AUDIT_RPCS,
+                *POLICY_RPCS,
+                *STORE_RPCS,
+            )
             else (["own", "other"] if role in ("officer", "service") else ["other"])
         )
         for relation in relations:

@@ -75,7 +75,8 @@ def approve(run: Any, warrant_id: str, who: str = BOB) -> pb.Warrant:
 def release(run: Any, who: str, warrant: pb.Warrant, out: pathlib.Path) -> dict[str, Any]:
     """A release through the client API into an evidence package (as `wsg release --out`)."""
     with run.client(who) as client:
-        return write_package(out, warrant, client.release(warrant.id))
+        # The warrant as it stands (approved): the manifest shows it, the log binds it.
+        return write_package(out, client.get(warrant.id), client.release(warrant.id))
 
 
 def lines_of(run: Any) -> list[bytes]:

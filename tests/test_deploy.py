@@ -37,7 +37,7 @@ from gateway.settings import Settings, load_settings
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
-POLICY_FILES = ("model.conf", "policy.csv", "api_model.conf", "api_policy.csv")
+POLICY_FILES = ("model.conf", "policy.csv", "api_model.conf", "api_policy.csv", "instruments.yaml")
 SECRET_TEMPLATE = "secret.template.yaml"
 # What `wsg init --keys` makes and the gateway reads from its data directory (besides pki/ca.key,
 # which stays with whoever issues certificates).

@@ -181,13 +181,15 @@ class TestDrain:
     def test_a_client_that_stops_reading_is_cut_and_audited(self, served: Served) -> None:
         """A release blocked on a client that reads nothing more cannot reach its next batch:
         past the grace period and the margin its call is cut, and the log still says how the
-        release ended (release.stopped), after every batch entry it wrote; exit 0."""
+        release ended (release.failed, naming the batches audited but not delivered), after
+        every batch entry it wrote; exit 0."""
         client, _unread = open_release(served)  # kept open, never read again
         served.proc.send_signal(signal.SIGTERM)
         assert served.proc.wait(timeout=GRACE + DRAIN_MARGIN + 20) == 0
         client.close()
         entries = served.audit_events()
-        assert entries[-1]["event"] == "release.stopped", [e["event"] for e in entries[-3:]]
+        assert entries[-1]["event"] == "release.failed", [e["event"] for e in entries[-3:]]
+        assert entries[-1]["undelivered"]
         assert "shutting down" in entries[-1]["why"] and "not reading" in entries[-1]["why"]
         assert served.events("drained")[0]["releases_cut"] == 1
 

@@ -1,9 +1,10 @@
 """The text minimizer's shortcuts find what the full finders find.
 
 `may_hold_number` decides whether the number finders run at all: it must say yes to every text
-they would find something in. A candidate run that is a known person's phone, or a Korean mobile
-number standing alone, is read without libphonenumber: it must come out as the full reading
-would have it.
+they would find something in; `numbers` skips each finder needing more digits than the text's
+longest run holds (`number_reach`): it must find what running them all finds. A candidate run
+that is a known person's phone, or a Korean mobile number standing alone, is read without
+libphonenumber: it must come out as the full reading would have it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ TEXTS = st.lists(
     max_size=8,
 ).map("".join)
 
+LONG_NUMBERISH = st.lists(
+    st.one_of(st.text("0123456789", min_size=1, max_size=8), SEPARATOR), max_size=12
+).map("".join)
+
 
 class TestMayHoldNumber:
     @settings(max_examples=2000, deadline=None)
@@ -40,6 +45,39 @@ class TestMayHoldNumber:
         """What the number finders find in a text, they find only if the prefilter passes it."""
         if finders.numbers(text, REGIONS):
             assert finders.may_hold_number(text), text
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.one_of(TEXTS, LONG_NUMBERISH, st.tuples(TEXTS, LONG_NUMBERISH).map("".join)))
+    def test_skipping_by_reach_finds_what_every_finder_finds(self, text: str) -> None:
+        """Registration, card and long numbers included: the finders a text's reach skips
+        would have found nothing in it."""
+        assert finders.number_reach(text) == 0 or finders.numbers(text, REGIONS) == (
+            finders.numbers(text, REGIONS, reach=1000)
+        ), text
+        assert finders.may_hold_number(text) == (finders.number_reach(text) > 0)
+
+    @pytest.mark.parametrize(
+        "text",
+        ["900101-1234567", "4111 1111 1111 1111", "123-45-6789", "m12345678", "1234567890"],
+    )
+    def test_reach_runs_the_finder_a_number_needs(self, text: str) -> None:
+        assert finders.numbers(text, REGIONS) == finders.numbers(text, REGIONS, reach=1000)
+        assert finders.numbers(text, REGIONS)
+
+    def test_a_remembered_parse_is_the_parse(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A release's Parses give what libphonenumber gives, asking it once per number."""
+        parses = finders.Parses()
+        texts = ("+1 415 555 1000", "0100-4636-872", "12345", "(02) 312 3456")
+        first = [parses(text, REGIONS) for text in texts]
+        assert first == [finders._valid(text, REGIONS) for text in texts]
+        assert first[0] == "+14155551000" and first[1] is not None and first[2] is None
+        monkeypatch.setattr(phonenumbers, "parse", _no_parse)
+        assert [parses(text, list(REGIONS)) for text in texts] == first
+        text = "call 0100-4636-872 or +1 415 555 1000"
+        assert finders.numbers(text, REGIONS, valid=parses) == [
+            (5, 18, "phone", first[1]),
+            (22, 37, "phone", "+14155551000"),
+        ]
 
     @pytest.mark.parametrize(
         "text",

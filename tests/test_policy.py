@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import pathlib
 import shutil
 import subprocess
 from typing import Any
 
+import casbin
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import FailedPrecondition
-from gateway.model import Category, Effect, Relation, TextMode, WarrantState, WindowPosition
+from gateway.model import Category, Effect, Relation, TextMode, Tier, WarrantState, WindowPosition
+from gateway.policy.enforcer import Enforcer
+from gateway.policy.guarantees import TIER_REACH
 from gateway.policy.release import (
     MODEL_FILE,
     NO_MATCH_REASON,
@@ -23,6 +27,7 @@ from gateway.policy.release import (
     Decision,
     DecisionRequest,
     ReleasePolicy,
+    _casbin_values,
     all_requests,
     policy_version,
 )
@@ -36,6 +41,7 @@ CASE_KEYS = {
     "state",
     "named",
     "received_direct",
+    "tier",
     "effect",
     "reason",
     "text",
@@ -59,7 +65,7 @@ def _case_id(index: int, case: dict[str, Any]) -> str:
     outcome = case["reason"] or case["effect"]
     return (
         f"{index:02d}-{case['relation']}-{case['category']}-{case['window']}-{case['state']}"
-        f"-{named}-{received}->{outcome}"
+        f"-{named}-{received}-{case.get('tier', 'search_warrant')}->{outcome}"
     )
 
 
@@ -71,6 +77,7 @@ def _request(case: dict[str, Any]) -> DecisionRequest:
         state=WarrantState(case["state"]),
         named=case["named"],
         received_direct=case["received_direct"],
+        tier=Tier(case.get("tier", "search_warrant")),
     )
 
 
@@ -116,13 +123,14 @@ def _first_match(rows: list[list[str]], req: DecisionRequest) -> Decision:
         req.state.value,
         "yes" if req.named else "no",
         "yes" if req.received_direct else "no",
+        req.tier.value,
     ]
     for row in rows:
-        if all(p in ("*", v) for p, v in zip(row[:6], values, strict=True)):
-            effect = Effect(row[6])
+        if all(p in ("*", v) for p, v in zip(row[:7], values, strict=True)):
+            effect = Effect(row[7])
             if effect is Effect.WITHHOLD:
-                return Decision(effect, row[7])
-            return Decision(effect, None, TextMode(row[8]))
+                return Decision(effect, row[8])
+            return Decision(effect, None, TextMode(row[9]))
     return Decision(Effect.WITHHOLD, NO_MATCH_REASON)
 
 
@@ -138,13 +146,19 @@ class TestDecisionCases:
         req = _request(case)
         assert policy.decide(req) == _expected(case), case["why"]
         assert policy.decide_key(
-            req.relation, req.category, req.window, req.state, req.named, req.received_direct
+            req.relation,
+            req.category,
+            req.window,
+            req.state,
+            req.named,
+            req.received_direct,
+            req.tier,
         ) == _expected(case), case["why"]
 
     def test_cases_are_well_formed(self) -> None:
         assert len(CASES) >= 30
         for i, case in enumerate(CASES, 1):
-            assert set(case) == CASE_KEYS, f"case {i}: keys {sorted(case)}"
+            assert set(case) | {"tier"} == CASE_KEYS, f"case {i}: keys {sorted(case)}"
             assert isinstance(case["named"], bool) and isinstance(case["received_direct"], bool)
             assert isinstance(case["why"], str) and case["why"].strip(), f"case {i}: no why"
             assert (case["reason"] is None) == (case["effect"] != "withhold"), f"case {i}"
@@ -157,7 +171,7 @@ class TestDecisionCases:
 
     def test_cases_cover_every_denial(self) -> None:
         reasons_in_policy = {
-            row[7] for row in _rules((POLICY_DIR / POLICY_FILE).read_text()) if row[6] == "withhold"
+            row[8] for row in _rules((POLICY_DIR / POLICY_FILE).read_text()) if row[7] == "withhold"
         } | {NO_MATCH_REASON}
         withheld = [c for c in CASES if c["effect"] == "withhold"]
         assert reasons_in_policy <= {c["reason"] for c in withheld}
@@ -176,7 +190,7 @@ class TestFastPath:
     """The compiled table answers exactly what the Casbin Enforcer answers."""
 
     def test_every_request_agrees_with_enforcer(self, policy: ReleasePolicy) -> None:
-        assert len(DOMAIN) == 4 * 6 * 3 * 5 * 2 * 2 == len(set(DOMAIN))
+        assert len(DOMAIN) == 4 * 6 * 3 * 5 * 2 * 2 * 5 == len(set(DOMAIN))
         differences = [
             (req, policy.decide(req), policy.decide_direct(req))
             for req in DOMAIN
@@ -184,10 +198,24 @@ class TestFastPath:
         ]
         assert differences == []
 
+    def test_the_enforcer_answers_as_a_plain_casbin_enforcer(self, policy: ReleasePolicy) -> None:
+        """The Enforcer that parses its matcher once answers what pycasbin's own does."""
+        plain = casbin.Enforcer(str(POLICY_DIR / MODEL_FILE), str(POLICY_DIR / POLICY_FILE))
+        ours = Enforcer(str(POLICY_DIR / MODEL_FILE), str(POLICY_DIR / POLICY_FILE))
+        for req in DOMAIN[::7]:
+            values = _casbin_values(*dataclasses.astuple(req))
+            assert ours.enforce_ex(*values) == plain.enforce_ex(*values), req
+
     def test_decide_key_agrees_with_decide(self, policy: ReleasePolicy) -> None:
         for req in DOMAIN:
             assert policy.decide_key(
-                req.relation, req.category, req.window, req.state, req.named, req.received_direct
+                req.relation,
+                req.category,
+                req.window,
+                req.state,
+                req.named,
+                req.received_direct,
+                req.tier,
             ) == policy.decide(req), req
 
     @settings(max_examples=300, deadline=None)
@@ -200,6 +228,7 @@ class TestFastPath:
             st.sampled_from(WarrantState),
             st.booleans(),
             st.booleans(),
+            st.sampled_from(Tier),
         )
     )
     def test_random_requests_agree_with_enforcer(
@@ -208,17 +237,32 @@ class TestFastPath:
         assert policy.decide(req) == policy.decide_direct(req)
 
     def test_plain_strings_decide_like_enums(self, policy: ReleasePolicy) -> None:
-        assert policy.decide_key("self", "logins", "inside", "APPROVED", True, False) == Decision(
-            Effect.RELEASE, None, TextMode.PSEUDONYMIZE
-        )
+        assert policy.decide_key(
+            "self", "logins", "inside", "APPROVED", True, False, "search_warrant"
+        ) == Decision(Effect.RELEASE, None, TextMode.PSEUDONYMIZE)
 
     @pytest.mark.parametrize(
         "bad",
         [
-            pytest.param(("friend", "logins", "inside", "APPROVED", True, False), id="relation"),
-            pytest.param(("self", "photos", "inside", "APPROVED", True, False), id="category"),
-            pytest.param(("self", "logins", "inside", "approved", True, False), id="state"),
-            pytest.param(("self", "logins", "inside", "APPROVED", "yes", False), id="named"),
+            pytest.param(
+                ("friend", "logins", "inside", "APPROVED", True, False, "search_warrant"),
+                id="relation",
+            ),
+            pytest.param(
+                ("self", "photos", "inside", "APPROVED", True, False, "search_warrant"),
+                id="category",
+            ),
+            pytest.param(
+                ("self", "logins", "inside", "approved", True, False, "search_warrant"),
+                id="state",
+            ),
+            pytest.param(
+                ("self", "logins", "inside", "APPROVED", "yes", False, "search_warrant"),
+                id="named",
+            ),
+            pytest.param(
+                ("self", "logins", "inside", "APPROVED", True, False, "subpoena"), id="tier"
+            ),
         ],
     )
     def test_requests_outside_domain_raise(self, policy: ReleasePolicy, bad: tuple) -> None:
@@ -279,6 +323,31 @@ class TestInvariants:
         for req, decision in answers:
             assert (decision.reason is not None) == (decision.effect is Effect.WITHHOLD), req
 
+    def test_no_tier_releases_beyond_its_ceiling(self, answers: list) -> None:
+        """The law's table (guarantees.TIER_REACH), over every answer of both paths."""
+        assert [
+            r for r, d in answers if d.effect in RELEASED and r.category not in TIER_REACH[r.tier]
+        ] == []
+
+    def test_each_tier_reaches_what_the_rows_say(self, policy: ReleasePolicy) -> None:
+        """reach(tier), what intake allows, is read from the compiled rows."""
+        assert {t: {c.value for c in policy.reach(t)} for t in Tier} == {
+            Tier.SUBSCRIBER: {"subscriber"},
+            Tier.COMMUNICATION_RECORDS: {"subscriber", "logins", "message_metadata", "memberships"},
+            Tier.SEARCH_WARRANT: {c.value for c in Category},
+            Tier.EMERGENCY: {"subscriber", "logins", "message_metadata"},
+            Tier.PRESERVATION: set(),
+        }
+
+    def test_every_tier_and_category_has_a_case(self) -> None:
+        """policies/decision_cases.yaml pins every tier against every category."""
+        pinned = {
+            (c.get("tier", "search_warrant"), c["category"])
+            for c in CASES
+            if c["relation"] == "self" and c["state"] == "APPROVED" and c["named"]
+        }
+        assert pinned >= {(t.value, c.value) for t in Tier for c in Category}
+
     def test_release_happens_at_all(self, answers: list) -> None:
         counts = collections.Counter(d.effect for _, d in answers)
         assert counts[Effect.RELEASE] and counts[Effect.RELEASE_PSEUDONYMIZED]
@@ -293,8 +362,10 @@ class TestCasbinFirstMatch:
 
     def test_order_of_overlapping_rows_decides(self, tmp_path: pathlib.Path) -> None:
         directory = _copy_policy(tmp_path)
-        first = "p, self, *, *, *, *, *, withhold, first_row, -\n"
-        second = "p, self, logins, inside, APPROVED, yes, *, release, -, pseudonymize\n"
+        first = "p, self, *, *, *, *, *, search_warrant, withhold, first_row, -\n"
+        second = (
+            "p, self, logins, inside, APPROVED, yes, *, search_warrant, release, -, pseudonymize\n"
+        )
         req = DecisionRequest(
             Relation.SELF,
             Category.LOGINS,
@@ -315,9 +386,10 @@ class TestCasbinFirstMatch:
     def test_later_row_decides_when_earlier_rows_miss(self, tmp_path: pathlib.Path) -> None:
         directory = _copy_policy(tmp_path)
         (directory / POLICY_FILE).write_text(
-            "p, unrelated, *, *, *, *, *, withhold, one, -\n"
-            "p, group_peer, *, *, *, *, *, withhold, two, -\n"
-            "p, self, contacts, inside, APPROVED, yes, no, release_pseudonymized, -, pseudonymize\n"
+            "p, unrelated, *, *, *, *, *, search_warrant, withhold, one, -\n"
+            "p, group_peer, *, *, *, *, *, search_warrant, withhold, two, -\n"
+            "p, self, contacts, inside, APPROVED, yes, "
+            "no, search_warrant, release_pseudonymized, -, pseudonymize\n"
         )
         policy = ReleasePolicy.load(directory)
         req = DecisionRequest(
@@ -351,26 +423,39 @@ class TestGuarantees:
         "row, named",
         [
             (
-                "p, group_peer, message_content, inside, APPROVED, yes, *,"
+                "p, group_peer, message_content, inside, APPROVED, yes, *, search_warrant,"
                 " release_pseudonymized, -, pseudonymize",
                 "guarantee 1",
             ),
             (
-                "p, self, message_content, inside, APPROVED, yes, *,"
+                "p, self, message_content, inside, APPROVED, yes, *, search_warrant,"
                 " release_pseudonymized, -, clear",
                 "free text in clear",
             ),
-            ("p, self, logins, inside, APPROVED, yes, *, release, -, clear", "free text in clear"),
             (
-                "p, unrelated, *, *, APPROVED, yes, *, release_pseudonymized, -, pseudonymize",
+                "p, self, logins, inside, APPROVED, yes, *, search_warrant, release, -, clear",
+                "free text in clear",
+            ),
+            (
+                "p, unrelated, *, *, APPROVED, yes, "
+                "*, search_warrant, release_pseudonymized, -, pseudonymize",
                 "guarantee 1",
             ),
             (
-                "p, self, logins, outside, APPROVED, yes, *, release, -, pseudonymize",
+                "p, self, logins, outside, APPROVED, yes, "
+                "*, search_warrant, release, -, pseudonymize",
                 "outside the window",
             ),
-            ("p, self, logins, inside, APPROVED, no, *, release, -, pseudonymize", "does not name"),
-            ("p, self, logins, inside, EXPIRED, yes, *, release, -, pseudonymize", "not APPROVED"),
+            (
+                "p, self, logins, inside, APPROVED, no, "
+                "*, search_warrant, release, -, pseudonymize",
+                "does not name",
+            ),
+            (
+                "p, self, logins, inside, EXPIRED, yes, "
+                "*, search_warrant, release, -, pseudonymize",
+                "not APPROVED",
+            ),
         ],
     )
     def test_a_policy_breaking_a_guarantee_is_refused(
@@ -381,6 +466,31 @@ class TestGuarantees:
         with pytest.raises(FailedPrecondition) as err:
             ReleasePolicy.load(directory)
         assert named in err.value.message and "refused" in err.value.message
+
+    @pytest.mark.parametrize(
+        "row",
+        [
+            "p, self, message_content, inside, APPROVED, yes, *, subscriber,"
+            " release_pseudonymized, -, pseudonymize",
+            "p, self, logins, inside, APPROVED, yes, *, subscriber, release, -, pseudonymize",
+            "p, self, *, inside, APPROVED, yes, *, subscriber, release_pseudonymized, -, withhold",
+            "p, self, message_content, inside, APPROVED, yes, *, communication_records,"
+            " release_pseudonymized, -, withhold",
+            "p, self, contacts, inside, APPROVED, yes, *, communication_records,"
+            " release_pseudonymized, -, pseudonymize",
+            "p, self, subscriber, timeless, APPROVED, yes, *, preservation, release, -, withhold",
+            "p, self, *, inside, APPROVED, yes, *, *, release_pseudonymized, -, withhold",
+        ],
+    )
+    def test_a_rule_giving_a_tier_more_than_the_law_is_refused(
+        self, tmp_path: pathlib.Path, row: str
+    ) -> None:
+        """A tier's ceiling holds whatever the rules say: first in the file or not."""
+        directory = _copy_policy(tmp_path)
+        (directory / POLICY_FILE).write_text(row + "\n" + (POLICY_DIR / POLICY_FILE).read_text())
+        with pytest.raises(FailedPrecondition) as err:
+            ReleasePolicy.load(directory)
+        assert "beyond what a" in err.value.message and "refused" in err.value.message
 
     def test_the_shipped_policy_keeps_every_guarantee(self) -> None:
         assert ReleasePolicy.load(POLICY_DIR).guarantee_breach() is None
@@ -432,7 +542,7 @@ class TestFailClosed:
     def test_policy_not_utf8(self, tmp_path: pathlib.Path) -> None:
         directory = _copy_policy(tmp_path)
         (directory / POLICY_FILE).write_bytes(
-            b"p, self, \xff, *, *, *, *, release, -, pseudonymize\n"
+            b"p, self, \xff, *, *, *, *, search_warrant, release, -, pseudonymize\n"
         )
         self._assert_refused(directory, POLICY_FILE, "UTF-8")
 
@@ -452,8 +562,8 @@ class TestFailClosed:
                 id="request-fields",
             ),
             pytest.param(
-                "received_direct, effect, reason",
-                "received_direct, eft",
+                "tier, effect, reason",
+                "tier, eft",
                 ["policy_definition"],
                 id="policy-fields",
             ),
@@ -494,7 +604,7 @@ class TestFailClosed:
         "row,words",
         [
             pytest.param(
-                "p, self, logins, inside, APPROVED, yes, *, allow, -, -",
+                "p, self, logins, inside, APPROVED, yes, *, search_warrant, allow, -, -",
                 ["unknown effect"],
                 id="unknown-effect",
             ),
@@ -504,57 +614,64 @@ class TestFailClosed:
                 id="too-few-fields",
             ),
             pytest.param(
-                "p, self, logins, inside, APPROVED, yes, *, *, release, -, pseudonymize",
+                "p, self, logins, inside, APPROVED, yes, *, *, *, release, -, pseudonymize",
                 ["fields"],
                 id="too-many-fields",
             ),
             pytest.param(
-                "p, friend, logins, inside, APPROVED, yes, *, release, -, pseudonymize",
+                "p, friend, logins, inside, APPROVED, yes, "
+                "*, search_warrant, release, -, pseudonymize",
                 ["unknown relation"],
                 id="unknown-relation",
             ),
             pytest.param(
-                "p, self, photos, inside, APPROVED, yes, *, release, -, pseudonymize",
+                "p, self, photos, inside, APPROVED, yes, "
+                "*, search_warrant, release, -, pseudonymize",
                 ["unknown category"],
                 id="unknown-category",
             ),
             pytest.param(
-                "p, self, logins, during, APPROVED, yes, *, release, -, pseudonymize",
+                "p, self, logins, during, APPROVED, yes, "
+                "*, search_warrant, release, -, pseudonymize",
                 ["unknown window"],
                 id="unknown-window",
             ),
             pytest.param(
-                "p, self, logins, inside, approved, yes, *, release, -, pseudonymize",
+                "p, self, logins, inside, approved, yes, "
+                "*, search_warrant, release, -, pseudonymize",
                 ["unknown state"],
                 id="unknown-state",
             ),
             pytest.param(
-                "p, self, logins, inside, APPROVED, true, *, release, -, pseudonymize",
+                "p, self, logins, inside, APPROVED, true, "
+                "*, search_warrant, release, -, pseudonymize",
                 ["unknown named"],
                 id="unknown-named",
             ),
             pytest.param(
-                "p, self, logins, inside, APPROVED, yes, *, withhold, -, -",
+                "p, self, logins, inside, APPROVED, yes, *, search_warrant, withhold, -, -",
                 ["reason"],
                 id="withhold-without-reason",
             ),
             pytest.param(
-                "p, self, logins, inside, APPROVED, yes, *, release, oops, pseudonymize",
+                "p, self, logins, inside, APPROVED, yes, "
+                "*, search_warrant, release, oops, pseudonymize",
                 ["reason"],
                 id="release-with-reason",
             ),
             pytest.param(
-                "p, self, logins, inside, APPROVED, yes, *, release, -, -",
+                "p, self, logins, inside, APPROVED, yes, *, search_warrant, release, -, -",
                 ["how its text leaves"],
                 id="release-without-text-mode",
             ),
             pytest.param(
-                "p, self, logins, inside, APPROVED, yes, *, release, -, scramble",
+                "p, self, logins, inside, APPROVED, yes, *, search_warrant, release, -, scramble",
                 ["how its text leaves", "scramble"],
                 id="unknown-text-mode",
             ),
             pytest.param(
-                "p, self, logins, inside, APPROVED, yes, *, withhold, nope, pseudonymize",
+                "p, self, logins, inside, APPROVED, yes, "
+                "*, search_warrant, withhold, nope, pseudonymize",
                 ["withhold rule takes text '-'"],
                 id="withhold-with-text-mode",
             ),
@@ -603,8 +720,10 @@ class TestVersion:
         path = directory / POLICY_FILE
         path.write_text(
             path.read_text().replace(
-                "p, self, logins, inside, APPROVED, yes, *, release, -, pseudonymize",
-                "p, self, logins, inside, APPROVED, yes, *, release_pseudonymized, -, pseudonymize",
+                "p, self, logins, inside, APPROVED, yes, "
+                "*, search_warrant, release, -, pseudonymize",
+                "p, self, logins, inside, APPROVED, yes, "
+                "*, search_warrant, release_pseudonymized, -, pseudonymize",
             )
         )
         changed = ReleasePolicy.load(directory)

@@ -27,10 +27,11 @@ RULES = (DEFAULT_POLICY_DIR / "policy.csv").read_text()
 # Releases peers' direct messages to every warrant, asked for or not (the example of the
 # issue: SetPolicy accepted it on PostgreSQL).
 WIDENING = (
-    "p, direct_peer, message_content, inside, APPROVED, yes, *, release_pseudonymized, -, "
+    "p, direct_peer, message_content, inside, APPROVED, yes, "
+    "*, search_warrant, release_pseudonymized, -, "
     "pseudonymize\n"
 )
-NARROWING = "p, *, message_content, *, *, *, *, withhold, change_test, -\n"
+NARROWING = "p, *, message_content, *, *, *, *, search_warrant, withhold, change_test, -\n"
 
 
 def _policy_with(rule: str, tmp_path: pathlib.Path) -> ReleasePolicy:
@@ -45,38 +46,44 @@ class TestGuaranteeCheck:
         [
             (WIDENING, "a peer's direct message to a warrant that did not ask"),
             (
-                "p, direct_peer, message_metadata, inside, APPROVED, yes, yes, release, -, "
+                "p, direct_peer, message_metadata, inside, APPROVED, yes, "
+                "yes, search_warrant, release, -, "
                 "pseudonymize\n",
                 "a direct peer's message with its sender in clear",
             ),
             (
-                "p, direct_peer, logins, inside, APPROVED, yes, yes, release_pseudonymized, -, "
+                "p, direct_peer, logins, inside, APPROVED, yes, "
+                "yes, search_warrant, release_pseudonymized, -, "
                 "pseudonymize\n",
                 "a direct peer's record that is not a message",
             ),
             (
-                "p, self, memberships, inside, APPROVED, yes, *, release, -, pseudonymize\n",
+                "p, self, memberships, inside, APPROVED, yes, "
+                "*, search_warrant, release, -, pseudonymize\n",
                 "a record naming other people without pseudonyms",
             ),
             (
-                "p, self, logins, inside, APPROVED, yes, *, release, -, clear\n",
+                "p, self, logins, inside, APPROVED, yes, *, search_warrant, release, -, clear\n",
                 "free text in clear",
             ),
             (
-                "p, group_peer, message_content, inside, APPROVED, yes, yes, "
+                "p, group_peer, message_content, inside, APPROVED, yes, yes, search_warrant, "
                 "release_pseudonymized, -, pseudonymize\n",
                 "group peer",
             ),
             (
-                "p, self, logins, outside, APPROVED, yes, *, release, -, pseudonymize\n",
+                "p, self, logins, outside, APPROVED, yes, "
+                "*, search_warrant, release, -, pseudonymize\n",
                 "outside the window",
             ),
             (
-                "p, self, logins, inside, APPROVED, no, *, release, -, pseudonymize\n",
+                "p, self, logins, inside, APPROVED, no, "
+                "*, search_warrant, release, -, pseudonymize\n",
                 "does not name",
             ),
             (
-                "p, self, logins, inside, REVOKED, yes, *, release, -, pseudonymize\n",
+                "p, self, logins, inside, REVOKED, yes, "
+                "*, search_warrant, release, -, pseudonymize\n",
                 "not APPROVED",
             ),
         ],
@@ -97,12 +104,12 @@ class TestGuaranteeCheck:
         """A release rule as wide as the domain, in clear, decides every request: each limit
         on its own finds its breach in the compiled table, so none is dead."""
         monkeypatch.setattr(ReleasePolicy, "guarantee_breach", lambda self: None)
-        widest = _policy_with("p, *, *, *, *, *, *, release, -, clear\n", tmp_path)
+        widest = _policy_with("p, *, *, *, *, *, *, *, release, -, clear\n", tmp_path)
         decisions = [
             (dict(zip(REQUEST_FIELDS, key, strict=True)), d.effect, d.text)
             for key, d in widest._table.items()
         ]
-        assert len(decisions) == 1440
+        assert len(decisions) == 7200
         for limit in LIMITS:
             found = breach(decisions, [limit])
             assert found is not None and limit.what in found, limit.what
@@ -198,7 +205,7 @@ class TestTwoPolicyAdministrators:
             assert "expired" in expired.value.message
             first = adm.propose_policy("release", NARROWING + RULES)
             second = adm.propose_policy(
-                "release", "p, *, contacts, *, *, *, *, withhold, x, -\n" + RULES
+                "release", "p, *, contacts, *, *, *, *, search_warrant, withhold, x, -\n" + RULES
             )
             adm2.approve_policy(first.id)
             with pytest.raises(ClientError) as stale:

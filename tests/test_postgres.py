@@ -35,7 +35,9 @@ WSG = [sys.executable, "-m", "gateway"]
 OFFICER, REVIEWER = "alice", "bob"
 CATEGORIES = ["message_content", "message_metadata", "logins", "contacts", "memberships"]
 # Withholds every message body: the first rule wins, so prepending it changes what leaves.
-WITHHOLD_CONTENT = "p, *, message_content, *, *, *, *, withhold, policy_change_test, -\n"
+WITHHOLD_CONTENT = (
+    "p, *, message_content, *, *, *, *, search_warrant, withhold, policy_change_test, -\n"
+)
 
 
 def wsg(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -284,8 +286,9 @@ def test_a_policy_change_through_one_replica_is_enforced_by_the_other(
     assert b.gateway.policy.version == good
     sql(
         pg_schema.url,
-        "UPDATE casbin_rule SET v0 = 'group_peer', v6 = 'release_pseudonymized',"
-        " v7 = '-', v8 = 'pseudonymize' WHERE policy = 'release' AND position = 0",
+        "UPDATE casbin_rule SET v0 = 'group_peer', v6 = 'search_warrant',"
+        " v7 = 'release_pseudonymized', v8 = '-', v9 = 'pseudonymize'"
+        " WHERE policy = 'release' AND position = 0",
     )
     _wait_for(
         lambda: any(
@@ -296,8 +299,8 @@ def test_a_policy_change_through_one_replica_is_enforced_by_the_other(
     assert b.gateway.policy.version == good
     sql(
         pg_schema.url,
-        "UPDATE casbin_rule SET v0 = '*', v6 = 'withhold', v7 = 'policy_change_test',"
-        " v8 = '-' WHERE policy = 'release' AND position = 0",
+        "UPDATE casbin_rule SET v0 = '*', v6 = 'search_warrant', v7 = 'withhold',"
+        " v8 = 'policy_change_test', v9 = '-' WHERE policy = 'release' AND position = 0",
     )  # back to the loaded rules
     assert "message_content" not in _released_categories(b, warrant_id)
     # ...and a valid edit by hand is picked up like any other.
@@ -311,9 +314,10 @@ def test_wsg_policy_load_writes_the_table_only_with_rules_that_load(
 ) -> None:
     bad = tmp_path / "bad.csv"
     for text, named in [
-        ("p, self, message_content, inside, APPROVED, yes, *, release\n", "fields"),
+        ("p, self, message_content, inside, APPROVED, yes, *, search_warrant, release\n", "fields"),
         (
-            "p, group_peer, *, inside, APPROVED, yes, *, release_pseudonymized, -, pseudonymize\n",
+            "p, group_peer, *, inside, APPROVED, yes, "
+            "*, search_warrant, release_pseudonymized, -, pseudonymize\n",
             "guarantee 1",
         ),
     ]:
@@ -345,7 +349,8 @@ def test_policy_service_refuses_bad_rules_and_the_embedded_gateway(
         for rules, named in [
             ("p, self, logins\n", "fields"),
             (
-                "p, unrelated, *, *, APPROVED, yes, *, release_pseudonymized, -, pseudonymize\n",
+                "p, unrelated, *, *, APPROVED, yes, "
+                "*, search_warrant, release_pseudonymized, -, pseudonymize\n",
                 "guarantee 1",
             ),
         ]:
@@ -490,6 +495,9 @@ def test_migrations_apply_once_and_report_status(pg_schema: Schema) -> None:
         "0005_email_key_ascii",
         "0006_policy_proposals",
         "0007_release_indexes",
+        "0008_instrument_tier",
+        "0009_overbreadth_review",
+        "0010_clock_transitions",
     ]
     assert json.loads(wsg("db", "upgrade", "--database", pg_schema.url, "--json").stdout) == {
         "applied": []
@@ -605,3 +613,58 @@ def test_a_log_changed_behind_the_gateways_back_fails_verification(
     last = sql(pg_schema.url, "SELECT max(idx) FROM audit_log")[0][0]
     sql(pg_schema.url, "DELETE FROM audit_log WHERE idx = %s", last)  # cut the tail
     assert [kind for kind, _ in faults_of(wsg(*verify, check=False))] == ["truncated"]
+
+
+def test_release_rules_stored_before_tiers_keep_their_meaning_for_search_warrants(
+    pg_schema: Schema, tmp_path: pathlib.Path
+) -> None:
+    """Migration 0008 gives rules stored in the old layout (no tier column) a tier: a withhold
+    row every tier, a release row search warrants only; the result loads (no tier is given
+    more than the law allows) and decides every search-warrant request as the old rules did."""
+    from gateway.db import migrate
+    from gateway.model import Tier
+    from gateway.policy.release import ReleasePolicy, all_requests
+    from gateway.policy.rules import parse_rules
+
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(migrate.POSTGRESQL.glob("*.sql")):
+        if path.name < "0008":
+            shutil.copy(path, before / path.name)
+    migrate.upgrade(pg_schema.url, before)
+    old_rows = [
+        "p, *, *, *, REVOKED, *, *, withhold, warrant_not_active, -",
+        "p, group_peer, *, *, *, *, *, withhold, group_peer, -",
+        "p, self, subscriber, timeless, APPROVED, yes, *, release, -, pseudonymize",
+        "p, self, message_content, inside, APPROVED, yes, *, release_pseudonymized, -, withhold",
+    ]
+    for position, row in enumerate(parse_rules("\n".join(old_rows), "old")):
+        sql(
+            pg_schema.url,
+            "INSERT INTO casbin_rule (policy, position, ptype, v0, v1, v2, v3, v4, v5, v6, v7, v8)"
+            " VALUES ('release', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            position,
+            *row,
+        )
+    assert migrate.upgrade(pg_schema.url)[0] == "0008_instrument_tier"
+    from gateway.backends.postgres.rules import read_text
+
+    with psycopg.connect(pg_schema.url) as conn:
+        text = read_text(conn, "release")
+    assert text.splitlines() == [
+        "p, *, *, *, REVOKED, *, *, *, withhold, warrant_not_active, -",
+        "p, group_peer, *, *, *, *, *, *, withhold, group_peer, -",
+        "p, self, subscriber, timeless, APPROVED, yes, *, search_warrant, release, -, pseudonymize",
+        "p, self, message_content, inside, APPROVED, yes, *, search_warrant,"
+        " release_pseudonymized, -, withhold",
+    ]
+    policy = ReleasePolicy.load(DEFAULT_POLICY_DIR, text, "migrated")
+    released = {
+        (r.relation.value, r.category.value, r.tier)
+        for r in all_requests()
+        if policy.decide(r).effect.value != "withhold"
+    }
+    assert released == {
+        ("self", "subscriber", Tier.SEARCH_WARRANT),
+        ("self", "message_content", Tier.SEARCH_WARRANT),
+    }

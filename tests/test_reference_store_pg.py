@@ -318,6 +318,25 @@ class TestStreaming:
         assert database.pool.get_stats()["pool_size"] <= 4
         assert pg.count(Scope(frozenset({"u1"}), ALL, WINDOW)) > 0
 
+    def test_read_ahead_ends_with_the_stream(self, pg: PgReferenceStore) -> None:
+        """Past the first page the next is fetched on a thread (db.postgres.stream_rows): the
+        rows are the same, in the same order, and the thread is gone once the stream ends or
+        is abandoned midway."""
+        sc = self._many(pg, 2_000)
+
+        def readers() -> int:
+            return sum(t.name == "wsg-rows" for t in threading.enumerate())
+
+        it = pg.records(sc)
+        head = [next(it).id for _ in range(700)]  # into the second page of 500
+        assert readers() == 1
+        it.close()
+        assert readers() == 0
+        ids = [r.id for r in pg.records(sc)]
+        assert readers() == 0
+        assert len(ids) == len(set(ids)) == 2_000 and ids[:700] == head
+        assert ids == [r.id for r in pg.records(sc)]
+
     def test_killed_backend_mid_stream_is_unavailable(
         self, pg: PgReferenceStore, database: SpyDatabase, pg_schema: Any
     ) -> None:

@@ -161,15 +161,16 @@ class TestTextLeavesPseudonymized:
         policy = tmp_path / "policy"
         policy.mkdir()
         source = pathlib.Path(__file__).resolve().parent.parent / "policies"
-        for name in ("model.conf", "api_model.conf", "api_policy.csv"):
+        for name in ("model.conf", "api_model.conf", "api_policy.csv", "instruments.yaml"):
             (policy / name).write_bytes((source / name).read_bytes())
         (policy / "policy.csv").write_text(
             (source / "policy.csv")
             .read_text()
             .replace(
-                "message_content, inside, APPROVED, yes, *, release_pseudonymized, -, pseudonymize",
-                "message_content, inside, APPROVED, yes, *, release_pseudonymized, -,"
-                " withhold_unresolved",
+                "message_content, inside, APPROVED, yes, *, search_warrant, "
+                "release_pseudonymized, -, pseudonymize",
+                "message_content, inside, APPROVED, yes, *, search_warrant, "
+                "release_pseudonymized, -, withhold_unresolved",
             )
         )
         run = start_gateway(ROWS, policy_dir=policy)

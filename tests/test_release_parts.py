@@ -168,7 +168,7 @@ def _withhold_row(rng: random.Random) -> str:
         rng.choice([STAR, "yes"]),
         rng.choice([STAR, "yes", "no"]),
     ]
-    return f"p, {', '.join(fields)}, withhold, {rng.choice(REASONS)}, -"
+    return f"p, {', '.join(fields)}, *, withhold, {rng.choice(REASONS)}, -"
 
 
 def _release_row(rng: random.Random) -> str:
@@ -178,21 +178,31 @@ def _release_row(rng: random.Random) -> str:
     received = rng.choice([STAR, "yes", "no"])
     effect = rng.choice(["release", "release_pseudonymized"])
     text = rng.choice(["pseudonymize", "withhold_unresolved", "withhold"])
-    return f"p, {relation}, {category}, {window}, APPROVED, yes, {received}, {effect}, -, {text}"
+    tier = rng.choice(["search_warrant", "communication_records"])
+    if category in (STAR, "message_content", "contacts"):
+        tier = "search_warrant"
+    return (
+        f"p, {relation}, {category}, {window}, APPROVED, yes, {received}, {tier}, {effect}, -, "
+        f"{text}"
+    )
 
 
 # Rows put before the shipped rules (first match wins): none (the shipped policy), some chosen
 # to reach each path (peers released, text withheld, a release in clear that names third
-# parties, metadata only), and some drawn at random. Compiled once each (1440 questions).
+# parties, metadata only), and some drawn at random. Compiled once each (7200 questions).
 VARIANTS: list[list[str]] = [
     [],
-    ["p, direct_peer, *, inside, APPROVED, yes, *, release_pseudonymized, -, withhold"],
-    ["p, self, *, inside, APPROVED, yes, *, release, -, withhold_unresolved"],
-    ["p, *, message_content, *, *, *, *, withhold, rule_a, -"],
-    ["p, self, *, *, *, *, *, withhold, rule_b, -"],
     [
-        "p, direct_peer, message_content, inside, APPROVED, yes, *, release, -, pseudonymize",
-        "p, direct_peer, message_metadata, *, *, *, *, withhold, rule_c, -",
+        "p, direct_peer, *, inside, APPROVED, yes, "
+        "*, search_warrant, release_pseudonymized, -, withhold"
+    ],
+    ["p, self, *, inside, APPROVED, yes, *, search_warrant, release, -, withhold_unresolved"],
+    ["p, *, message_content, *, *, *, *, search_warrant, withhold, rule_a, -"],
+    ["p, self, *, *, *, *, *, search_warrant, withhold, rule_b, -"],
+    [
+        "p, direct_peer, message_content, inside, APPROVED, yes, "
+        "*, search_warrant, release, -, pseudonymize",
+        "p, direct_peer, message_metadata, *, *, *, *, search_warrant, withhold, rule_c, -",
     ],
 ]
 _rng = random.Random(11)

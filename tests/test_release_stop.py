@@ -85,8 +85,9 @@ def test_a_release_runs_to_completion_when_nothing_changes(start_gateway: Any, c
 def test_a_release_closed_before_its_end_is_audited_as_stopped(
     start_gateway: Any, clock: Any
 ) -> None:
-    """Closed at a batch (the client went away): release.stopped says so, nothing follows it;
-    closed after its summary: nothing more is written."""
+    """Closed at a batch (the client went away): release.failed says so and names the batch
+    handed out but not surely delivered (audited, and the caller never asked for more);
+    nothing follows it; closed after its summary: nothing more is written."""
     run = start_gateway(ROWS)
     warrant_id = approved_warrant(run, clock)
     warrant = run.gateway.book.get(warrant_id)
@@ -94,7 +95,8 @@ def test_a_release_closed_before_its_end_is_audited_as_stopped(
     assert isinstance(next(release), Started) and isinstance(next(release), Batch)
     release.close()  # type: ignore[attr-defined]
     last = run.entries()[-1]
-    assert (last["event"], last["warrant"]) == ("release.stopped", warrant_id)
+    assert (last["event"], last["warrant"]) == ("release.failed", warrant_id)
+    assert last["undelivered"] == [0]
     assert "went away" in last["why"] and last["principal"] == OFFICER
     whole = run.gateway.release_run(warrant, OFFICER, 1)
     assert any(isinstance(item, Summary) for item in whole)  # stops at the summary, unclosed
@@ -119,7 +121,11 @@ def test_a_client_that_cancels_leaves_a_release_stopped_entry(
         assert time.monotonic() < deadline
         time.sleep(0.01)
     log = list(run.entries())
-    assert log[-1]["event"] == "release.stopped" and "went away" in log[-1]["why"]
+    # release.failed when a batch was audited but not surely taken (undelivered names it),
+    # release.stopped when none was: the cut either way, and why.
+    assert log[-1]["event"] in ("release.stopped", "release.failed")
+    assert "went away" in log[-1]["why"]
+    assert (log[-1]["event"] == "release.failed") == bool(log[-1].get("undelivered"))
     assert "release.completed" not in events(run)
 
 
@@ -146,8 +152,9 @@ def test_revoking_over_grpc_stops_the_stream(start_gateway: Any, clock: Any) -> 
 def test_a_release_longer_than_the_server_cap_stops_between_batches(
     start_gateway: Any, clock: Any
 ) -> None:
-    """The server-side cap on one call: checked between batches, audited, DEADLINE_EXCEEDED; what
-    was sent before is covered by its entries."""
+    """The server-side cap on one call: checked with every batch's entry (the first included)
+    and between batches, audited, DEADLINE_EXCEEDED; what was sent before is covered by its
+    entries (here nothing: the cap of 0 s has passed before the first batch's entry)."""
     run = start_gateway(many_messages(20), max_call_seconds=0.0)
     warrant_id = approved_warrant(run, clock)
     received = 0
@@ -156,14 +163,16 @@ def test_a_release_longer_than_the_server_cap_stops_between_batches(
             received += len(item.batch.records) if item.WhichOneof("item") == "batch" else 0
     assert info.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
     assert "release again" in info.value.message
-    assert received == 2  # exactly one batch left before the check
+    assert received == 0  # the first batch's entry is checked too
     log = list(run.entries())
     assert log[-1]["event"] == "release.stopped" and "longer than" in log[-1]["why"]
     assert sum(len(e.get("records", [])) for e in log if e["event"] == "release.batch") == received
 
 
 # Withholds every message body: the first rule wins, so prepending it changes what leaves.
-WITHHOLD_CONTENT = "p, *, message_content, *, *, *, *, withhold, policy_change_test, -\n"
+WITHHOLD_CONTENT = (
+    "p, *, message_content, *, *, *, *, search_warrant, withhold, policy_change_test, -\n"
+)
 
 
 def test_a_policy_change_takes_effect_at_a_batch_boundary(

@@ -225,6 +225,7 @@ class TestScopeOracle:
                     w = officer.submit(spec)
                     with Client(gw.address, "reviewer", insecure=True) as reviewer:
                         reviewer.approve(w.id)
+                    w = officer.get(w.id)  # the approved warrant: the manifest shows it
                     stream = list(officer.release(w.id, batch_size=3))
                 manifest = write_package(root / "out", w, iter(stream))
             finally:

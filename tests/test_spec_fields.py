@@ -116,8 +116,8 @@ class Tier(enum.Enum):
 class Extended(WarrantSpec):
     """WarrantSpec and five more fields, one of each kind, none of them named in the code."""
 
-    instrument: Tier | None = dataclasses.field(
-        default=None, metadata=about(label="Instrument", noun="instrument")
+    process: Tier | None = dataclasses.field(
+        default=None, metadata=about(label="Instrument", noun="process")
     )
     ticket: str = dataclasses.field(default="", metadata=about(label="Ticket", yaml="ticket_no"))
     related: tuple[str, ...] = dataclasses.field(default=(), metadata=about(label="Related"))
@@ -130,7 +130,7 @@ class Extended(WarrantSpec):
 
 
 EXTENDED = describe(Extended)
-NEW = {"instrument", "ticket", "related", "served_at", "urgent"}
+NEW = {"process", "ticket", "related", "served_at", "urgent"}
 
 
 def _extended_pb() -> types.SimpleNamespace:
@@ -142,7 +142,7 @@ def _extended_pb() -> types.SimpleNamespace:
     string, repeated = FieldDescriptor.TYPE_STRING, FieldDescriptor.LABEL_REPEATED
     for number, (name, kind, label, type_name) in enumerate(
         [
-            ("instrument", string, None, ""),
+            ("process", string, None, ""),
             ("ticket_no_wire", string, None, ""),
             ("related", string, repeated, ""),
             ("served_at", FieldDescriptor.TYPE_MESSAGE, None, ".google.protobuf.Timestamp"),
@@ -211,7 +211,7 @@ def _ext(**changes: Any) -> Extended:
     base["window"] = _spec().window
     values = {
         **base,
-        "instrument": Tier.SUBPOENA,
+        "process": Tier.SUBPOENA,
         "ticket": "T-7",
         "related": ("w-1", "w-2"),
         "served_at": dt.datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
@@ -224,7 +224,7 @@ def _ext(**changes: Any) -> Extended:
 def test_the_new_fields_are_described_from_their_annotations() -> None:
     kinds = {f.name: (f.kind, f.many, f.optional) for f in EXTENDED if f.name in NEW}
     assert kinds == {
-        "instrument": (Kind.CHOICE, False, True),
+        "process": (Kind.CHOICE, False, True),
         "ticket": (Kind.TEXT, False, False),
         "related": (Kind.TEXT, True, False),
         "served_at": (Kind.TIME, False, True),
@@ -234,7 +234,7 @@ def test_the_new_fields_are_described_from_their_annotations() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, {"instrument": None, "ticket": "", "related": (), "served_at": None, "urgent": False}],
+    [{}, {"process": None, "ticket": "", "related": (), "served_at": None, "urgent": False}],
 )
 def test_new_fields_round_trip_the_wire_and_the_stored_rows(
     extended: types.SimpleNamespace, changes: dict[str, Any]
@@ -256,16 +256,16 @@ def test_a_row_stored_before_the_fields_existed_reads_with_their_defaults(
     extended: types.SimpleNamespace,
 ) -> None:
     assert warrant_rows.spec_from_json(OLD_ROW) == _ext(
-        instrument=None, ticket="", related=(), served_at=None, urgent=False
+        process=None, ticket="", related=(), served_at=None, urgent=False
     )
 
 
 def test_a_new_choice_is_checked_on_the_wire(extended: types.SimpleNamespace) -> None:
     wire = convert.spec_to_pb(_ext())
-    wire.instrument = "us.warrant_of_the_moon"
+    wire.process = "us.warrant_of_the_moon"
     with pytest.raises(
         InvalidArgument,
-        match=r"^spec.instrument: unknown instrument 'us\.warrant_of_the_moon' "
+        match=r"^spec.process: unknown process 'us\.warrant_of_the_moon' "
         r"\(known: us.subpoena, us.search_warrant\)$",
     ):
         convert.spec_from_pb(wire)
@@ -282,7 +282,7 @@ expires_at: 2026-06-01T00:00:00Z
 nondisclosure_until: 2026-09-01T12:30:00Z
 include_received_direct: true
 document_sha256: "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB"
-instrument: us.subpoena
+process: us.subpoena
 ticket_no: T-7
 related: [w-1, w-2]
 served_at: 2026-01-15T09:00:00Z
@@ -294,7 +294,7 @@ def test_new_fields_are_read_from_a_warrant_file(extended: types.SimpleNamespace
     assert warrant_file.parse_warrant_text(YAML) == _ext()
     without = "\n".join(YAML.splitlines()[:10]) + "\n"
     assert warrant_file.parse_warrant_text(without) == _ext(
-        instrument=None, ticket="", related=(), served_at=None, urgent=False
+        process=None, ticket="", related=(), served_at=None, urgent=False
     )
 
 
@@ -306,7 +306,7 @@ def test_new_fields_are_read_from_a_warrant_file(extended: types.SimpleNamespace
         (14, "served_at: 12", "served_at: expected an RFC 3339 timestamp, got a number (12)"),
         (12, "ticket_no: 12", "ticket_no: expected a string, got a number (12); quote it"),
         (12, "ticket: T-7", "ticket: unknown field (known: "),
-        (11, "instrument: moon", "instrument: unknown instrument 'moon' (known: us.subpoena"),
+        (11, "process: moon", "process: unknown process 'moon' (known: us.subpoena"),
         (13, "related: w-1", "related: expected a list of strings, got the string 'w-1'"),
         (12, 'ticket_no: "T\\u0007"', "ticket: contains the invisible or control character U+0007"),
     ],
@@ -344,7 +344,7 @@ def test_new_fields_come_from_the_console_form(extended: types.SimpleNamespace) 
         "nondisclosure_until": "2026-09-01T12:30",
         "include_received_direct": "on",
         "document_sha256": " " + "AB" * 32 + " ",
-        "instrument": "us.subpoena",
+        "process": "us.subpoena",
         "ticket": "T-7",
         "related": "w-1\nw-2",
         "served_at": "2026-01-15T09:00",
@@ -352,9 +352,9 @@ def test_new_fields_come_from_the_console_form(extended: types.SimpleNamespace) 
     }
     lists = {"categories": ["subscriber", "message_content"]}
     assert forms.WarrantForm.parse(typed, lists).spec() == _ext()
-    blank = {**typed, "instrument": "", "ticket": "", "related": "", "served_at": "", "urgent": ""}
+    blank = {**typed, "process": "", "ticket": "", "related": "", "served_at": "", "urgent": ""}
     assert forms.WarrantForm.parse(blank, lists).spec() == _ext(
-        instrument=None, ticket="", related=(), served_at=None, urgent=False
+        process=None, ticket="", related=(), served_at=None, urgent=False
     )
     with pytest.raises(InvalidArgument, match=r"^spec.served_at: 'soon' is not a time"):
         forms.WarrantForm.parse({**typed, "served_at": "soon"}, lists).spec()

@@ -181,6 +181,10 @@ class Client:
             self.warrants.LookupAccount, pb.WarrantServiceLookupAccountRequest(target=target)
         )
 
+    def list_due(self) -> pb.ListDueResponse:
+        """Every deadline clock of the warrants the caller may see, soonest first."""
+        return self._call(self.warrants.ListDue, pb.ListDueRequest())
+
     def checkpoint(self) -> pb.Checkpoint:
         return self._call(self.audit.GetCheckpoint, pb.GetCheckpointRequest())
 
@@ -239,13 +243,16 @@ class Client:
     def release(
         self, warrant_id: str, batch_size: int = 0, resume: pb.ReleaseResume | None = None
     ) -> Iterator[pb.ReleaseResponse]:
-        """The release stream; with `resume`, the rest of an interrupted one."""
-        return self._stream(
-            self.releases.Release(
-                pb.ReleaseRequest(warrant_id=warrant_id, batch_size=batch_size, resume=resume),
-                metadata=self._metadata,
-            )
-        )
+        """The release stream; with `resume`, the rest of an interrupted one. The call is made
+        when the stream is first read, not here: whoever writes it somewhere checks that place
+        first (gateway.api.package), so the gateway audits no release whose records would go
+        nowhere."""
+        request = pb.ReleaseRequest(warrant_id=warrant_id, batch_size=batch_size, resume=resume)
+
+        def call() -> Iterator[pb.ReleaseResponse]:
+            yield from self._stream(self.releases.Release(request, metadata=self._metadata))
+
+        return call()
 
     @staticmethod
     def _stream(stream: Any) -> Iterator[Any]:

@@ -16,6 +16,7 @@ from gateway.api.v1 import wsg_pb2 as pb
 from gateway.errors import InvalidArgument
 from gateway.model import SPEC_FIELDS, Kind, SpecField, Warrant, WarrantSpec, WarrantState, Window
 from gateway.release.items import Batch, Proof, Started, Summary
+from gateway.warrants.clocks import Deadline
 from gateway.warrants.validation import parse_choice
 
 
@@ -113,6 +114,17 @@ def state_from_pb(value: int) -> WarrantState | None:
         raise InvalidArgument(f"state: unknown value {value}") from None
 
 
+def deadline_to_pb(d: Deadline) -> pb.Deadline:
+    return pb.Deadline(
+        warrant_id=d.warrant,
+        case_number=d.case_number,
+        instrument=d.instrument or "",
+        clock=d.clock,
+        due_at=_ts(d.due_at),
+        status=d.status,
+    )
+
+
 def warrant_to_pb(w: Warrant, now: dt.datetime) -> pb.Warrant:
     msg = pb.Warrant(
         id=w.id,
@@ -129,6 +141,21 @@ def warrant_to_pb(w: Warrant, now: dt.datetime) -> pb.Warrant:
         msg.decided_at.CopyFrom(_ts(w.decided_at))
     if w.revoked_at:
         msg.revoked_at.CopyFrom(_ts(w.revoked_at))
+    if w.review is not None:
+        r = w.review
+        msg.review.CopyFrom(
+            pb.OverbreadthReview(
+                in_scope=dict(r.in_scope),
+                released=dict(r.released),
+                withheld=dict(r.withheld),
+                third_parties=r.third_parties,
+                pseudonymized_parties=r.pseudonymized_parties,
+                group_rooms=r.group_rooms,
+                share_withheld=r.share_withheld,
+                second_review=list(r.second_review),
+            )
+        )
+    msg.first_approved_by = w.first_approved_by or ""
     return msg
 
 

@@ -21,7 +21,14 @@ from typing import Any, BinaryIO
 from google.protobuf.json_format import MessageToDict
 
 from gateway.api.v1 import wsg_pb2 as pb
-from gateway.audit.evidence import MANIFEST, RECORDS, EvidenceError, check_proofs
+from gateway.audit.evidence import (
+    MANIFEST,
+    RECORDS,
+    EvidenceError,
+    check_manifest,
+    check_proofs,
+    proven_entry,
+)
 from gateway.audit.notes import Checkpoint, NoteError
 from gateway.audit.proofs import inclusion_json
 from gateway.datadir import open_private, private_dir
@@ -33,9 +40,18 @@ PROGRESS = "release.partial.json"
 
 
 def prepare_out_dir(out: pathlib.Path) -> None:
-    if out.exists() and any(out.iterdir()):
-        raise EvidenceError(f"{out} is not empty; choose a new directory for the evidence package")
-    private_dir(out)  # the package names who was investigated: 0700, its files 0600
+    """Everything local, before the release is asked for (its records would otherwise be
+    audited as released and go nowhere): a new or empty directory, made private, writable."""
+    if out.exists() and not out.is_dir():
+        raise EvidenceError(f"{out} is not a directory; choose a new directory for the package")
+    try:
+        if out.exists() and any(out.iterdir()):
+            raise EvidenceError(
+                f"{out} is not empty; choose a new directory for the evidence package"
+            )
+        private_dir(out)  # the package names who was investigated: 0700, its files 0600
+    except OSError as exc:
+        raise EvidenceError(f"{out} cannot be used: {exc.strerror or exc}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,12 +172,12 @@ class PackageAssembler:
             raise EvidenceError("the release stream ended without a summary")
         if summary.records_sha256 != self.file_hash.hexdigest():
             raise EvidenceError("the records received do not match the digest the gateway audited")
-        _check_audit_binding(summary)
+        completed = _check_audit_binding(summary)
         if summary.released != len(self.records):
             raise EvidenceError(
                 f"the summary counts {summary.released} records but {len(self.records)} arrived"
             )
-        return {
+        manifest: dict[str, Any] = {
             "warrant": MessageToDict(self._warrant, preserving_proto_field_name=True),
             "released": summary.released,
             "released_by_effect": dict(summary.released_by_effect),
@@ -183,6 +199,12 @@ class PackageAssembler:
             },
             "records": self.records,
         }
+        # What `wsg audit evidence` will check, checked now: a gateway whose summary differs
+        # from what it audited is caught while the release is received.
+        check_manifest(
+            manifest, completed, proven_entry(manifest["audit_inclusion_proofs"]["last_batch"])
+        )
+        return manifest
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
@@ -203,8 +225,13 @@ def write_package(
     If the stream breaks, `out` keeps the batches received for `resume_package`."""
     prepare_out_dir(out)
     assembler = PackageAssembler(warrant, on_started, on_batch)
-    assembler.progress(batch_size).write(out)
-    return _consume(out, stream, assembler, open_private(out / PARTIAL), batch_size)
+    try:
+        assembler.progress(batch_size).write(out)
+        handle = open_private(out / PARTIAL)
+    except OSError as exc:
+        raise EvidenceError(f"{out} cannot be written: {exc.strerror or exc}") from None
+    # Only now is the stream read for the first time, which makes the call (Client.release).
+    return _consume(out, stream, assembler, handle, batch_size)
 
 
 def resume_package(
@@ -284,14 +311,14 @@ def _proof(proof: pb.InclusionProof) -> dict[str, Any]:
     return inclusion_json(proof.index, proof.tree_size, proof.leaf, proof.hashes)
 
 
-def _check_audit_binding(summary: pb.ReleaseSummary) -> None:
+def _check_audit_binding(summary: pb.ReleaseSummary) -> dict[str, Any]:
     """The proofs must lead to the checkpoint's root, and the proven release.completed entry
     must name the digest of exactly the records received (signature: `wsg audit evidence`)."""
     try:
         checkpoint = Checkpoint.from_note(summary.checkpoint)
     except NoteError as exc:
         raise EvidenceError(f"the release's audit checkpoint is not valid: {exc}") from None
-    check_proofs(
+    return check_proofs(
         checkpoint,
         _proof(summary.last_batch_proof),
         _proof(summary.completed_proof),

@@ -8,6 +8,7 @@ it.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import pathlib
@@ -19,6 +20,7 @@ from typing import Protocol
 
 import grpc
 import structlog
+from google.protobuf.json_format import MessageToDict
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.trace import TracerProvider
 
@@ -28,6 +30,7 @@ from gateway.api.auth import (
     MtlsAuthenticator,
     require_loopback,
 )
+from gateway.api.convert import warrant_to_pb
 from gateway.api.decode import DecodeGuard
 from gateway.api.metrics import GatewayState, MetricsServer, read_certificates
 from gateway.api.observe import CallObserver
@@ -38,6 +41,7 @@ from gateway.api.servicers.policy import PolicyServicer
 from gateway.api.servicers.release import ReleaseItems, ReleaseServicer
 from gateway.api.servicers.store import StoreServicer
 from gateway.api.servicers.warrants import WarrantServicer
+from gateway.api.stalls import CallWatch, Stalls
 from gateway.api.v1 import wsg_pb2_grpc as pb_grpc
 from gateway.api.wire import add_release_servicer
 from gateway.audit.checkpoints import Checkpointer, Witness
@@ -48,19 +52,25 @@ from gateway.audit.events import (
     RolesRefused,
     StartRefused,
 )
+from gateway.audit.evidence import warrant_sha256
+from gateway.audit.log import AuditLog
 from gateway.audit.notes import NoteError, NoteSigner
 from gateway.audit.reader import AuditReader
+from gateway.audit.verify import first_fault
 from gateway.backends import open_backend
 from gateway.datadir import DataDir, load_or_create_secret, write_private
 from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument, ResourceExhausted
 from gateway.identity.pki import PkiPaths
 from gateway.identity.roles import Role, RoleBook, RolesChange, roles_file
-from gateway.model import Warrant, WarrantState
+from gateway.model import Scope, Tier, Warrant, WarrantSpec, WarrantState
+from gateway.model.review import Review
+from gateway.policy import instruments
 from gateway.policy.api import API_MODEL_FILE, ApiGuard
 from gateway.policy.changes import PolicyChanges
 from gateway.policy.live import Policies
 from gateway.policy.release import MODEL_FILE, ReleasePolicy
 from gateway.policy.rules import POLICY_NAMES, Watch
+from gateway.release.dryrun import dry_run
 from gateway.release.items import Batch, Resume, Started, Summary
 from gateway.release.pipeline import ReleaseRun
 from gateway.settings import Settings
@@ -73,6 +83,7 @@ EXPORT_TICK = 0.5  # seconds between checks whether a checkpoint export is due
 DRAIN_MARGIN = 5.0  # seconds past the drain grace before calls still running are cancelled
 DRAIN_WHY = "the gateway is shutting down (drained)"
 DRAIN_TICK = 0.05  # seconds between looks whether the releases in flight have ended
+RESERVED_WORKERS = 4  # handler threads releases never take: warrant and audit calls get them
 DRAIN_UNARY = 2.0  # seconds unary calls in flight get once the releases are done
 
 # The configuration is gateway.settings.Settings; the name ServerConfig stays for callers.
@@ -101,6 +112,28 @@ def _require_kept(path: pathlib.Path, what: str, ran_before: str, why: str) -> N
         raise FailedPrecondition(
             f"{what} {path} is missing, but this gateway has run before ({ran_before}); "
             f"restore it from backup: {why}"
+        )
+
+
+def _bind(add_port: Callable[[], int]) -> int:
+    """The port bound, or 0 when the address is in use or not one (grpcio returns 0 or raises
+    RuntimeError, by version): the caller refuses in one line, never a traceback."""
+    try:
+        return add_port()
+    except RuntimeError:
+        return 0
+
+
+def _require_verified(audit: AuditLog) -> None:
+    """Refuse to append to a log whose entries do not verify (two writers forked it, a line
+    was edited or cut): one line naming the first fault. The checkpoints are checked when the
+    checkpointer opens."""
+    fault = first_fault([line for _, line in audit.lines()])
+    if fault is not None:
+        raise FailedPrecondition(
+            f"the audit log {audit.location} does not verify: {fault.kind} at entry "
+            f"{fault.index}{': ' + fault.detail if fault.detail else ''}; the gateway will not "
+            "append to it: run `wsg audit verify` and investigate"
         )
 
 
@@ -174,6 +207,11 @@ class Gateway:
         self.pki = PkiPaths(data.root)
         self.backend = open_backend(config, data)
         self.audit = self.backend.audit
+        try:
+            _require_verified(self.audit)
+        except GatewayError:
+            self.backend.close()
+            raise
         slots = self.backend.release_slots
         self._release_slots = None if slots is None else threading.BoundedSemaphore(slots)
         try:
@@ -190,12 +228,19 @@ class Gateway:
             return config.auditors | {n for n, roles in held if Role.AUDITOR in roles}
 
         self.health = health.HealthServicer()
+        # Slow readers: a release call not read for release_unread_seconds is cut; at most
+        # max_releases stream at once (max_releases_per_principal each), always leaving
+        # RESERVED_WORKERS threads for warrant, audit and policy calls (a revocation gets through).
+        self.stalls = Stalls(config.release_unread_seconds)
+        self._release_cap = max(1, min(config.max_releases, config.max_workers - RESERVED_WORKERS))
+        self._releases_by: collections.Counter[str] = collections.Counter()
         self._serving = False
         self._runs: set[ReleaseRun] = set()
         self._runs_lock = threading.Lock()
         self._drain_deadline: float | None = None
         self._refusing: str | None = None  # why new calls are refused (draining)
         self._stopping = threading.Event()
+        self._stopped = False
         self._exporter = threading.Thread(
             target=self._export_checkpoints, name="wsg-checkpoints", daemon=True
         )
@@ -224,13 +269,16 @@ class Gateway:
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 0),
                 ("grpc.http2.max_ping_strikes", 2),
+                # No SO_REUSEPORT: a second gateway on a port this one holds is refused, not
+                # given half of the connections.
+                ("grpc.so_reuseport", 0),
             ],
         )
         pb_grpc.add_WarrantServiceServicer_to_server(
             WarrantServicer(self.book, auth, guard), self.server
         )
         add_release_servicer(  # batches go out as the bytes gateway.api.wire wrote
-            ReleaseServicer(self.book, auth, guard, self.release_run), self.server
+            ReleaseServicer(self.book, auth, guard, self.release_run, self.stalls), self.server
         )
         pb_grpc.add_AuditServiceServicer_to_server(
             AuditServicer(self.reader, auth, guard), self.server
@@ -250,22 +298,31 @@ class Gateway:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         enable_reflection((*SERVICES, health.SERVICE_NAME), self.server)
-        if self.credentials is None:
-            self.port = self.server.add_insecure_port(config.listen)
-        else:
-            self.port = self.server.add_secure_port(config.listen, self.credentials)
+        self.port = _bind(
+            lambda: (
+                self.server.add_insecure_port(config.listen)
+                if self.credentials is None
+                else self.server.add_secure_port(config.listen, self.credentials)
+            )
+        )
         if self.port == 0:
+            self._close_components()  # (the data directory's lock with them)
             raise InvalidArgument(f"cannot listen on {config.listen} (in use or not an address)")
+        self.backend.serving_at(self.address)
         self.health_server: grpc.Server | None = None
         self.health_port: int | None = None
-        if config.health_listen:
+        health_listen = config.health_listen
+        if health_listen:
             # Plaintext and health only: probes (Kubernetes, load balancers) cannot do mutual TLS.
-            self.health_server = grpc.server(
-                futures.ThreadPoolExecutor(max_workers=2), interceptors=[DecodeGuard()]
+            self.health_server = health_server = grpc.server(
+                futures.ThreadPoolExecutor(max_workers=2),
+                interceptors=[DecodeGuard()],
+                options=[("grpc.so_reuseport", 0)],
             )
             health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
-            self.health_port = self.health_server.add_insecure_port(config.health_listen)
+            self.health_port = _bind(lambda: health_server.add_insecure_port(health_listen))
             if self.health_port == 0:
+                self._close_components()
                 raise InvalidArgument(f"cannot listen on {config.health_listen} (health port)")
         self._watch: Watch | None = None
         self._companions: list[Companion] = []
@@ -274,10 +331,14 @@ class Gateway:
             try:
                 self.metrics = MetricsServer(config.metrics_listen, self._metrics_state())
             except GatewayError:
-                self.book.close()
-                self.store.close()
-                self.backend.close()
+                self._close_components()
                 raise
+
+    def _close_components(self) -> None:
+        """What __init__ opened, for a start refused after the components were open."""
+        self.book.close()
+        self.store.close()
+        self.backend.close()
 
     def attach(self, companion: Companion) -> None:
         """Serve `companion` with this gateway: started by start(), stopped by stop()."""
@@ -348,7 +409,23 @@ class Gateway:
             config.clock,
             config.max_targets,
             dt.timedelta(days=config.max_window_days),
+            instruments.load(config.policy_dir),
+            lambda tier: self.policies.current().release.reach(tier),
+            self._dry_run,
         )
+
+    def _dry_run(
+        self, spec: WarrantSpec, accounts: tuple[str, ...], tier: Tier, warrant_id: str
+    ) -> Review:
+        """The overbreadth review's dry run of a request being submitted (releases nothing)."""
+        scope = Scope(
+            targets=frozenset(accounts),
+            categories=frozenset(spec.categories),
+            window=spec.window,
+            include_received_direct=spec.include_received_direct,
+            tier=tier,
+        )
+        return dry_run(self.store, scope, self.policies.current().release, warrant_id)
 
     @property
     def roles(self) -> Mapping[str, tuple[str, ...]]:
@@ -393,7 +470,12 @@ class Gateway:
             self.audit.append(PolicyRefused(why=why))
 
     def release_run(
-        self, warrant: Warrant, principal: str, batch_size: int, resume: Resume | None = None
+        self,
+        warrant: Warrant,
+        principal: str,
+        batch_size: int,
+        resume: Resume | None = None,
+        watch: CallWatch | None = None,
     ) -> ReleaseItems:
         """A release of one warrant whose live state is re-read from the book after every batch."""
 
@@ -412,15 +494,38 @@ class Gateway:
             batch_size,
             self.config.max_call_seconds,
             resume=resume,
+            tier=self.book.tier(warrant),
             phone_regions=self.config.phone_regions,
+            warrant_sha256=warrant_sha256(
+                MessageToDict(
+                    warrant_to_pb(warrant, self.book.now()), preserving_proto_field_name=True
+                )
+            ),
         )
+        if watch is not None:
+            watch.on_cut = run.cut
         slots = self._release_slots
-        items = self._tracked(run, iter(run) if slots is None else _holding_slot(run, slots))
+        items = self._tracked(
+            run, principal, iter(run) if slots is None else _holding_slot(run, slots)
+        )
         return _tapped(warrant, items, self.release_taps) if self.release_taps else items
 
-    def _tracked(self, run: ReleaseRun, items: ReleaseItems) -> ReleaseItems:
-        """The release, known to drain() while it runs."""
+    def _tracked(self, run: ReleaseRun, principal: str, items: ReleaseItems) -> ReleaseItems:
+        """The release, known to drain() while it runs, within the caps on releases at once
+        (overall and per principal; beyond: RESOURCE_EXHAUSTED, before anything is audited)."""
         with self._runs_lock:
+            if len(self._runs) >= self._release_cap:
+                raise ResourceExhausted(
+                    f"{len(self._runs)} releases are streaming, the most this gateway runs at "
+                    "once (max_releases); retry when one has finished"
+                )
+            if self._releases_by[principal] >= self.config.max_releases_per_principal:
+                raise ResourceExhausted(
+                    f"{principal} already has {self._releases_by[principal]} releases "
+                    "streaming, the most one principal may (max_releases_per_principal); "
+                    "finish or cancel one first"
+                )
+            self._releases_by[principal] += 1
             self._runs.add(run)
             if self._drain_deadline is not None:
                 run.stop_at(self._drain_deadline, DRAIN_WHY)
@@ -429,6 +534,7 @@ class Gateway:
         finally:
             with self._runs_lock:
                 self._runs.discard(run)
+                self._releases_by[principal] -= 1
 
     @property
     def releases_in_flight(self) -> int:
@@ -505,6 +611,7 @@ class Gateway:
 
     def start(self) -> Gateway:
         self.server.start()
+        self.stalls.start()
         if self.health_server is not None:
             self.health_server.start()
         self._watch = self.policies.source.watch(self._policy_changed, self._policy_refused)
@@ -548,10 +655,15 @@ class Gateway:
         return self
 
     def stop(self, grace: float | None = 1.0) -> None:
+        """Stop serving and close everything; a second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         for companion in reversed(self._companions):
             companion.stop()
         self._serving = False
         self.server.stop(grace).wait()
+        self.stalls.stop()
         if self.health_server is not None:
             self.health_server.stop(None)
         if self.metrics is not None:
@@ -562,6 +674,9 @@ class Gateway:
         if self._exporter.is_alive():
             self._exporter.join()
         try:
+            # Signed as the gateway stops: an edit of the log while it is down, the last entry
+            # included, is caught when it next starts (Checkpointer._load).
+            self.checkpoints.latest()
             self.checkpoints.maybe_export(force=True)
         except GatewayError as exc:
             log.error("final checkpoint export failed", why=exc.message)

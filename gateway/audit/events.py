@@ -104,6 +104,10 @@ class WarrantSubmitted(Event):
     categories: list[str]
     window: list[str]  # [start, end) in RFC 3339
     expires_at: str
+    # The instrument (a catalogue key; None: a search warrant) and its tier at submission;
+    # entries written before instruments lack both.
+    instrument: str | None = None
+    tier: str | None = None
 
 
 @kind("warrant.submit_refused", Readers.ACTOR)
@@ -128,7 +132,35 @@ class WarrantDecision(Event):
 @kind("warrant.approved", Readers.ACTOR_AND_OWNER)
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class WarrantApproved(WarrantDecision):
-    pass
+    # The overbreadth dry run's figures the reviewers saw (gateway.model.review), and the
+    # first reviewer when they asked for two; absent on warrants submitted before it existed.
+    review: dict[str, Any] | None = None
+    first_approved_by: str | None = None
+
+
+@kind("clock.passed", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ClockPassed(Event):
+    """A deadline clock's time passed (gateway.warrants.clocks): written once, by the call that
+    saw it first (`principal`: who was asking, or the gateway's own check)."""
+
+    warrant: str
+    principal: str
+    clock: str
+    due_at: str
+    instrument: str | None
+
+
+@kind("warrant.first_approval", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class WarrantFirstApproval(Event):
+    """The first of two approvals a broad request needs; it stays SUBMITTED until a second
+    reviewer (another person, whom the API policy lets be one) approves."""
+
+    warrant: str
+    principal: str
+    review: dict[str, Any]
+    reason: str | None
 
 
 @kind("warrant.rejected", Readers.ACTOR_AND_OWNER)
@@ -227,6 +259,10 @@ class ReleaseCompleted(Event):
     identifiers_replaced: dict[str, int]
     quotes_withheld: int
     texts_withheld: int
+    # The sha256 of the approved warrant as the evidence package's manifest shows it (canonical
+    # JSON of its wire form: spec, targets, submission and decision; audit.evidence), so every
+    # manifest field is bound to this entry. Absent in entries written before it existed.
+    warrant_sha256: str = ""
 
 
 @kind("release.refused", Readers.ACTOR_AND_OWNER)
@@ -252,6 +288,9 @@ class ReleaseFailed(Event):
     warrant: str
     principal: str
     why: str
+    # Batches whose release.batch entry was written but which were not (or not surely)
+    # delivered: the call ended while they were being sent, or before.
+    undelivered: list[int] = dataclasses.field(default_factory=list)
 
 
 # -- looking up accounts -------------------------------------------------------------------

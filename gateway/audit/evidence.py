@@ -15,6 +15,7 @@ import pathlib
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.audit.canonical import canonical_bytes
 from gateway.audit.notes import Checkpoint, NoteError, NoteVerifier, open_checkpoint
 from gateway.audit.proofs import check_inclusion_json
 from gateway.audit.tree import ProofError
@@ -49,10 +50,98 @@ def check_proofs(
     return entry
 
 
+# The summary figures a manifest carries, each equal to the same field of the audited
+# release.completed entry.
+COUNTS = (
+    "released",
+    "released_by_effect",
+    "released_by_category",
+    "withheld",
+    "pseudonymized_parties",
+    "identifiers_replaced",
+    "quotes_withheld",
+    "texts_withheld",
+    "batches",
+)
+# Every field a manifest has; one more (or one fewer) is not a package this gateway wrote.
+FIELDS = frozenset(
+    {
+        *COUNTS,
+        "warrant",
+        "audit_index",
+        "audit_checkpoint",
+        "audit_inclusion_proofs",
+        "files",
+        "records",
+    }
+)
+
+PROOF_FIELDS = frozenset({"tree_size", "index", "leaf", "proof"})
+
+
+def warrant_sha256(warrant: dict[str, Any]) -> str:
+    """The digest that binds a manifest's `warrant` (the approved warrant in its wire form as
+    JSON: spec, targets, state, submission and decision) to the release.completed entry:
+    sha256 of its canonical JSON. The gateway computes it from the same form it hands the
+    client, so both sides hash the same value."""
+    return hashlib.sha256(canonical_bytes(warrant)).hexdigest()
+
+
+def check_manifest(manifest: dict[str, Any], completed: dict[str, Any], last_batch: Any) -> None:
+    """Every field of the manifest against the audited entries (the release.completed entry,
+    and the last batch's entry `last_batch`, both proven in the checkpoint): the warrant by
+    its digest, every count, the entry's index, the records' count and the last batch."""
+    unknown = sorted(set(manifest) - FIELDS)
+    if unknown:
+        raise EvidenceError(f"{MANIFEST} has fields the audit log does not bind: {unknown}")
+    bound = completed.get("warrant_sha256")
+    if not bound:
+        raise EvidenceError(
+            "the audited release entry does not bind the warrant (written by a gateway from "
+            "before evidence manifests were bound); the manifest cannot be checked"
+        )
+    if warrant_sha256(manifest["warrant"]) != bound:
+        raise EvidenceError(f"{MANIFEST}: warrant is not the warrant the audited release names")
+    for field in COUNTS:
+        if manifest[field] != completed.get(field):
+            raise EvidenceError(
+                f"{MANIFEST}: {field} is {manifest[field]!r}, the audit log says "
+                f"{completed.get(field)!r}"
+            )
+    files = manifest["files"]
+    if (
+        set(files) != {RECORDS}
+        or set(files[RECORDS]) != {"sha256", "records"}
+        or files[RECORDS]["records"] != completed.get("released")
+    ):
+        raise EvidenceError(f"{MANIFEST}: files does not match the audited release")
+    proofs = manifest["audit_inclusion_proofs"]
+    if set(proofs) != {"last_batch", "completed"} or any(
+        set(proof) != PROOF_FIELDS for proof in proofs.values()
+    ):
+        raise EvidenceError(f"{MANIFEST}: audit_inclusion_proofs are not the two proofs")
+    if manifest["audit_index"] != proofs["completed"].get("index"):
+        raise EvidenceError(f"{MANIFEST}: audit_index is not the proven release entry's index")
+    if completed["batches"] == 0:
+        return
+    listed = manifest["records"]
+    if (
+        not isinstance(last_batch, dict)
+        or last_batch.get("event") != "release.batch"
+        or last_batch.get("warrant") != completed.get("warrant")
+        or last_batch.get("batch") != completed["batches"] - 1
+        or listed[len(listed) - len(last_batch.get("records", [])) :] != last_batch["records"]
+    ):
+        raise EvidenceError(
+            f"{MANIFEST}: the last batch's proof is not of this release's last batch"
+        )
+
+
 def verify_package(out: pathlib.Path, verifiers: Sequence[NoteVerifier]) -> dict[str, Any]:
     """Check an evidence package on disk, with no server: every record against the manifest,
-    the records file against the audited release entry, that entry against the checkpoint, and
-    the checkpoint's signature against the gateway's verifier key. Returns the manifest."""
+    the records file against the audited release entry, that entry against the checkpoint, the
+    checkpoint's signature against the gateway's verifier key, and every other manifest field
+    against the audited entries (check_manifest). Returns the manifest."""
     try:
         manifest: dict[str, Any] = json.loads((out / MANIFEST).read_text())
         data = (out / RECORDS).read_bytes()
@@ -63,6 +152,9 @@ def verify_package(out: pathlib.Path, verifiers: Sequence[NoteVerifier]) -> dict
         file_sha256 = manifest["files"][RECORDS]["sha256"]
         note, proofs = manifest["audit_checkpoint"], manifest["audit_inclusion_proofs"]
         warrant_id = manifest["warrant"]["id"]
+        missing = sorted(FIELDS - set(manifest))
+        if missing:
+            raise KeyError(missing[0])
     except (KeyError, TypeError) as exc:
         raise EvidenceError(f"{MANIFEST} lacks {exc}") from None
     if hashlib.sha256(data).hexdigest() != file_sha256:
@@ -70,9 +162,14 @@ def verify_package(out: pathlib.Path, verifiers: Sequence[NoteVerifier]) -> dict
     lines = data.splitlines()
     if len(lines) != len(listed):
         raise EvidenceError(f"{RECORDS} holds {len(lines)} records, {MANIFEST} lists {len(listed)}")
-    for number, (line, (record_id, digest)) in enumerate(zip(lines, listed, strict=True), 1):
+    for number, (line, listing) in enumerate(zip(lines, listed, strict=True), 1):
+        if not isinstance(listing, list) or len(listing) != 2:
+            raise EvidenceError(f"{MANIFEST}: records entry {number} is not [id, sha256]")
+        record_id, digest = listing
         if hashlib.sha256(line).hexdigest() != digest:
             raise EvidenceError(f"{RECORDS} line {number} ({record_id}) does not match its sha256")
+        if _record_id(line) != record_id:
+            raise EvidenceError(f"{MANIFEST}: records entry {number} names another record's id")
     try:
         checkpoint = open_checkpoint(note, verifiers)
     except NoteError as exc:
@@ -84,4 +181,21 @@ def verify_package(out: pathlib.Path, verifiers: Sequence[NoteVerifier]) -> dict
         raise EvidenceError(
             f"the audited release is of warrant {entry.get('warrant')}, not {warrant_id}"
         )
+    check_manifest(manifest, entry, proven_entry(proofs["last_batch"]))
     return manifest
+
+
+def proven_entry(proof: dict[str, Any]) -> Any:
+    """The entry an inclusion proof (already checked) proves, parsed."""
+    try:
+        return json.loads(base64.b64decode(proof["leaf"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EvidenceError(f"the release's audit proof is not valid: {exc}") from None
+
+
+def _record_id(line: bytes) -> Any:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        raise EvidenceError(f"{RECORDS}: a line is not a JSON record") from None
+    return record.get("id") if isinstance(record, dict) else None

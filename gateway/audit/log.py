@@ -14,6 +14,10 @@ from typing import NoReturn, Protocol
 from gateway.audit.events import Event
 from gateway.audit.tree import MerkleTree
 
+# Asked just before an entry is written, under the log's write lock: None lets it be written,
+# an entry is written in its place (a release.stopped for a warrant revoked meanwhile).
+Veto = Callable[[], Event | None]
+
 
 class AuditLog(Protocol):
     """Write-ahead: `append` returns only once the entry is durable."""
@@ -39,6 +43,15 @@ class AuditLog(Protocol):
 
     def append_many(self, events: Sequence[Event]) -> list[int]:
         """Write entries in order, durably together; their indexes, or Unavailable."""
+        ...
+
+    def append_checked(self, event: Event, veto: Veto) -> int | None:
+        """Write `event` unless `veto`, asked under the same lock as the write (and on
+        PostgreSQL in the same transaction, after the shared log's lock), returns an entry to
+        write instead. Nothing another writer does can fall between the question and the
+        write: a warrant's revocation is ordered wholly before it (then the veto sees it) or
+        wholly after the entry. The entry's time is read before the veto is asked. Returns
+        `event`'s index, or None when the veto's entry was written in its place."""
         ...
 
     def sync(self) -> None:

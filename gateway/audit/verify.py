@@ -228,3 +228,10 @@ def _first_unproven(opened: list[Checkpoint], tree: MerkleTree, bad: Checkpoint)
 def _claimed_size(text: str) -> int:
     lines = text.split("\n")
     return int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else 0
+
+
+def first_fault(lines: Sequence[bytes]) -> Fault | None:
+    """The first fault the entries themselves show (no checkpoint needed), or None: what a
+    gateway checks before it appends to a log it opens (gateway.api.server)."""
+    faults = sorted(entry_faults(lines))
+    return faults[0] if faults else None

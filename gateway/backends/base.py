@@ -47,4 +47,9 @@ class Backend(Protocol):
         """FailedPrecondition if another replica of this deployment uses other keys."""
         ...
 
+    def serving_at(self, address: str) -> None:
+        """Where the gateway listens, once bound (the embedded data lock names it to a second
+        gateway it refuses)."""
+        ...
+
     def close(self) -> None: ...

@@ -21,10 +21,11 @@ from gateway.model import (
     format_time,
     parse_time,
 )
+from gateway.model.review import Review
 
 COLUMNS = (
     "id, spec, state, target_accounts, submitted_by, submitted_at, decided_by, decided_at,"
-    " revoked_by, revoked_at, reason"
+    " revoked_by, revoked_at, reason, review, first_approved_by"
 )
 
 
@@ -32,7 +33,9 @@ def statements(mark: str) -> dict[str, str]:
     """Every statement the rows run, from constant text only."""
     return {
         "insert": "INSERT INTO warrants (id, spec, state, target_accounts, submitted_by,"
-        f" submitted_at, request_id, request_sha256) VALUES ({', '.join([mark] * 8)})",
+        f" submitted_at, request_id, request_sha256, review) VALUES ({', '.join([mark] * 9)})",
+        "first_approved": f"UPDATE warrants SET first_approved_by = {mark} WHERE id = {mark}"
+        f" AND state = {mark} AND first_approved_by IS NULL",
         "by_request": f"SELECT {COLUMNS}, request_sha256 FROM warrants"
         f" WHERE submitted_by = {mark} AND request_id = {mark}",
         "get": f"SELECT {COLUMNS} FROM warrants WHERE id = {mark}",
@@ -41,6 +44,9 @@ def statements(mark: str) -> dict[str, str]:
         "revoked": f"UPDATE warrants SET state = {mark}, revoked_by = {mark}, revoked_at = {mark},"
         f" reason = {mark} WHERE id = {mark} AND state = {mark}",
         "newest_first": f"SELECT {COLUMNS} FROM warrants ORDER BY seq DESC",
+        "clock_passed": "INSERT INTO clock_transitions (warrant, clock, due_at)"
+        f" VALUES ({mark}, {mark}, {mark}) ON CONFLICT DO NOTHING",
+        "clocks_passed": "SELECT warrant, clock FROM clock_transitions",
     }
 
 
@@ -93,8 +99,13 @@ def _opt_time(text: str | None) -> Any:
 
 
 def from_row(row: tuple[Any, ...]) -> Warrant:
-    (wid, spec_text, state, accounts, sub_by, sub_at, dec_by, dec_at, rev_by, rev_at, reason) = row
+    (wid, spec_text, state, accounts, sub_by, sub_at, dec_by, dec_at, rev_by, rev_at, reason) = row[
+        :11
+    ]
+    review, first = row[11:13]
     return Warrant(
+        review=None if review is None else Review.from_json(review),
+        first_approved_by=first,
         id=wid,
         spec=spec_from_json(spec_text),
         state=WarrantState(state),
@@ -130,8 +141,24 @@ class Rows:
                 format_time(warrant.submitted_at),
                 request_id,
                 request_sha256,
+                None if warrant.review is None else warrant.review.to_json(),
             ),
         )
+
+    def mark_clock(self, warrant_id: str, clock: str, due_at: str) -> bool:
+        """Record that a clock has passed; False if some call recorded it before."""
+        cur = self._conn.execute(self._sql["clock_passed"], (warrant_id, clock, due_at))
+        return bool(cur.rowcount == 1)
+
+    def clocks_passed(self) -> set[tuple[str, str]]:
+        return {(str(w), str(c)) for w, c in self._conn.execute(self._sql["clocks_passed"])}
+
+    def set_first_approval(self, warrant_id: str, principal: str) -> bool:
+        """Record the first of two approvals; False if the warrant moved meanwhile."""
+        cur = self._conn.execute(
+            self._sql["first_approved"], (principal, warrant_id, WarrantState.SUBMITTED.value)
+        )
+        return bool(cur.rowcount == 1)
 
     def by_request(self, principal: str, request_id: str) -> tuple[Warrant, str] | None:
         row = self._conn.execute(self._sql["by_request"], (principal, request_id)).fetchone()

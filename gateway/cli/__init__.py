@@ -15,7 +15,7 @@ from gateway.cli.release import release
 from gateway.cli.roles import roles
 from gateway.cli.serve import serve
 from gateway.cli.store import store
-from gateway.cli.warrant import warrant
+from gateway.cli.warrant import due, warrant
 from gateway.logs import quiet_logging
 
 
@@ -46,6 +46,7 @@ for command in (
     demo,
     store,
     warrant,
+    due,
     release,
     audit,
     db_group,

@@ -8,7 +8,7 @@ import functools
 import json
 import pathlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn, TypeVar, cast
 
 import click
@@ -147,6 +147,35 @@ def warrant_table(warrants: list[pb.Warrant]) -> Table:
     return table
 
 
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def review_rows(w: pb.Warrant) -> list[tuple[str, str]]:
+    """The overbreadth review's figures as `wsg warrant show` prints them."""
+    if not w.HasField("review"):
+        return []
+    r = w.review
+    rows = [
+        ("in scope", _counts(r.in_scope)),
+        ("would release", _counts(r.released)),
+        ("would withhold", _counts(r.withheld)),
+        (
+            "third parties",
+            f"{r.third_parties} touched, {r.pseudonymized_parties} of them as pseudonyms",
+        ),
+        ("group rooms", str(r.group_rooms)),
+        ("share withheld", f"{r.share_withheld:.1%}"),
+        (
+            "reviewers needed",
+            "2: " + "; ".join(r.second_review) if r.second_review else "1",
+        ),
+    ]
+    if w.first_approved_by:
+        rows.append(("first approval", w.first_approved_by))
+    return rows
+
+
 def show_warrant(w: pb.Warrant) -> None:
     s = w.spec
     table = Table(show_header=False, title=f"warrant {w.id}")
@@ -173,6 +202,8 @@ def show_warrant(w: pb.Warrant) -> None:
         rows.append(("revoked", f"{w.revoked_by} at {w.revoked_at.ToJsonString()}"))
     if w.reason:
         rows.append(("reason / note", w.reason))
+    rows.insert(1, ("instrument", s.instrument or "(none: a search warrant)"))
+    rows += review_rows(w)
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 
 import click
+from rich.table import Table
 
 from gateway.api.convert import spec_to_pb
 from gateway.api.v1 import wsg_pb2 as pb
@@ -120,3 +121,44 @@ def list_(state: str | None, limit: int, conn: Connection, as_json: bool) -> Non
         print_json([warrant_dict(w) for w in warrants])
     else:
         console.print(warrant_table(warrants))
+
+
+@click.command()
+@connection_options
+@json_option
+@friendly_errors
+def due(conn: Connection, as_json: bool) -> None:
+    """What is due and overdue: responses per instrument, emergency follow-ups, preservation
+    holds, non-disclosure ends and expiries of the warrants you may see, soonest first."""
+    with conn.open() as client:
+        found = client.list_due().deadlines
+    if as_json:
+        print_json(
+            [
+                {
+                    "warrant": d.warrant_id,
+                    "case_number": d.case_number,
+                    "instrument": d.instrument or None,
+                    "clock": d.clock,
+                    "due_at": d.due_at.ToJsonString(),
+                    "status": d.status,
+                }
+                for d in found
+            ]
+        )
+        return
+    table = Table(title="deadlines")
+    for column in ("due at", "status", "clock", "warrant", "case", "instrument"):
+        table.add_column(column)
+    for d in found:
+        style = "bold red" if d.status == "overdue" else "yellow" if d.status == "due" else ""
+        table.add_row(
+            d.due_at.ToJsonString(),
+            d.status,
+            d.clock,
+            d.warrant_id,
+            d.case_number,
+            d.instrument or "-",
+            style=style,
+        )
+    console.print(table)

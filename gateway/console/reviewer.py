@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from gateway.console.pages import Pages, deadline
 from gateway.console.web import Visit, posted
 from gateway.errors import InvalidArgument
-from gateway.model import WarrantState
+from gateway.model import Tier, WarrantState
 
 
 class ReviewerPages:
@@ -52,7 +52,10 @@ class ReviewerPages:
         if rpc == "Reject" and not reason.strip():
             raise InvalidArgument("reason: say why the warrant is rejected")
         if rpc == "Approve":
-            self.book.approve(warrant.id, principal, reason)
+            if self.book.tier(warrant) is Tier.EMERGENCY:
+                self.guard.require(principal, "ApproveEmergency", warrant.id, warrant.submitted_by)
+            second = self.guard.may(principal, "SecondReview", warrant.submitted_by)
+            self.book.approve(warrant.id, principal, reason, second)
         else:
             self.book.reject(warrant.id, principal, reason)
         back = str(posted(form).get("back") or "")

@@ -10,7 +10,9 @@ stops (nothing is released unaudited), and the pool reconnects once the database
 from __future__ import annotations
 
 import contextlib
+import queue
 import re
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -86,17 +88,69 @@ def stream_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of `query` from a server-side cursor, `page` at a time, never all at once.
 
-    Read with fetchmany, not by iterating the cursor: psycopg's row generator raises again from
-    its own cleanup when a lost connection ends the stream. Closed quietly for the same reason:
-    with the connection gone there is no one to tell, and the reader already got the error."""
+    Past the first page, the next page is fetched on a thread while the caller works through
+    this one (`_ahead`): the round trip, and the database's work for the page, overlap the
+    caller's instead of stopping it. Read with fetchmany, not by iterating the cursor:
+    psycopg's row generator raises again from its own cleanup when a lost connection ends the
+    stream. Closed quietly for the same reason: with the connection gone there is no one to
+    tell, and the reader already got the error."""
     cur = conn.cursor(name=name)
     try:
         cur.execute(query, params)
-        while rows := cur.fetchmany(page):
-            yield from rows
+        rows = cur.fetchmany(page)
+        yield from rows
+        if len(rows) == page:
+            yield from _ahead(cur, page)
     finally:
         with contextlib.suppress(psycopg.Error):
             cur.close()
+
+
+def _ahead(cur: psycopg.ServerCursor[Any], page: int) -> Iterator[tuple[Any, ...]]:
+    """The cursor's remaining rows, each page fetched on a thread while the caller reads the
+    one before: at most one page waits (memory stays bounded). What the fetch raised is raised
+    here; the thread is stopped and joined before the cursor is closed (the generator's end,
+    or its abandonment). psycopg serializes the connection's other statements with it."""
+    # A page, what the fetch raised, or None: no more rows.
+    pages: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: list[tuple[Any, ...]] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        # The last item: None once every row came; else what stopped the fetch (fail closed:
+        # a stream cut short is never read as a stream that ended).
+        end: Exception | None = Unavailable("the database stopped giving rows")
+        try:
+            while not stop.is_set():
+                rows = cur.fetchmany(page)
+                if not rows:
+                    end = None
+                    break
+                if not put(rows):
+                    return
+        except psycopg.Error as exc:  # handed to the reader, who raises it
+            end = exc
+        finally:
+            put(end)
+
+    worker = threading.Thread(target=fetch, name="wsg-rows", daemon=True)
+    worker.start()
+    try:
+        while (item := pages.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def one_line(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 """The gateway's vocabulary, free of I/O: every package below the edges shares these words.
 
-vocabulary  categories, relations, effects, window positions, warrant states, target kinds
+vocabulary  categories, relations, effects, window positions, tiers, warrant states, target
+            kinds
 records     Window, Scope (what a store is asked) and StoreRecord (what it answers)
 warrant     WarrantSpec and Warrant (the lifecycle's data; its rules are gateway.warrants)
 fields      a spec's fields described once (kind, label, names) for every representation
@@ -19,6 +20,7 @@ from gateway.model.vocabulary import (
     Effect,
     Relation,
     TextMode,
+    Tier,
     WarrantState,
     WindowPosition,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "SpecField",
     "StoreRecord",
     "TextMode",
+    "Tier",
     "Warrant",
     "WarrantSpec",
     "WarrantState",

@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 
-from gateway.model.vocabulary import Category, Relation, WindowPosition
+from gateway.model.vocabulary import Category, Relation, Tier, WindowPosition
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,6 +33,7 @@ class Scope:
     categories: frozenset[Category]
     window: Window
     include_received_direct: bool = False
+    tier: Tier = Tier.SEARCH_WARRANT  # the instrument's tier: what the policy lets it reach
 
 
 @dataclasses.dataclass(slots=True)  # not frozen: built once per record on the hot path

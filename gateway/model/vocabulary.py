@@ -48,6 +48,17 @@ class WindowPosition(enum.StrEnum):
     TIMELESS = "timeless"  # records with no time of their own (the account record)
 
 
+class Tier(enum.StrEnum):
+    """The kind of legal process as the release policy sees it (an instrument's tier, from the
+    catalogue gateway.legal.catalogue reads): each tier reaches less than the one after it."""
+
+    SUBSCRIBER = "subscriber"  # subscriber-data request: the account record only
+    COMMUNICATION_RECORDS = "communication_records"  # records of communication, no content
+    SEARCH_WARRANT = "search_warrant"  # the above and content
+    EMERGENCY = "emergency"  # emergency disclosure: what the emergency rows allow
+    PRESERVATION = "preservation"  # nothing leaves: the records are frozen
+
+
 class WarrantState(enum.StrEnum):
     SUBMITTED = "SUBMITTED"
     APPROVED = "APPROVED"

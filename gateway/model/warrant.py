@@ -13,6 +13,7 @@ import datetime as dt
 
 from gateway.model.fields import SpecField, about, describe
 from gateway.model.records import Window
+from gateway.model.review import Review
 from gateway.model.vocabulary import Category, WarrantState
 
 
@@ -72,6 +73,31 @@ class WarrantSpec:
             lowercase=True,
         ),
     )
+    # The kind of legal process, a key of the instrument catalogue (policies/instruments.yaml,
+    # gateway.policy.instruments); None: a search warrant, as before instruments existed.
+    instrument: str | None = dataclasses.field(
+        default=None,
+        metadata=about(
+            label="Instrument (the kind of legal process; empty: a search warrant)",
+            title="Instrument",
+            example="kr.search_warrant",
+        ),
+    )
+    # Why an emergency disclosure cannot wait for legal process (required for the emergency
+    # tier: gateway.warrants.book).
+    justification: str | None = dataclasses.field(
+        default=None,
+        metadata=about(label="Emergency justification", title="Justification", multiline=True),
+    )
+    # The emergency disclosure this request is the follow-up legal process of (its warrant id).
+    follows_up: str | None = dataclasses.field(
+        default=None,
+        metadata=about(
+            label="Follow-up of emergency request (warrant id)",
+            title="Follows up",
+            example="w-0123456789abcdef",
+        ),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +113,10 @@ class Warrant:
     revoked_by: str | None = None
     revoked_at: dt.datetime | None = None
     reason: str | None = None
+    # The overbreadth dry run's figures at submission (None: submitted before it existed).
+    review: Review | None = None
+    # Who approved first, when the review asked for a second reviewer (still SUBMITTED).
+    first_approved_by: str | None = None
 
     def live_state(self, now: dt.datetime) -> WarrantState:
         if self.state is WarrantState.APPROVED and now >= self.spec.expires_at:

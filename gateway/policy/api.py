@@ -26,6 +26,10 @@ from gateway.policy.rules import API_RULES_FILE
 
 API_MODEL_FILE = "api_model.conf"
 RELATIONS = ("own", "other", "none")
+# What the API rules may grant besides calling an RPC: being the second reviewer of a request
+# whose overbreadth review asks for two (gateway.warrants.book.approve).
+# And approving an emergency disclosure (still never one's own: the two-person rule holds).
+ACTIONS = ("SecondReview", "ApproveEmergency")
 
 
 class ApiPolicy:
@@ -48,6 +52,7 @@ class ApiPolicy:
             if not path.is_file():
                 raise FailedPrecondition(f"API policy file {path} is missing")
         text = rules.read_text() if rules_text is None else rules_text
+        rpcs = (*rpcs, *(a for a in ACTIONS if a not in rpcs))
         with CASBIN_LOCK:
             try:
                 enforcer = casbin.Enforcer(str(model), TextAdapter(text))

@@ -8,8 +8,9 @@ it does not name: any value) and says what a decision on those requests may be: 
 and for a released record which text modes. Checked over every compiled decision, so a limit
 holds for every combination of the fields it does not name, `received_direct` included.
 
-A new request field (the legal-process tier, issue 15) is one more name a pattern may use, and
-its limits are more rows here (say, `instrument: preservation` may only withhold).
+The legal-process tier (gateway.policy.instruments) is a request field like the others: what
+the law lets each tier reach at most is a row here (`TIER_REACH`), so no rule can make a
+subscriber-data request release content or a preservation request release anything.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
-from gateway.model import Category, Effect, Relation, TextMode, WarrantState, WindowPosition
+from gateway.model import (
+    Category,
+    Effect,
+    Relation,
+    TextMode,
+    Tier,
+    WarrantState,
+    WindowPosition,
+)
 
 WITHHOLD_ONLY = frozenset({Effect.WITHHOLD})
 PSEUDONYMIZED_AT_MOST = frozenset({Effect.WITHHOLD, Effect.RELEASE_PSEUDONYMIZED})
@@ -53,6 +62,31 @@ class Limit:
 
 def _values(*values: object) -> frozenset[object]:
     return frozenset(values)
+
+
+# The most each tier of legal process may reach, whatever the rules say (issue 15's table): a
+# subscriber-data request the account record; a communication-records order no content and no
+# address book; a search warrant and an emergency disclosure (whose rows decide less) anything
+# the other limits allow; a preservation request nothing at all.
+TIER_REACH: Mapping[Tier, frozenset[Category]] = {
+    Tier.SUBSCRIBER: frozenset({Category.SUBSCRIBER}),
+    Tier.COMMUNICATION_RECORDS: frozenset(Category) - {Category.MESSAGE_CONTENT, Category.CONTACTS},
+    Tier.SEARCH_WARRANT: frozenset(Category),
+    Tier.EMERGENCY: frozenset(Category),
+    Tier.PRESERVATION: frozenset(),
+}
+
+
+def _tier_limits() -> tuple[Limit, ...]:
+    return tuple(
+        Limit(
+            "guarantee 2",
+            f"a category beyond what a {tier.value} request may reach",
+            {"tier": _values(tier), "category": frozenset(Category) - reach},
+        )
+        for tier, reach in TIER_REACH.items()
+        if reach != frozenset(Category)
+    )
 
 
 LIMITS: tuple[Limit, ...] = (
@@ -99,6 +133,7 @@ LIMITS: tuple[Limit, ...] = (
         ANY_EFFECT,
         SAFE_TEXT,
     ),
+    *_tier_limits(),
 )
 
 

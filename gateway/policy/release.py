@@ -7,12 +7,14 @@ firewall (model.conf explains how pycasbin's enforce_ex gives exactly that). The
 withhold reason are read from the row Casbin returns; no row → withhold "no_matching_rule".
 
 Fast path: the request domain is finite (4 relations × 6 categories × 3 window positions × 5 states
-× named × received_direct = 1440), so `load` asks the Enforcer once for every request and keeps the
-answers in a dict; `decide` / `decide_key` are one dict lookup. `decide_direct` still asks the
-Enforcer, and tests/test_policy.py proves the two agree on the whole domain. Compiling asks the
-Enforcer 1440 times at ~0.2 ms each: about 0.3 s on the development machine (17 rules), once
-per load; `ReleasePolicy.compile_seconds` and the INFO log line give the real figure. A lookup
-then takes well under a microsecond, against ~0.15 ms for asking the Enforcer.
+× named × received_direct × 5 tiers = 7200), so `load` asks the Enforcer once for every request
+and keeps the answers in a dict; `decide` / `decide_key` are one dict lookup. `decide_direct`
+still asks the Enforcer, and tests/test_policy.py proves the two agree on the whole domain.
+Compiling asks the Enforcer 7200 times (its matcher parsed once, gateway.policy.enforcer): about
+0.5 s on the development machine (38 rules), once per load; `ReleasePolicy.compile_seconds` and
+the INFO log line give the real figure; a policy loaded again in the same process (same bytes,
+same version) reuses its table. A lookup then takes well under a microsecond, against
+~0.15 ms for asking the Enforcer.
 
 Fail closed: `load` raises FailedPrecondition with one line naming the file and what is wrong, and
 never returns a half-loaded policy.
@@ -34,9 +36,9 @@ import structlog
 from casbin.util.log import disabled_logging
 
 from gateway.errors import FailedPrecondition
-from gateway.model import Category, Effect, Relation, TextMode, WarrantState, WindowPosition
+from gateway.model import Category, Effect, Relation, TextMode, Tier, WarrantState, WindowPosition
 from gateway.policy import guarantees
-from gateway.policy.enforcer import CASBIN_LOCK, TextAdapter, one_line
+from gateway.policy.enforcer import CASBIN_LOCK, Enforcer, TextAdapter, one_line
 
 log = structlog.get_logger("wsg.policy")
 
@@ -46,7 +48,7 @@ NO_MATCH_REASON = "no_matching_rule"
 WILDCARD = "*"
 NO_REASON = "-"
 
-REQUEST_FIELDS = ("relation", "category", "window", "state", "named", "received_direct")
+REQUEST_FIELDS = ("relation", "category", "window", "state", "named", "received_direct", "tier")
 POLICY_FIELDS = (*REQUEST_FIELDS, "effect", "reason", "text")
 NO_TEXT = "-"
 # First-match-wins depends on this effect (see model.conf); any other effect is refused.
@@ -60,6 +62,7 @@ _DOMAINS: dict[str, tuple[object, ...]] = {
     "state": tuple(WarrantState),
     "named": (True, False),
     "received_direct": (True, False),
+    "tier": tuple(Tier),
 }
 _PATTERNS: dict[str, frozenset[str]] = {
     name: frozenset(_YES_NO[v] if isinstance(v, bool) else str(v) for v in values) | {WILDCARD}
@@ -78,6 +81,7 @@ class DecisionRequest:
     state: WarrantState  # the warrant's live state at decision time
     named: bool  # the category is named in the warrant
     received_direct: bool  # the warrant asks for direct messages the target received
+    tier: Tier = Tier.SEARCH_WARRANT  # the instrument's tier (gateway.policy.instruments)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,14 +93,22 @@ class Decision:
 
 NO_MATCH = Decision(Effect.WITHHOLD, NO_MATCH_REASON)
 
+# Compiled tables by policy version (the sha256 of the model and the rules): the same bytes
+# are the same Casbin answers, so a process that loads one policy again (every gateway a test
+# starts, a replica's reload to the rules it already had) asks the Enforcer only once. The
+# table is never changed after it is built.
+_COMPILED: dict[str, dict[DecisionKey, Decision]] = {}
+_COMPILED_KEPT = 8
+_COMPILED_LOCK = threading.Lock()
+
 
 # A decision request as the compiled table's key: (relation, category, window, state, named,
-# received_direct).
-DecisionKey = tuple[Relation, Category, WindowPosition, WarrantState, bool, bool]
+# received_direct, tier).
+DecisionKey = tuple[Relation, Category, WindowPosition, WarrantState, bool, bool, Tier]
 
 
 def all_requests() -> list[DecisionRequest]:
-    """Every request in the policy's domain (1440 of them), in a stable order."""
+    """Every request in the policy's domain (7200 of them), in a stable order."""
     keys: Iterable[DecisionKey] = itertools.product(
         tuple(Relation),
         tuple(Category),
@@ -104,6 +116,7 @@ def all_requests() -> list[DecisionRequest]:
         tuple(WarrantState),
         (True, False),
         (True, False),
+        tuple(Tier),
     )
     return [DecisionRequest(*key) for key in keys]
 
@@ -226,6 +239,18 @@ def _parse_rules(path: pathlib.Path, text: str) -> list[list[str]]:
     return rows
 
 
+def _key(req: DecisionRequest) -> DecisionKey:
+    return (
+        req.relation,
+        req.category,
+        req.window,
+        req.state,
+        req.named,
+        req.received_direct,
+        req.tier,
+    )
+
+
 def _decision(result: bool, rule: Sequence[str]) -> Decision:
     """Turn enforce_ex's answer into a Decision: the effect and reason are the matched row's."""
     if not result:
@@ -253,6 +278,7 @@ def _casbin_values(
     state: object,
     named: object,
     received_direct: object,
+    tier: object,
 ) -> tuple[str, ...]:
     try:
         return (
@@ -262,11 +288,12 @@ def _casbin_values(
             WarrantState(str(state)).value,
             _yes_no(named),
             _yes_no(received_direct),
+            Tier(str(tier)).value,
         )
     except (ValueError, KeyError, TypeError):
         raise ValueError(
             "not a decision request in the policy's domain: "
-            f"{(relation, category, window, state, named, received_direct)!r}"
+            f"{(relation, category, window, state, named, received_direct, tier)!r}"
         ) from None
 
 
@@ -292,13 +319,19 @@ class ReleasePolicy:
         self._enforcer = enforcer
         self._lock = threading.Lock()  # the Enforcer is not documented as thread-safe
         started = time.perf_counter()
-        self._table: dict[DecisionKey, Decision] = {}
-        interned: dict[Decision, Decision] = {}
-        for req in all_requests():
-            decision = self.decide_direct(req)
-            self._table[
-                (req.relation, req.category, req.window, req.state, req.named, req.received_direct)
-            ] = interned.setdefault(decision, decision)
+        with _COMPILED_LOCK:
+            known = _COMPILED.get(version)
+        if known is None:
+            known = {}
+            interned: dict[Decision, Decision] = {}
+            for req in all_requests():
+                decision = self.decide_direct(req)
+                known[_key(req)] = interned.setdefault(decision, decision)
+            with _COMPILED_LOCK:
+                while len(_COMPILED) >= _COMPILED_KEPT:
+                    del _COMPILED[next(iter(_COMPILED))]
+                _COMPILED[version] = known
+        self._table: dict[DecisionKey, Decision] = known
         self.compile_seconds = time.perf_counter() - started
 
     @classmethod
@@ -324,7 +357,7 @@ class ReleasePolicy:
         rows = _parse_rules(policy_path, policy_text)
         with CASBIN_LOCK:
             try:
-                enforcer = casbin.Enforcer(model, TextAdapter(policy_text))
+                enforcer = Enforcer(model, TextAdapter(policy_text))
             except Exception as exc:  # noqa: BLE001 - any refusal means: do not load
                 raise _fail(policy_path, f"Casbin refused the policy ({one_line(exc)})") from None
             if enforcer.get_policy() != rows:
@@ -367,9 +400,7 @@ class ReleasePolicy:
 
     def decide_direct(self, req: DecisionRequest) -> Decision:
         """Ask the Casbin Enforcer (slow; the authority the fast path is tested against)."""
-        values = _casbin_values(
-            req.relation, req.category, req.window, req.state, req.named, req.received_direct
-        )
+        values = _casbin_values(*_key(req))
         with self._lock:
             result, rule = self._enforcer.enforce_ex(*values)
         return _decision(result, rule)
@@ -377,13 +408,9 @@ class ReleasePolicy:
     def decide(self, req: DecisionRequest) -> Decision:
         """The compiled decision for req (one dict lookup)."""
         try:
-            return self._table[
-                (req.relation, req.category, req.window, req.state, req.named, req.received_direct)
-            ]
+            return self._table[_key(req)]
         except KeyError:
-            _casbin_values(
-                req.relation, req.category, req.window, req.state, req.named, req.received_direct
-            )  # raises ValueError naming the bad request
+            _casbin_values(*_key(req))  # raises ValueError naming the bad request
             raise
 
     def decide_key(
@@ -394,13 +421,27 @@ class ReleasePolicy:
         state: WarrantState,
         named: bool,
         received_direct: bool,
+        tier: Tier,
     ) -> Decision:
         """Like decide, without building a DecisionRequest (the release loop's hot path)."""
         try:
-            return self._table[(relation, category, window, state, named, received_direct)]
+            return self._table[(relation, category, window, state, named, received_direct, tier)]
         except KeyError:
-            _casbin_values(relation, category, window, state, named, received_direct)
+            _casbin_values(relation, category, window, state, named, received_direct, tier)
             raise
+
+    def reach(self, tier: Tier) -> frozenset[Category]:
+        """The categories the rules let `tier` release anything of (a target's own record or
+        a direct peer's, inside or timeless, under an APPROVED warrant naming the category):
+        what intake lets a request of that tier ask for."""
+        return frozenset(
+            key[1]
+            for key, decision in self._table.items()
+            if key[6] is tier
+            and key[3] is WarrantState.APPROVED
+            and key[4]
+            and decision.effect is not Effect.WITHHOLD
+        )
 
     def __repr__(self) -> str:
         return (

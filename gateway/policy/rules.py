@@ -22,7 +22,7 @@ T = TypeVar("T")
 RELEASE_RULES_FILE = "policy.csv"
 API_RULES_FILE = "api_policy.csv"
 POLICY_NAMES = {"release": RELEASE_RULES_FILE, "api": API_RULES_FILE}
-MAX_FIELDS = 9  # v0..v8: Casbin's usual rule layout and the release policy's text column
+MAX_FIELDS = 10  # v0..v9: Casbin's usual layout, the release policy's tier and text columns
 
 
 @dataclasses.dataclass(frozen=True)

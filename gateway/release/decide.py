@@ -49,6 +49,7 @@ class Decisions:
                     state,
                     category in scope.categories,
                     scope.include_received_direct,
+                    scope.tier,
                 )
             known = self._known[key] = (decision, decision.effect.value, category.value)
         return known

@@ -49,6 +49,8 @@ class Payloads:
         # Per category: the names a record may carry (fields and people), and its people's.
         self._allowed = {c: p.fields | p.people for c, p in plans.items()}
         self._people = {c: tuple(sorted(p.people)) for c, p in plans.items()}
+        # The same three, in one look-up per record (of_values).
+        self._of_category = {c: (self._allowed[c], self._people[c], p) for c, p in plans.items()}
 
     def _names_third_party(self, people: Iterable[object]) -> bool:
         targets = self._targets
@@ -96,25 +98,26 @@ class Payloads:
     ) -> Released | str:
         """What of_record gives for the same record, from its Values (the hot path)."""
         decision, effect, category_name = answer
-        allowed = self._allowed.get(category)
-        if allowed is None or not values.keys() <= allowed:
+        known = self._of_category.get(category)
+        if known is None or not values.keys() <= known[0]:
             return UNDECLARED_FIELD
-        names = self._people[category]
+        _, names, plan = known
         if decision.effect is Effect.RELEASE and self._names_third_party(
             values[n] for n in names if n in values
         ):
             return EXPOSES_THIRD_PARTY
         # The text first, while the people are still their real ids (whom a quote names).
-        self._texts.apply(values, values, self._plans[category], decision.text or TextMode.WITHHOLD)
-        pseudonym, targets = self._pseudonyms, self._targets
+        self._texts.apply(values, values, plan, decision.text or TextMode.WITHHOLD)
+        targets = self._targets
         for name in names:
             value = values.get(name)
             if value is None:
                 continue
             if isinstance(value, str):
                 if value not in targets:
-                    values[name] = pseudonym(value)
+                    values[name] = self._pseudonyms(value)
             else:  # sorted by pseudonym: the order of real ids would link warrants
+                pseudonym = self._pseudonyms
                 values[name] = sorted(p if p in targets else pseudonym(p) for p in value)
         values["id"] = record_id
         values["category"] = category_name

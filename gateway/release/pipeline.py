@@ -5,11 +5,13 @@ decides (decide.py) from (relation, category, window position, live warrant stat
 named, received-direct flag): once per part where the store's query fixes those for all of its
 records (a part withheld whole is counted, never read), else per record. Released records
 become canonical JSON with every non-target id replaced by a per-warrant pseudonym and their
-text minimized (payload.py). Per batch: the warrant's live state is read again (revocation or
-expiry stops the release) and the policy in force is taken anew, then the batch's audit entry,
-naming every record's id and sha256, is written and fsynced, and only then is the batch handed
-out (write-ahead). The summary ends with a signed checkpoint covering the whole release and the
-inclusion proof of the last batch's entry in it.
+text minimized (payload.py). Per batch: the policy in force is taken anew at its start; at its
+end the batch's audit entry, naming every record's id and sha256, is written and fsynced only
+if the warrant is still live (revocation or expiry stops the release), asked under the log's
+lock with the write (AuditLog.append_checked), and only then is the batch handed out
+(write-ahead). A long scan that releases nothing looks at the live state every
+LOOK_EVERY_RECORDS records or LOOK_EVERY_SECONDS. The summary ends with a signed checkpoint
+covering the whole release and the inclusion proof of the last batch's entry in it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from gateway.audit.checkpoints import Checkpointer
 from gateway.audit.log import AuditLog
 from gateway.errors import DeadlineExceeded, FailedPrecondition, GatewayError, Unavailable
 from gateway.metrics import RECORDS_RELEASED, RECORDS_WITHHELD
-from gateway.model import Effect, Scope, Warrant, WarrantState
+from gateway.model import Effect, Scope, Tier, Warrant, WarrantState
 from gateway.policy.release import ReleasePolicy
 from gateway.release.decide import Decisions, withheld_whole
 from gateway.release.items import Batch, Proof, Released, Resume, Started, Summary
@@ -55,6 +57,20 @@ __all__ = [
 
 DEFAULT_BATCH = 500
 MAX_BATCH = 2000
+# During a long scan (records examined, none released: no entry is written for a while) the
+# warrant's live state is read again every LOOK_EVERY_RECORDS records or LOOK_EVERY_SECONDS,
+# whichever comes first; the clock is looked at every LOOK_STRIDE records.
+LOOK_EVERY_RECORDS = 5000
+LOOK_EVERY_SECONDS = 0.25
+LOOK_STRIDE = 64
+# A batch is also cut by size: its records' payloads plus RECORD_OVERHEAD each stay under
+# MAX_BATCH_BYTES, so a batch fits any client's default 4 MiB receive limit (and far under
+# the server's send limit). A record that alone exceeds MAX_RECORD_BYTES cannot be sent at
+# all: it is withheld, counted as RECORD_TOO_LARGE, never audited as released.
+MAX_BATCH_BYTES = (4 << 20) - (256 << 10)
+MAX_RECORD_BYTES = MAX_BATCH_BYTES
+RECORD_OVERHEAD = 160
+RECORD_TOO_LARGE = "record_too_large"
 WITHHELD = "withheld"  # the reason of a withhold decision that names none
 
 
@@ -63,12 +79,15 @@ class Stopped(Unavailable):
     release.stopped entry is written. UNAVAILABLE: the caller may retry on another replica."""
 
 
-def scope_of(warrant: Warrant) -> Scope:
+def scope_of(warrant: Warrant, tier: Tier = Tier.SEARCH_WARRANT) -> Scope:
+    """What the store is asked for; `tier` is the warrant's instrument's tier (the gateway's
+    catalogue, gateway.policy.instruments)."""
     return Scope(
         targets=frozenset(warrant.target_accounts),
         categories=frozenset(warrant.spec.categories),
         window=warrant.spec.window,
         include_received_direct=warrant.spec.include_received_direct,
+        tier=tier,
     )
 
 
@@ -89,28 +108,36 @@ class ReleaseRun:
         max_seconds: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         resume: Resume | None = None,
+        tier: Tier = Tier.SEARCH_WARRANT,
         phone_regions: tuple[str, ...] | None = None,
+        warrant_sha256: str = "",
     ) -> None:
+        """`warrant_sha256`: the approved warrant as the client's manifest will show it
+        (audit.evidence.warrant_sha256), bound into release.completed."""
         self.warrant = warrant
+        self._warrant_sha256 = warrant_sha256
         self.principal = principal
         self._store = store
         # The policy in force is taken once per batch: a batch never mixes two versions.
         self._policy_now = policy if callable(policy) else (lambda: policy)
-        self._decisions = Decisions(scope_of(warrant), self._policy_now())
+        self._decisions = Decisions(scope_of(warrant, tier), self._policy_now())
         self._audit = audit
         self._checkpoints = checkpoints
         self._pseudonyms = Pseudonymizer(secret, warrant.id)
         self._live_state = live_state
         self._state = WarrantState.APPROVED  # as last read; _run reads it before anything
+        self._look_at_examined = 0  # when the next look at the live state is due in a scan
+        self._look_at_time = 0.0
         self._batch_size = max(1, min(batch_size or DEFAULT_BATCH, MAX_BATCH))
         self._monotonic = monotonic
         self._deadline = None if max_seconds is None else monotonic() + max_seconds
         self._drain: tuple[float, str] | None = None  # set by stop_at (a gateway draining)
+        self._cut: str | None = None  # set by cut (a client that stopped reading)
         self._completed = False  # release.completed is written: nothing left to stop
         self._resume = resume  # batches the client holds: checked, not sent (resume.py)
         self._skip = 0 if resume is None else resume.batches
         self._held: dict[str, Any] = {}  # the release.batch entry of the last batch held
-        self._scope = scope_of(warrant)
+        self._scope = scope_of(warrant, tier)
         # The text minimizer (its directory is read from the store on the first record with
         # text, once per release) and how each category's fields leave.
         self._texts = RecordMinimizer(
@@ -125,6 +152,8 @@ class ReleaseRun:
         self._records_hash = hashlib.sha256()  # of records.jsonl as the client will write it
         # The batch being filled, and the release's totals so far.
         self._batch: list[Released] = []
+        self._batch_bytes = 0  # its records' size on the wire, about (MAX_BATCH_BYTES)
+        self._sending: int | None = None  # the batch handed out, until the next step is asked
         self._batch_withheld: Counter[str] = collections.Counter()
         self._examined = 0
         self._index = 0  # of the batch being filled
@@ -157,50 +186,110 @@ class ReleaseRun:
                 reason="DRAINING",
             )
 
+    def cut(self, why: str) -> None:
+        """The call is about to be cut from outside (its client stopped reading): `why` is
+        what the log will say ended the release."""
+        self._cut = why
+
     def _cut_why(self) -> str:
+        if self._cut is not None:
+            return self._cut
         if self._drain is not None:
             return f"{self._drain[1]}; the client was not reading, so the call was cut"
         return "the client went away before the release ended"
 
     def _require_time(self) -> None:
-        """The server's cap on one release: checked between batches, like the warrant's state."""
-        if self._deadline is not None and self._monotonic() > self._deadline:
-            self._audit.append(
-                events.ReleaseStopped(
-                    warrant=self.warrant.id,
-                    principal=self.principal,
-                    why="the release ran longer than the server allows one call",
-                )
-            )
-            raise DeadlineExceeded(
+        """The server's cap on one release: checked between batches, during long scans, and
+        just before each batch's entry, like the warrant's state."""
+        stop = self._over_time()
+        if stop is not None:
+            self._audit.append(stop[0])
+            raise stop[1]
+
+    def _over_time(self) -> tuple[events.Event, GatewayError] | None:
+        if self._deadline is None or self._monotonic() <= self._deadline:
+            return None
+        return (
+            events.ReleaseStopped(
+                warrant=self.warrant.id,
+                principal=self.principal,
+                why="the release ran longer than the server allows one call",
+            ),
+            DeadlineExceeded(
                 f"release of {self.warrant.id} stopped: it ran longer than the "
                 "server allows one call; release again to continue"
+            ),
+        )
+
+    def _not_live(self, when: str) -> tuple[events.Event, GatewayError] | None:
+        """The entry and the error that stop the release if the warrant is not APPROVED and
+        live now ("before": it never starts; "during": it stops), else None."""
+        state = self._live_state()
+        if state is WarrantState.APPROVED:
+            return None
+        entry: events.Event
+        if when == "during":
+            entry = events.ReleaseStopped(
+                warrant=self.warrant.id,
+                principal=self.principal,
+                why=f"the warrant is {state.value}",
+                state=state.value,
             )
+        else:
+            entry = events.ReleaseRefused(
+                warrant=self.warrant.id, principal=self.principal, state=state.value
+            )
+        return entry, FailedPrecondition(
+            f"warrant {self.warrant.id} is {state.value}"
+            + ("; the release stopped" if when == "during" else "; nothing is released"),
+            reason="WARRANT_NOT_APPROVED",
+        )
+
+    def _append_live(self, event: events.Event, when: str) -> int:
+        """Write `event` only if the warrant is live and the call within its time cap, asked
+        under the log's write lock with the write (AuditLog.append_checked): no revocation or
+        expiry can fall between the look and the entry. Otherwise the stop is written in its
+        place and raised."""
+        stopped: list[GatewayError] = []
+
+        def veto() -> events.Event | None:
+            stop = self._not_live(when) or (self._over_time() if when == "during" else None)
+            if stop is None:
+                return None
+            stopped.append(stop[1])
+            return stop[0]
+
+        index = self._audit.append_checked(event, veto)
+        if index is None:
+            raise stopped[0]
+        self._looked()
+        return index
 
     def _require_live(self, when: str) -> WarrantState:
-        state = self._live_state()
-        if state is not WarrantState.APPROVED:
-            if when == "during":
-                self._audit.append(
-                    events.ReleaseStopped(
-                        warrant=self.warrant.id,
-                        principal=self.principal,
-                        why=f"the warrant is {state.value}",
-                        state=state.value,
-                    )
-                )
-            else:
-                self._audit.append(
-                    events.ReleaseRefused(
-                        warrant=self.warrant.id, principal=self.principal, state=state.value
-                    )
-                )
-            raise FailedPrecondition(
-                f"warrant {self.warrant.id} is {state.value}"
-                + ("; the release stopped" if when == "during" else "; nothing is released"),
-                reason="WARRANT_NOT_APPROVED",
-            )
-        return state
+        """Stop (audited) unless the warrant is live now; used where no entry follows at once
+        (a long scan of withheld records), the entries themselves use _append_live."""
+        stop = self._not_live(when)
+        if stop is not None:
+            self._audit.append(stop[0])
+            raise stop[1]
+        return WarrantState.APPROVED
+
+    def _looked(self) -> None:
+        """The warrant's state was just read: the next look during a scan is due in
+        LOOK_EVERY_RECORDS records or LOOK_EVERY_SECONDS, whichever comes first."""
+        self._look_at_examined = self._examined + LOOK_EVERY_RECORDS
+        self._look_at_time = self._monotonic() + LOOK_EVERY_SECONDS
+
+    def _look_during_scan(self, examined: int) -> int:
+        """Called every LOOK_STRIDE records examined: when a look is due, read the warrant's
+        live state and the call's time cap again (a scan of withheld records writes no entry
+        for a long time). Returns the record count of the next call."""
+        if examined >= self._look_at_examined or self._monotonic() >= self._look_at_time:
+            self._examined = examined
+            self._require_live("during")
+            self._require_time()
+            self._looked()
+        return examined + LOOK_STRIDE
 
     def __iter__(self) -> Iterator[Started | Batch | Summary]:
         """The release; if a store or the disk fails midway it stops, and says so in the log
@@ -213,9 +302,18 @@ class ReleaseRun:
             # log says the release ends here, as it does for every other way a release ends.
             if not self._completed:
                 self._writer.close()  # the entry in flight first: the log stays in order
+                undelivered = self._undelivered()
                 with contextlib.suppress(GatewayError):
                     self._audit.append(
-                        events.ReleaseStopped(
+                        events.ReleaseFailed(
+                            warrant=self.warrant.id,
+                            principal=self.principal,
+                            why=f"{self._cut_why()}; batches {undelivered} were audited "
+                            "but not delivered",
+                            undelivered=undelivered,
+                        )
+                        if undelivered
+                        else events.ReleaseStopped(
                             warrant=self.warrant.id, principal=self.principal, why=self._cut_why()
                         )
                     )
@@ -234,6 +332,17 @@ class ReleaseRun:
         finally:
             self._writer.close()
 
+    def _undelivered(self) -> list[int]:
+        """Batches whose entry is written but which did not surely reach the caller: the one
+        being handed out when the call ended, and a sealed one whose entry was written."""
+        undelivered = [] if self._sending is None else [self._sending]
+        sealed = self._sealed
+        if sealed is not None and sealed.send and sealed.index != self._sending:
+            with contextlib.suppress(Exception):
+                if sealed.entry_index() >= 0:
+                    undelivered.append(sealed.index)
+        return undelivered
+
     def _run(self) -> Iterator[Started | Batch | Summary]:
         self._state = self._require_live("before")
         with parts_of(self._store, self._scope) as parts:
@@ -241,24 +350,26 @@ class ReleaseRun:
                 counts = [part.count() for part in parts]
             candidates = sum(counts)
             if self._resume is None:
-                self._audit.append(
+                self._append_live(
                     events.ReleaseStarted(
                         warrant=self.warrant.id,
                         principal=self.principal,
                         policy=self._policy.version,
                         candidates=candidates,
-                    )
+                    ),
+                    "before",
                 )
             else:
                 self._held = held_batch_entry(self._audit, self._resume, self.warrant.id)
-                self._audit.append(
+                self._append_live(
                     resumed_entry(
                         self.warrant.id,
                         self.principal,
                         self._policy.version,
                         self._resume,
                         candidates,
-                    )
+                    ),
+                    "before",
                 )
             yield Started(candidates, self._skip)
 
@@ -302,6 +413,7 @@ class ReleaseRun:
                 identifiers_replaced=summary.identifiers_replaced,
                 quotes_withheld=summary.quotes_withheld,
                 texts_withheld=summary.texts_withheld,
+                warrant_sha256=self._warrant_sha256,
             )
         )
         self._completed = True
@@ -339,8 +451,11 @@ class ReleaseRun:
     def _records(self, part: Part) -> Iterator[Batch]:
         """A part whose records are decided one by one (any store)."""
         decide, make = self._decisions.of_record, self._payloads.of_record
+        look = self._examined + LOOK_STRIDE
         for record in part.records():
             self._examined += 1
+            if self._examined >= look:
+                look = self._look_during_scan(self._examined)
             answer = decide(record, self._state)
             decision = answer[0]
             if decision.effect is Effect.WITHHOLD:
@@ -350,7 +465,14 @@ class ReleaseRun:
             if isinstance(released, str):
                 self._batch_withheld[released] += 1
                 continue
+            size = len(released.payload) + len(released.id) + RECORD_OVERHEAD
+            if size > MAX_RECORD_BYTES:
+                self._batch_withheld[RECORD_TOO_LARGE] += 1
+                continue
+            if self._batch and self._batch_bytes + size > MAX_BATCH_BYTES:
+                yield from self._next_batch()
             self._batch.append(released)
+            self._batch_bytes += size
             if len(self._batch) >= self._batch_size:
                 yield from self._next_batch()
 
@@ -359,8 +481,11 @@ class ReleaseRun:
         answers = self._decisions.of_part(part, self._state) or {}
         make, size, withhold = self._payloads.of_values, self._batch_size, Effect.WITHHOLD
         batch, withheld, examined = self._batch, self._batch_withheld, self._examined
+        look = examined + LOOK_STRIDE
         for record_id, category, values in records:
             examined += 1
+            if examined >= look:
+                look = self._look_during_scan(examined)
             answer = answers[category]
             decision = answer[0]
             if decision.effect is withhold:
@@ -370,7 +495,17 @@ class ReleaseRun:
             if isinstance(released, str):
                 withheld[released] += 1
                 continue
+            weight = len(released.payload) + len(record_id) + RECORD_OVERHEAD
+            if weight > MAX_RECORD_BYTES:
+                withheld[RECORD_TOO_LARGE] += 1
+                continue
+            if batch and self._batch_bytes + weight > MAX_BATCH_BYTES:
+                self._examined = examined - 1  # this record goes into the next batch
+                yield from self._next_batch()
+                answers = self._decisions.of_part(part, self._state) or {}
+                batch, withheld = self._batch, self._batch_withheld
             batch.append(released)
+            self._batch_bytes += weight
             if len(batch) >= size:
                 self._examined = examined
                 yield from self._next_batch()
@@ -390,10 +525,11 @@ class ReleaseRun:
 
     def _seal(self) -> None:
         """Close the batch being filled: its records join records.jsonl's hash, and its
-        release.batch entry, after the warrant's live state is read again (for every batch
-        but the first, whose state was read just before), is written on the writer thread."""
+        release.batch entry is written on the writer thread, unless the warrant is no longer
+        live or the call is past its cap (asked with the write, under the log's lock)."""
         index, batch, withheld = self._index, self._batch, self._batch_withheld
         self._batch, self._batch_withheld = [], collections.Counter()
+        self._batch_bytes = 0
         self._index += 1
         self._hash_records(batch)
         entry: Future[int] | int
@@ -401,12 +537,11 @@ class ReleaseRun:
             entry = self._check_held(index, batch)
         else:
             event = self._batch_entry(index, batch, withheld)  # here: the call's request id
-            recheck = index > self._skip
 
             def write() -> int:
-                if recheck:
-                    self._require_live("during")
-                return self._audit.append(event)
+                # Every batch, the first and a last partial one included: the warrant's live
+                # state and the time cap, asked under the log's lock with the write.
+                return self._append_live(event, "during")
 
             entry = self._writer.submit(write)
         self._sealed = Sealed(index, batch, withheld, self._examined, entry, index >= self._skip)
@@ -421,7 +556,9 @@ class ReleaseRun:
         if sealed.send:
             attributes = {"wsg.batch": sealed.index, "wsg.records": len(sealed.records)}
             with tracing.tracer().start_as_current_span("send", attributes=attributes):
+                self._sending = sealed.index
                 yield Batch(sealed.index, sealed.records, sealed.examined, audit_index)
+                self._sending = None  # the caller asked for more: it was taken
         self._last_index = audit_index
         self._tally(sealed.records, sealed.withheld, sealed.index)
         if not last:

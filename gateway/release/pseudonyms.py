@@ -36,6 +36,7 @@ class Pseudonymizer:
         self._key = warrant_key(secret, warrant_id)
         self._cache: dict[str, str] = {}
         self._kinds: dict[tuple[str, str], str] = {}
+        self._rooms: dict[str, str] = {}  # of_kind("room", ...), without a key tuple per call
 
     def __call__(self, account_id: str) -> str:
         found = self._cache.get(account_id)
@@ -54,6 +55,13 @@ class Pseudonymizer:
             digest = hmac.new(self._key, f"{kind}\0{value}".encode(), hashlib.sha256).digest()
             found = KIND_PREFIX.format(kind) + base64.b32encode(digest[:15]).decode().lower()
             self._kinds[key] = found
+        return found
+
+    def of_room(self, room: str) -> str:
+        """of_kind("room", room): every released message names its room."""
+        found = self._rooms.get(room)
+        if found is None:
+            found = self._rooms[room] = self.of_kind("room", room)
         return found
 
     @property

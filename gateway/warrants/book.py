@@ -9,6 +9,7 @@ its audit entry is durable with it: an action either happened and is audited, or
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -27,8 +28,11 @@ from gateway.errors import (
     NotFound,
     PermissionDenied,
 )
-from gateway.model import Warrant, WarrantSpec, WarrantState, format_time
+from gateway.model import Category, Tier, Warrant, WarrantSpec, WarrantState, format_time
+from gateway.model.review import Review
+from gateway.policy.instruments import Catalogue
 from gateway.stores.base import Store
+from gateway.warrants.clocks import Deadline, deadlines
 from gateway.warrants.table import WarrantRows, WarrantTable
 from gateway.warrants.validation import MAX_TARGETS, MAX_TEXT, MAX_WINDOW, target, validate_spec
 
@@ -77,6 +81,10 @@ def _replayed(made: tuple[Warrant, str], request: tuple[str, str]) -> Warrant:
     return warrant
 
 
+class _AlreadyPassed(Exception):
+    """Not an error: another call recorded this clock's passing first (nothing written)."""
+
+
 class WarrantBook:
     """The warrant lifecycle: validation, target resolution, two-person rule, durable state."""
 
@@ -88,7 +96,16 @@ class WarrantBook:
         clock: Callable[[], dt.datetime],
         max_targets: int = MAX_TARGETS,
         longest_window: dt.timedelta = MAX_WINDOW,
+        catalogue: Catalogue | None = None,
+        reach: Callable[[Tier], frozenset[Category]] | None = None,
+        dry_run: Callable[[WarrantSpec, tuple[str, ...], Tier, str], Review] | None = None,
     ) -> None:
+        """`catalogue` names the instruments a request may name (None: only requests naming
+        none, search warrants); `reach` is what the release policy in force lets a tier reach
+        (None: every category)."""
+        self.catalogue = catalogue or Catalogue(instruments={})
+        self._reach = reach
+        self._dry_run = dry_run
         self._table = table
         self._store = store
         self._audit = audit
@@ -174,7 +191,10 @@ class WarrantBook:
         now = self._clock()
         try:
             spec = validate_spec(spec, now, self._max_targets, self._longest_window)
+            tier = self._within_tier(spec)
             accounts = tuple(self._resolve(i, t) for i, t in enumerate(spec.targets))
+            warrant_id = "w-" + secrets.token_hex(8)
+            review = self._review(spec, accounts, tier, warrant_id)
         except GatewayError as exc:
             # Every resolution attempt is audited, the failed ones too: a refused submission
             # would otherwise tell an officer, without a trace, whether a number has an account.
@@ -188,7 +208,8 @@ class WarrantBook:
             )
             raise
         warrant = Warrant(
-            id="w-" + secrets.token_hex(8),
+            id=warrant_id,
+            review=review,
             spec=spec,
             state=WarrantState.SUBMITTED,
             target_accounts=accounts,
@@ -210,6 +231,8 @@ class WarrantBook:
                 categories=[c.value for c in spec.categories],
                 window=[format_time(spec.window.start), format_time(spec.window.end)],
                 expires_at=format_time(spec.expires_at),
+                instrument=spec.instrument,
+                tier=tier.value,
             ), None
 
         try:
@@ -218,7 +241,100 @@ class WarrantBook:
             return _replayed(replay.made, replay.request)
         return warrant
 
-    def approve(self, warrant_id: str, principal: str, note: str = "") -> Warrant:
+    def _review(
+        self, spec: WarrantSpec, accounts: tuple[str, ...], tier: Tier, warrant_id: str
+    ) -> Review | None:
+        """The dry run's figures, with the review thresholds the request crosses."""
+        if self._dry_run is None:
+            return None
+        review = self._dry_run(spec, accounts, tier, warrant_id)
+        days = (spec.window.end - spec.window.start).total_seconds() / 86400
+        content = Category.MESSAGE_CONTENT in spec.categories
+        crossed = self.catalogue.crossed(review, days, content)
+        return dataclasses.replace(review, second_review=crossed)
+
+    def due(self, principal: str) -> Sequence[Deadline]:
+        """Every deadline clock, soonest first; a clock found passed for the first time gets
+        its `clock.passed` entry now (once: the table's key decides between replicas)."""
+        now = self._clock()
+        with self._table.reading() as rows:
+            warrants = rows.newest_first()
+            recorded = rows.clocks_passed()
+        found = deadlines(warrants, self.catalogue, now)
+        for deadline in found:
+            if deadline.passed and (deadline.warrant, deadline.clock) not in recorded:
+                self._passed(deadline, principal)
+        return found
+
+    def _passed(self, deadline: Deadline, principal: str) -> None:
+        def mark(rows: WarrantRows) -> tuple[events.Event, None]:
+            if not rows.mark_clock(deadline.warrant, deadline.clock, format_time(deadline.due_at)):
+                raise _AlreadyPassed
+            return events.ClockPassed(
+                warrant=deadline.warrant,
+                principal=principal,
+                clock=deadline.clock,
+                due_at=format_time(deadline.due_at),
+                instrument=deadline.instrument,
+            ), None
+
+        with contextlib.suppress(_AlreadyPassed):
+            self._table.write(mark)
+
+    def tier(self, warrant: Warrant) -> Tier:
+        """The tier of `warrant`'s instrument in the catalogue; FailedPrecondition if the
+        catalogue no longer knows it (nothing is released under an instrument nobody defines)."""
+        try:
+            return self.catalogue.tier_of(warrant.spec.instrument)
+        except InvalidArgument as exc:
+            raise FailedPrecondition(
+                f"warrant {warrant.id}: {exc.message}", reason="UNKNOWN_INSTRUMENT"
+            ) from None
+
+    def _within_tier(self, spec: WarrantSpec) -> Tier:
+        """The tier of the spec's instrument, or InvalidArgument naming the categories it
+        names that the release policy does not let that tier reach."""
+        tier = self.catalogue.tier_of(spec.instrument)
+        if tier is Tier.EMERGENCY and not (spec.justification or "").strip():
+            raise InvalidArgument(
+                "spec.justification: an emergency request must say why it cannot wait for "
+                "legal process"
+            )
+        if spec.follows_up is not None:
+            self._emergency_followed(spec.follows_up)
+        if self._reach is None or tier is Tier.PRESERVATION:  # a preservation keeps, never sends
+            return tier
+        reach = self._reach(tier)
+        beyond = [c.value for c in spec.categories if c not in reach]
+        if beyond:
+            what = "a search warrant" if spec.instrument is None else repr(spec.instrument)
+            allowed = ", ".join(c.value for c in Category if c in reach) or "nothing"
+            raise InvalidArgument(
+                f"spec.categories: {', '.join(beyond)} beyond what {what} ({tier.value}) may "
+                f"reach under the release policy ({allowed})"
+            )
+        return tier
+
+    def _emergency_followed(self, warrant_id: str) -> None:
+        """InvalidArgument unless `warrant_id` is an emergency request (what a follow-up
+        attaches to)."""
+        try:
+            followed = self.get(warrant_id)
+        except NotFound:
+            raise InvalidArgument(f"spec.follows_up: no warrant {warrant_id[:40]!r}") from None
+        if self.catalogue.tier_of(followed.spec.instrument) is not Tier.EMERGENCY:
+            raise InvalidArgument(
+                f"spec.follows_up: {warrant_id} is not an emergency request; only those "
+                "have a follow-up"
+            )
+
+    def approve(
+        self, warrant_id: str, principal: str, note: str = "", may_be_second: bool = True
+    ) -> Warrant:
+        """Approve; a warrant whose dry run crossed a review threshold needs two reviewers:
+        the first approval is recorded (it stays SUBMITTED), the second, by another person
+        whom the API policy lets be one (`may_be_second`), approves it."""
+
         def check(w: Warrant, now: dt.datetime) -> None:
             if w.submitted_by == principal:
                 raise PermissionDenied(
@@ -231,6 +347,31 @@ class WarrantBook:
                     f"warrant {w.id} expired at {format_time(w.spec.expires_at)}",
                     reason="WARRANT_EXPIRED",
                 )
+            if w.review is None or not w.review.needs_second_reviewer:
+                return
+            if w.first_approved_by == principal:
+                raise PermissionDenied(
+                    f"second reviewer: {principal!r} approved warrant {w.id} first; its review "
+                    f"asks for another reviewer ({'; '.join(w.review.second_review)})",
+                    reason="SECOND_REVIEWER",
+                )
+            if w.first_approved_by is not None and not may_be_second:
+                raise PermissionDenied(
+                    f"second reviewer: the API policy does not let {principal!r} be the second "
+                    f"reviewer of warrant {w.id} (SecondReview)",
+                    reason="SECOND_REVIEWER",
+                )
+
+        def first(w: Warrant, rows: WarrantRows) -> events.Event | None:
+            if w.review is None or not w.review.needs_second_reviewer:
+                return None
+            if w.first_approved_by is not None:
+                return None
+            if not rows.set_first_approval(w.id, principal):
+                raise FailedPrecondition(f"warrant {w.id} changed state meanwhile")
+            return events.WarrantFirstApproval(
+                warrant=w.id, principal=principal, review=w.review.as_dict(), reason=note or None
+            )
 
         return self._transition(
             warrant_id,
@@ -240,6 +381,7 @@ class WarrantBook:
             note,
             check,
             "decided",
+            first,
         )
 
     def reject(self, warrant_id: str, principal: str, reason: str = "") -> Warrant:
@@ -280,7 +422,10 @@ class WarrantBook:
         reason: str,
         check: Callable[[Warrant, dt.datetime], None],
         who: str,
+        instead: Callable[[Warrant, WarrantRows], events.Event | None] | None = None,
     ) -> Warrant:
+        """`instead`, if given, may record a step short of the transition (the first of two
+        approvals) and return its entry; None: the transition happens."""
         if len(reason) > MAX_TEXT:
             raise InvalidArgument(f"reason: longer than {MAX_TEXT} characters")
         now = self._clock()
@@ -302,10 +447,21 @@ class WarrantBook:
                 return refused_event(
                     warrant=warrant_id, principal=principal, why=refused.message
                 ), refused
+            step = None if instead is None else instead(warrant, rows)
+            if step is not None:
+                return step, None
             if not rows.set_state(
                 warrant_id, source, target, who, principal, format_time(now), reason or None
             ):
                 raise FailedPrecondition(f"warrant {warrant_id} changed state meanwhile")
+            if done is events.WarrantApproved:
+                return events.WarrantApproved(
+                    warrant=warrant_id,
+                    principal=principal,
+                    reason=reason or None,
+                    review=None if warrant.review is None else warrant.review.as_dict(),
+                    first_approved_by=warrant.first_approved_by,
+                ), None
             return done(warrant=warrant_id, principal=principal, reason=reason or None), None
 
         self._table.write(change)

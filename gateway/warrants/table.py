@@ -45,6 +45,18 @@ class WarrantRows(Protocol):
 
     def newest_first(self) -> list[Warrant]: ...
 
+    def mark_clock(self, warrant_id: str, clock: str, due_at: str) -> bool:
+        """Record that a deadline clock has passed; False if it was recorded before."""
+        ...
+
+    def clocks_passed(self) -> set[tuple[str, str]]:
+        """(warrant, clock) of every clock whose passing is recorded."""
+        ...
+
+    def set_first_approval(self, warrant_id: str, principal: str) -> bool:
+        """Record the first of two approvals of a SUBMITTED warrant; False if it moved."""
+        ...
+
 
 # An action runs on the rows inside the write transaction and returns the audit entry to write,
 # plus the refusal its caller gets (a refusal is audited too).

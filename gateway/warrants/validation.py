@@ -31,6 +31,7 @@ MAX_WINDOW = dt.timedelta(days=366 * 10)  # a window longer than this is a typo,
 MAX_TARGETS = 20
 MAX_TEXT = 2000
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_INSTRUMENT = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)*\Z")
 
 
 def text(field: str, value: str, max_len: int, multiline: bool = False) -> str:
@@ -179,6 +180,11 @@ def validate_spec(
         )
     if spec.document_sha256 is not None and not _HEX64.match(spec.document_sha256):
         raise InvalidArgument("spec.document_sha256: must be 64 lowercase hex digits")
+    if spec.instrument is not None and not _INSTRUMENT.match(spec.instrument):
+        raise InvalidArgument(
+            f"spec.instrument: {spec.instrument[:80]!r} is not an instrument key "
+            "(lowercase words joined by dots, e.g. kr.search_warrant)"
+        )
     return dataclasses.replace(spec, **{**normalized, "targets": tuple(targets)})
 
 

@@ -10,6 +10,7 @@ import structlog
 from gateway.api.auth import Authenticator
 from gateway.api.calls import streaming, warrant_id
 from gateway.api.convert import release_item_to_pb
+from gateway.api.stalls import CallWatch, Stalls
 from gateway.api.v1 import wsg_pb2 as pb
 from gateway.api.wire import batch_bytes
 from gateway.metrics import RELEASES_IN_FLIGHT
@@ -32,12 +33,14 @@ class ReleaseServicer:
         book: WarrantBook,
         auth: Authenticator,
         guard: ApiGuard,
-        make_run: Callable[[Warrant, str, int, Resume | None], ReleaseItems],
+        make_run: Callable[[Warrant, str, int, Resume | None, CallWatch | None], ReleaseItems],
+        stalls: Stalls | None = None,
     ) -> None:
         self._book = book
         self._auth = auth
         self._guard = guard
         self._make_run = make_run
+        self._stalls = stalls
 
     @streaming
     def Release(
@@ -53,14 +56,23 @@ class ReleaseServicer:
             resume = check_resume(
                 Resume(held.batches, held.records_sha256, held.last_batch_audit_index)
             )
-        run = self._make_run(warrant, principal, request.batch_size, resume)
-        with RELEASES_IN_FLIGHT.track_inprogress():
-            for item in run:
-                if not context.is_active():
-                    log.info("release abandoned by client", warrant=warrant.id)
-                    return
-                yield (
-                    batch_bytes(item)
-                    if isinstance(item, Batch)
-                    else release_item_to_pb(warrant.id, item)
-                )
+        watch = None if self._stalls is None else self._stalls.watch(context)
+        run = self._make_run(warrant, principal, request.batch_size, resume, watch)
+        try:
+            with RELEASES_IN_FLIGHT.track_inprogress():
+                for item in run:
+                    if not context.is_active():
+                        log.info("release abandoned by client", warrant=warrant.id)
+                        return
+                    if watch is not None:
+                        watch.sending()  # gRPC blocks here while the client does not read
+                    yield (
+                        batch_bytes(item)
+                        if isinstance(item, Batch)
+                        else release_item_to_pb(warrant.id, item)
+                    )
+                    if watch is not None:
+                        watch.sent()
+        finally:
+            if watch is not None and self._stalls is not None:
+                self._stalls.forget(watch)

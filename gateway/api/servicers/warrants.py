@@ -7,11 +7,11 @@ import grpc
 from gateway.api import pages
 from gateway.api.auth import Authenticator
 from gateway.api.calls import unary, warrant_id
-from gateway.api.convert import spec_from_pb, state_from_pb, warrant_to_pb
+from gateway.api.convert import deadline_to_pb, spec_from_pb, state_from_pb, warrant_to_pb
 from gateway.api.v1 import wsg_pb2 as pb
 from gateway.api.v1 import wsg_pb2_grpc as pb_grpc
 from gateway.errors import InvalidArgument
-from gateway.model import Warrant
+from gateway.model import Tier, Warrant
 from gateway.policy.api import ApiGuard
 from gateway.warrants.book import WarrantBook
 
@@ -90,11 +90,24 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
         )
 
     @unary
+    def ListDue(
+        self, request: pb.ListDueRequest, context: grpc.ServicerContext
+    ) -> pb.ListDueResponse:
+        principal = self._auth.authenticate(context)
+        self._guard.require(principal, "ListDue")
+        found = self._book.due(principal)
+        seen = {w.id for w in self._guard.visible(principal, self._book.list(limit=None))}
+        return pb.ListDueResponse(deadlines=[deadline_to_pb(d) for d in found if d.warrant in seen])
+
+    @unary
     def Approve(
         self, request: pb.WarrantServiceApproveRequest, context: grpc.ServicerContext
     ) -> pb.Warrant:
         principal, warrant = self._allowed(context, "Approve", request.id)
-        return self._reply(self._book.approve(warrant.id, principal, request.note))
+        if self._book.tier(warrant) is Tier.EMERGENCY:
+            self._guard.require(principal, "ApproveEmergency", warrant.id, warrant.submitted_by)
+        second = self._guard.may(principal, "SecondReview", warrant.submitted_by)
+        return self._reply(self._book.approve(warrant.id, principal, request.note, second))
 
     @unary
     def Reject(

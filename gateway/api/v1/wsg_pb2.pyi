@@ -143,6 +143,9 @@ class WarrantSpec(_message.Message):
     NONDISCLOSURE_UNTIL_FIELD_NUMBER: _builtins.int
     INCLUDE_RECEIVED_DIRECT_FIELD_NUMBER: _builtins.int
     DOCUMENT_SHA256_FIELD_NUMBER: _builtins.int
+    INSTRUMENT_FIELD_NUMBER: _builtins.int
+    JUSTIFICATION_FIELD_NUMBER: _builtins.int
+    FOLLOWS_UP_FIELD_NUMBER: _builtins.int
     case_number: _builtins.str
     """The court's or agency's case number, e.g. "2026-GO-1234". Required."""
     authority: _builtins.str
@@ -155,6 +158,20 @@ class WarrantSpec(_message.Message):
     """
     document_sha256: _builtins.str
     """Hex sha256 of the scanned warrant document, optional (64 hex digits)."""
+    instrument: _builtins.str
+    """The kind of legal process: a key of the gateway's instrument catalogue
+    (policies/instruments.yaml), e.g. "kr.subscriber_data", "us.2703d_order", "emergency",
+    "preservation". Its tier decides which categories the request may name (intake refuses the
+    others, naming them) and what the release policy lets leave. Empty: a search warrant.
+    """
+    justification: _builtins.str
+    """Why an emergency disclosure cannot wait for legal process; required with an instrument of
+    the emergency tier.
+    """
+    follows_up: _builtins.str
+    """The id of the emergency request this is the follow-up legal process of: attaching it stops
+    that request's follow-up clock. Empty: none.
+    """
     @_builtins.property
     def targets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Whose data: "account:ID", "phone:+E164", "email:ADDRESS" or a Matrix user id
@@ -193,10 +210,13 @@ class WarrantSpec(_message.Message):
         nondisclosure_until: _timestamp_pb2.Timestamp | None = ...,
         include_received_direct: _builtins.bool = ...,
         document_sha256: _builtins.str = ...,
+        instrument: _builtins.str = ...,
+        justification: _builtins.str = ...,
+        follows_up: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "nondisclosure_until", b"nondisclosure_until", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "categories", b"categories", "document_sha256", b"document_sha256", "expires_at", b"expires_at", "include_received_direct", b"include_received_direct", "legal_basis", b"legal_basis", "nondisclosure_until", b"nondisclosure_until", "targets", b"targets", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "categories", b"categories", "document_sha256", b"document_sha256", "expires_at", b"expires_at", "follows_up", b"follows_up", "include_received_direct", b"include_received_direct", "instrument", b"instrument", "justification", b"justification", "legal_basis", b"legal_basis", "nondisclosure_until", b"nondisclosure_until", "targets", b"targets", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -219,6 +239,8 @@ class Warrant(_message.Message):
     REVOKED_BY_FIELD_NUMBER: _builtins.int
     REVOKED_AT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REVIEW_FIELD_NUMBER: _builtins.int
+    FIRST_APPROVED_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The gateway's id, "w-" and 16 hex digits."""
     state: Global___WarrantState.ValueType
@@ -231,6 +253,10 @@ class Warrant(_message.Message):
     """Who revoked it (empty unless REVOKED)."""
     reason: _builtins.str
     """Reason given with a rejection or revocation, or the note given with an approval."""
+    first_approved_by: _builtins.str
+    """Who approved first, while a warrant whose review asks for two reviewers waits for the
+    second (empty otherwise).
+    """
     @_builtins.property
     def spec(self) -> Global___WarrantSpec:
         """What was submitted, normalized."""
@@ -251,6 +277,12 @@ class Warrant(_message.Message):
     def revoked_at(self) -> _timestamp_pb2.Timestamp:
         """When it was revoked (unset unless REVOKED)."""
 
+    @_builtins.property
+    def review(self) -> Global___OverbreadthReview:
+        """The overbreadth review: the dry run made at submission (unset on warrants submitted
+        before it existed).
+        """
+
     def __init__(
         self,
         *,
@@ -265,14 +297,221 @@ class Warrant(_message.Message):
         revoked_by: _builtins.str = ...,
         revoked_at: _timestamp_pb2.Timestamp | None = ...,
         reason: _builtins.str = ...,
+        review: Global___OverbreadthReview | None = ...,
+        first_approved_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "revoked_at", b"revoked_at", "spec", b"spec", "submitted_at", b"submitted_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "review", b"review", "revoked_at", b"revoked_at", "spec", b"spec", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "decided_by", b"decided_by", "id", b"id", "reason", b"reason", "revoked_at", b"revoked_at", "revoked_by", b"revoked_by", "spec", b"spec", "state", b"state", "submitted_at", b"submitted_at", "submitted_by", b"submitted_by", "target_accounts", b"target_accounts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "decided_by", b"decided_by", "first_approved_by", b"first_approved_by", "id", b"id", "reason", b"reason", "review", b"review", "revoked_at", b"revoked_at", "revoked_by", b"revoked_by", "spec", b"spec", "state", b"state", "submitted_at", b"submitted_at", "submitted_by", b"submitted_by", "target_accounts", b"target_accounts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Warrant: _TypeAlias = Warrant  # noqa: Y015
+
+@_typing.final
+class ListDueRequest(_message.Message):
+    """Request of WarrantService.ListDue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDueRequest: _TypeAlias = ListDueRequest  # noqa: Y015
+
+@_typing.final
+class ListDueResponse(_message.Message):
+    """Response of WarrantService.ListDue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEADLINES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deadlines(self) -> _containers.RepeatedCompositeFieldContainer[Global___Deadline]:
+        """Every deadline clock of the warrants the caller may see, soonest first."""
+
+    def __init__(
+        self,
+        *,
+        deadlines: _abc.Iterable[Global___Deadline] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadlines", b"deadlines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDueResponse: _TypeAlias = ListDueResponse  # noqa: Y015
+
+@_typing.final
+class Deadline(_message.Message):
+    """One deadline clock of one warrant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARRANT_ID_FIELD_NUMBER: _builtins.int
+    CASE_NUMBER_FIELD_NUMBER: _builtins.int
+    INSTRUMENT_FIELD_NUMBER: _builtins.int
+    CLOCK_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    warrant_id: _builtins.str
+    """The warrant it belongs to."""
+    case_number: _builtins.str
+    """Its case number."""
+    instrument: _builtins.str
+    """Its instrument (empty: a search warrant naming none)."""
+    clock: _builtins.str
+    """response, emergency_follow_up, preservation, nondisclosure or expiry."""
+    status: _builtins.str
+    """pending, due (within 7 days) or overdue."""
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp:
+        """When it falls due."""
+
+    def __init__(
+        self,
+        *,
+        warrant_id: _builtins.str = ...,
+        case_number: _builtins.str = ...,
+        instrument: _builtins.str = ...,
+        clock: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_number", b"case_number", "clock", b"clock", "due_at", b"due_at", "instrument", b"instrument", "status", b"status", "warrant_id", b"warrant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Deadline: _TypeAlias = Deadline  # noqa: Y015
+
+@_typing.final
+class OverbreadthReview(_message.Message):
+    """What a request would touch, from a dry run at submission that released nothing: every record
+    in its scope decided by the release policy as if the warrant were approved.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class InScopeEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ReleasedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class WithheldEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    IN_SCOPE_FIELD_NUMBER: _builtins.int
+    RELEASED_FIELD_NUMBER: _builtins.int
+    WITHHELD_FIELD_NUMBER: _builtins.int
+    THIRD_PARTIES_FIELD_NUMBER: _builtins.int
+    PSEUDONYMIZED_PARTIES_FIELD_NUMBER: _builtins.int
+    GROUP_ROOMS_FIELD_NUMBER: _builtins.int
+    SHARE_WITHHELD_FIELD_NUMBER: _builtins.int
+    SECOND_REVIEW_FIELD_NUMBER: _builtins.int
+    third_parties: _builtins.int
+    """Distinct people other than the targets named in any record in scope."""
+    pseudonymized_parties: _builtins.int
+    """Of those, the ones the released records would carry as pseudonyms."""
+    group_rooms: _builtins.int
+    """Distinct group rooms (not one-to-one) the records in scope come from."""
+    share_withheld: _builtins.float
+    """Withheld records / records in scope (0 when nothing is in scope)."""
+    @_builtins.property
+    def in_scope(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Records the store holds in the scope, by category."""
+
+    @_builtins.property
+    def released(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Of those, the ones the release would let out, by effect (release, release_pseudonymized)."""
+
+    @_builtins.property
+    def withheld(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Of those, the ones it would withhold, by reason."""
+
+    @_builtins.property
+    def second_review(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The review thresholds the request crosses; approval then needs a second reviewer."""
+
+    def __init__(
+        self,
+        *,
+        in_scope: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        released: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        withheld: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        third_parties: _builtins.int = ...,
+        pseudonymized_parties: _builtins.int = ...,
+        group_rooms: _builtins.int = ...,
+        share_withheld: _builtins.float = ...,
+        second_review: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_rooms", b"group_rooms", "in_scope", b"in_scope", "pseudonymized_parties", b"pseudonymized_parties", "released", b"released", "second_review", b"second_review", "share_withheld", b"share_withheld", "third_parties", b"third_parties", "withheld", b"withheld"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OverbreadthReview: _TypeAlias = OverbreadthReview  # noqa: Y015
 
 @_typing.final
 class WarrantServiceSubmitRequest(_message.Message):

@@ -71,6 +71,11 @@ class WarrantServiceStub:
                 request_serializer=wsg_dot_v1_dot_wsg__pb2.WarrantServiceLookupAccountRequest.SerializeToString,
                 response_deserializer=wsg_dot_v1_dot_wsg__pb2.WarrantServiceLookupAccountResponse.FromString,
                 _registered_method=True)
+        self.ListDue = channel.unary_unary(
+                '/wsg.v1.WarrantService/ListDue',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.ListDueRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.ListDueResponse.FromString,
+                _registered_method=True)
 
 
 class WarrantServiceServicer:
@@ -140,6 +145,15 @@ class WarrantServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDue(self, request, context):
+        """What is due and overdue: every deadline clock (responses per instrument, emergency
+        follow-ups, preservation holds, non-disclosure ends, expiries) of the warrants the caller
+        may see. A clock seen passed for the first time is audited (clock.passed), once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WarrantServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -177,6 +191,11 @@ def add_WarrantServiceServicer_to_server(servicer, server):
                     servicer.LookupAccount,
                     request_deserializer=wsg_dot_v1_dot_wsg__pb2.WarrantServiceLookupAccountRequest.FromString,
                     response_serializer=wsg_dot_v1_dot_wsg__pb2.WarrantServiceLookupAccountResponse.SerializeToString,
+            ),
+            'ListDue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDue,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.ListDueRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.ListDueResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -370,6 +389,33 @@ class WarrantService:
             '/wsg.v1.WarrantService/LookupAccount',
             wsg_dot_v1_dot_wsg__pb2.WarrantServiceLookupAccountRequest.SerializeToString,
             wsg_dot_v1_dot_wsg__pb2.WarrantServiceLookupAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.WarrantService/ListDue',
+            wsg_dot_v1_dot_wsg__pb2.ListDueRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.ListDueResponse.FromString,
             options,
             channel_credentials,
             insecure,

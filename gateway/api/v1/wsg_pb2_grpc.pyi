@@ -96,6 +96,11 @@ class WarrantServiceStub:
     """Does a would-be target name exactly one account? For picking targets before a submission;
     audited (account.looked_up). Officers and services.
     """
+    ListDue: _grpc.UnaryUnaryMultiCallable[_wsg_pb2.ListDueRequest, _wsg_pb2.ListDueResponse]
+    """What is due and overdue: every deadline clock (responses per instrument, emergency
+    follow-ups, preservation holds, non-disclosure ends, expiries) of the warrants the caller
+    may see. A clock seen passed for the first time is audited (clock.passed), once.
+    """
 
 @_typing.type_check_only
 class WarrantServiceAsyncStub(WarrantServiceStub):
@@ -136,6 +141,11 @@ class WarrantServiceAsyncStub(WarrantServiceStub):
     LookupAccount: _aio.UnaryUnaryMultiCallable[_wsg_pb2.WarrantServiceLookupAccountRequest, _wsg_pb2.WarrantServiceLookupAccountResponse]  # type: ignore[assignment]
     """Does a would-be target name exactly one account? For picking targets before a submission;
     audited (account.looked_up). Officers and services.
+    """
+    ListDue: _aio.UnaryUnaryMultiCallable[_wsg_pb2.ListDueRequest, _wsg_pb2.ListDueResponse]  # type: ignore[assignment]
+    """What is due and overdue: every deadline clock (responses per instrument, emergency
+    follow-ups, preservation holds, non-disclosure ends, expiries) of the warrants the caller
+    may see. A clock seen passed for the first time is audited (clock.passed), once.
     """
 
 class WarrantServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -216,6 +226,17 @@ class WarrantServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_wsg_pb2.WarrantServiceLookupAccountResponse, _abc.Awaitable[_wsg_pb2.WarrantServiceLookupAccountResponse]]:
         """Does a would-be target name exactly one account? For picking targets before a submission;
         audited (account.looked_up). Officers and services.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDue(
+        self,
+        request: _wsg_pb2.ListDueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wsg_pb2.ListDueResponse, _abc.Awaitable[_wsg_pb2.ListDueResponse]]:
+        """What is due and overdue: every deadline clock (responses per instrument, emergency
+        follow-ups, preservation holds, non-disclosure ends, expiries) of the warrants the caller
+        may see. A clock seen passed for the first time is audited (clock.passed), once.
         """
 
 def add_WarrantServiceServicer_to_server(servicer: WarrantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -15,6 +15,7 @@ silently.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -27,7 +28,7 @@ from typing import NoReturn
 from gateway import faults, tracing
 from gateway.audit.entries import GENESIS, render
 from gateway.audit.events import AuditRecovered, Event
-from gateway.audit.log import TreeReads
+from gateway.audit.log import TreeReads, Veto
 from gateway.audit.tree import MerkleTree, leaf_hash
 from gateway.datadir import PRIVATE_FILE
 from gateway.errors import Unavailable
@@ -124,14 +125,36 @@ class FileAuditLog(TreeReads):
     def append_many(self, events: Sequence[Event]) -> list[int]:
         """Write entries in order with one fsync (group commit); return their indexes once all
         are durable, or raise Unavailable. Nobody sees them (tree, proofs, checkpoints) before."""
+        with self._lock:
+            return self._append(events, self._clock())
+
+    def append_checked(self, event: Event, veto: Veto) -> int | None:
+        """See AuditLog.append_checked. The warrant book's group commit holds this lock from
+        its entries' write to its state's commit (`writing`), so a veto reading the state
+        under it never sees a revocation's entry without its state."""
+        with self._lock:
+            now = self._clock()
+            instead = veto()
+            if instead is not None:
+                self._append([instead], now)
+                return None
+            return self._append([event], now)[0]
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the write lock across an append and what must become visible with it (the
+        warrant state's commit), so that no checked append falls between the two."""
+        with self._lock:
+            yield
+
+    def _append(self, events: Sequence[Event], now: dt.datetime) -> list[int]:
         with (
-            self._lock,
             timed(AUDIT_APPEND_SECONDS, "embedded"),
             tracing.tracer().start_as_current_span("audit.append") as span,
         ):
             span.set_attribute("wsg.audit.entries", len(events))
             self.require_healthy()
-            rendered = render(events, len(self._tree), self._last_hash, format_time(self._clock()))
+            rendered = render(events, len(self._tree), self._last_hash, format_time(now))
             if rendered.lines:
                 try:
                     self._write(b"".join(line + b"\n" for line in rendered.lines))

@@ -12,8 +12,8 @@ import sqlite3
 from collections.abc import Iterator
 
 from gateway.audit.events import Event
-from gateway.audit.log import AuditLog
 from gateway.backends import warrant_rows
+from gateway.backends.embedded.audit_log import FileAuditLog
 from gateway.backends.group_commit import GroupCommit, Pending
 from gateway.datadir import private_file
 from gateway.db import migrate
@@ -25,7 +25,7 @@ from gateway.warrants.table import Action
 class SqliteGroupCommit(GroupCommit):
     """Savepoint per action in one IMMEDIATE transaction; entries fsynced; then COMMIT."""
 
-    def __init__(self, db: sqlite3.Connection, audit: AuditLog) -> None:
+    def __init__(self, db: sqlite3.Connection, audit: FileAuditLog) -> None:
         super().__init__()
         self._db = db
         self._audit = audit
@@ -47,8 +47,12 @@ class SqliteGroupCommit(GroupCommit):
                 db.execute("RELEASE action")
                 entries.append(entry)
                 pending.error = refusal
-            self._audit.append_many(entries)
-            db.execute("COMMIT")
+            # The log's write lock from the entries to the commit: a release's checked batch
+            # entry (FileAuditLog.append_checked) comes wholly before this group or after its
+            # state is visible, never between a revocation's entry and its commit.
+            with self._audit.writing():
+                self._audit.append_many(entries)
+                db.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - every action of the group fails with it
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -70,7 +74,7 @@ def _reader(path: pathlib.Path) -> sqlite3.Connection:
 class SqliteWarrantTable:
     """The WarrantTable interface (gateway.warrants.table) over DIR/state.db (WAL)."""
 
-    def __init__(self, path: pathlib.Path, audit: AuditLog) -> None:
+    def __init__(self, path: pathlib.Path, audit: FileAuditLog) -> None:
         private_file(path)  # before SQLite makes it (and its side files)
         migrate.upgrade_sqlite(path, migrate.SQLITE_STATE)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)

@@ -57,6 +57,9 @@ class PostgresBackend:
     def require_same_keys(self, secrets: dict[str, bytes]) -> None:
         keys.require_same(self.database, secrets)
 
+    def serving_at(self, address: str) -> None:
+        """Replicas share the database, not a data directory lock: nothing to record."""
+
     def close(self) -> None:
         self.audit.close()
         self.database.close()

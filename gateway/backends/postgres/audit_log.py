@@ -29,7 +29,7 @@ import psycopg
 from gateway import tracing
 from gateway.audit.entries import GENESIS, render
 from gateway.audit.events import Event
-from gateway.audit.log import TreeReads
+from gateway.audit.log import TreeReads, Veto
 from gateway.audit.tree import MerkleTree, leaf_hash
 from gateway.db.postgres import Database, one_line
 from gateway.errors import FailedPrecondition, Unavailable
@@ -37,6 +37,21 @@ from gateway.metrics import AUDIT_APPEND_SECONDS, AUDIT_ENTRIES, AUDIT_FSYNC_SEC
 from gateway.model import format_time
 
 T = TypeVar("T")
+_INSERT = "INSERT INTO audit_log (idx, line) VALUES (%s, %s)"
+
+
+class _Audited(threading.local):
+    connection: psycopg.Connection | None = None
+
+
+_audited = _Audited()
+
+
+def audited_connection() -> psycopg.Connection | None:
+    """The connection of the audited transaction this thread is inside (holding the log's
+    table lock), or None: reads made under the lock must be made on it, both to see the
+    state in the lock's order and not to take a second pooled connection while holding one."""
+    return _audited.connection
 
 
 class PgAuditLog(TreeReads):
@@ -84,16 +99,29 @@ class PgAuditLog(TreeReads):
         """Commit entries in order in one transaction; return their indexes once committed."""
         return self.run_audited(lambda conn: (list(events), None))[0]
 
+    def append_checked(self, event: Event, veto: Veto) -> int | None:
+        """See AuditLog.append_checked: the veto runs inside the transaction, after the table
+        lock, and what it reads of the warrants table it reads on that transaction's
+        connection (`audited_connection`): a revocation by any replica committed before it
+        is seen, one not yet committed waits for the lock and is ordered after the entry."""
+
+        def work(conn: psycopg.Connection) -> tuple[list[Event], bool]:
+            instead = veto()
+            return ([event], True) if instead is None else ([instead], False)
+
+        indexes, written = self.run_audited(work)
+        return indexes[0] if written else None
+
     def _insert(self, conn: psycopg.Connection, events: Sequence[Event]) -> list[bytes]:
         """Inside run_audited's transaction (table lock held): catch up, render, insert."""
         self._catch_up(conn)
         rendered = render(events, len(self._tree), self._last_hash, format_time(self._clock()))
-        if rendered.lines:
+        rows = [(rendered.first + i, line) for i, line in enumerate(rendered.lines)]
+        if len(rows) == 1:  # a release's batch entry: one statement, no pipeline to sync
+            conn.execute(_INSERT, rows[0])
+        elif rows:
             with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO audit_log (idx, line) VALUES (%s, %s)",
-                    [(rendered.first + i, line) for i, line in enumerate(rendered.lines)],
-                )
+                cur.executemany(_INSERT, rows)
         return rendered.lines
 
     def _committed(self, lines: list[bytes]) -> list[int]:
@@ -121,7 +149,11 @@ class PgAuditLog(TreeReads):
                     # The table lock first: the state `work` reads is the state it changes, with
                     # every other audited change (any replica) ordered before or after it.
                     conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
-                    entries, result = work(conn)
+                    _audited.connection = conn
+                    try:
+                        entries, result = work(conn)
+                    finally:
+                        _audited.connection = None
                     lines = self._insert(conn, entries)
                     with (
                         timed(AUDIT_FSYNC_SECONDS, "postgres"),

@@ -1,6 +1,6 @@
 """Casbin rules in PostgreSQL: the casbin_rule table, read as one snapshot, replaced whole.
 
-Replicas share one rule set. The table has Casbin's usual layout (ptype, v0..v8) plus the policy
+Replicas share one rule set. The table has Casbin's usual layout (ptype, v0..v9) plus the policy
 it belongs to ('release' or 'api') and a position (the release policy's first match wins, so
 order matters). A trigger bumps policy_version and NOTIFYs channel wsg_policy on every change,
 whether a replica made it (`wsg policy load`) or someone edited the table by hand. `PgRules` is
@@ -44,7 +44,7 @@ CHANNEL = "wsg_policy"
 
 def read_text(conn: psycopg.Connection[Any], policy: str) -> str:
     rows = conn.execute(
-        "SELECT ptype, v0, v1, v2, v3, v4, v5, v6, v7, v8 FROM casbin_rule WHERE policy = %s"
+        "SELECT ptype, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9 FROM casbin_rule WHERE policy = %s"
         " ORDER BY position",
         (policy,),
     ).fetchall()
@@ -56,8 +56,8 @@ def write_rows(conn: psycopg.Connection[Any], policy: str, rows: list[list[str]]
     conn.execute("DELETE FROM casbin_rule WHERE policy = %s", (policy,))
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO casbin_rule (policy, position, ptype, v0, v1, v2, v3, v4, v5, v6, v7, v8)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO casbin_rule (policy, position, ptype, v0, v1, v2, v3, v4, v5, v6, v7, v8,"
+            " v9) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (policy, i, row[0], *row[1:], *[None] * (MAX_FIELDS + 1 - len(row)))
                 for i, row in enumerate(rows)

@@ -12,7 +12,7 @@ import psycopg
 from gateway.audit.events import Event
 from gateway.backends import warrant_rows
 from gateway.backends.group_commit import GroupCommit, Pending
-from gateway.backends.postgres.audit_log import PgAuditLog
+from gateway.backends.postgres.audit_log import PgAuditLog, audited_connection
 from gateway.db.postgres import Database, one_line
 from gateway.errors import Unavailable
 from gateway.warrants.table import Action
@@ -60,6 +60,10 @@ class PgWarrantTable:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[warrant_rows.Rows]:
+        held = audited_connection()
+        if held is not None:  # inside the log's transaction: read in its order, on its connection
+            yield warrant_rows.Rows(held, warrant_rows.POSTGRES)
+            return
         with self._db.connection() as conn:
             try:
                 yield warrant_rows.Rows(conn, warrant_rows.POSTGRES)

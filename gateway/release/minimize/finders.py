@@ -24,6 +24,7 @@ import phonenumbers
 from gateway.model import MATRIX_USER_ID
 
 Finding = tuple[int, int, str, str]
+Valid = Callable[[str, Sequence[str]], str | None]  # a number's E.164 form, None if invalid
 DEFAULT_REGIONS = ("KR", "US")
 
 _EMAIL = re.compile(r"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}")
@@ -42,6 +43,8 @@ _LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ \-]?\d){9,}(?!\d)")
 # glued to a word (phone runs, Korean mobiles), or eight with anything before them (the others):
 # what a text must hold for `numbers` to find anything (tests/test_minimize.py).
 _DIGIT_RUN = re.compile(r"\d[\d\s().\-\u2010-\u2015]*")
+# The digits each finder's match holds at least (its pattern's \d count), all in one such run.
+_RRN_DIGITS, _SSN_DIGITS, _PASSPORT_DIGITS, _CARD_DIGITS, _LONG_NUMBER_DIGITS = 13, 9, 8, 13, 10
 # Numbers people write that are no phone number whatever libphonenumber reads in them: a date
 # (2024-03-15, 2024.3.15, with a time after it), an amount in groups of three (100.000.000,
 # 1 000 000), a decimal (3.141592653 and its fraction), and digits glued to a code's letters
@@ -83,11 +86,21 @@ def addresses(folded: str) -> Iterator[Finding]:
 def may_hold_number(folded: str) -> bool:
     """Whether `numbers` could find anything in the text: a run of digits and separators with
     eight digits, or seven not glued to a word (a few µs less than running them all)."""
+    return number_reach(folded) > 0
+
+
+def number_reach(folded: str) -> int:
+    """The most digits one run of digits and separators holds, or 0 when `numbers` could find
+    nothing (see may_hold_number). Every finder's match lies inside one such run and needs a
+    number of digits (`numbers` skips those needing more than the text's reach)."""
+    reach, may = 0, False
     for run in _DIGIT_RUN.finditer(folded):
-        found = sum(c.isdigit() for c in run.group())
+        found = sum(map(str.isdigit, run.group()))
+        if found > reach:
+            reach = found
         if found >= 8 or (found == 7 and folded[run.start() - 1 : run.start()] not in _WORD_EDGE):
-            return True
-    return False
+            may = True
+    return reach if may else 0
 
 
 def raw_digits(text: str) -> str:
@@ -98,39 +111,52 @@ def raw_digits(text: str) -> str:
 
 
 def numbers(
-    folded: str, regions: Sequence[str], known: Callable[[str], bool] | None = None
+    folded: str,
+    regions: Sequence[str],
+    known: Callable[[str], bool] | None = None,
+    reach: int | None = None,
+    valid: Valid | None = None,
 ) -> list[Finding]:
     """Registration numbers, phone numbers (a known person's, a Korean mobile number, or valid
     in one of `regions`, or international, or a Korean mobile number's digits however they are
     grouped), then card numbers and long digit runs where none of those is (only called when
     the text holds a digit). `known(raw_digits)`: whether those digits are the phone of one
-    person the release knows."""
+    person the release knows. `reach`: number_reach(folded), if the caller has it. `valid`:
+    how a candidate is read (_valid, or a release's remembered Parses)."""
     found: list[Finding] = []
+    # A finder whose match needs more digits than any run holds cannot match: not run.
+    reach = number_reach(folded) if reach is None else reach
     dates = [(m.start(), m.end()) for m in _DATE.finditer(folded)]
-    for m in _RRN.finditer(folded):
-        found.append((m.start(), m.end(), "rrn", _digits(m.group())))
-    for m in _SSN.finditer(folded):
-        found.append((m.start(), m.end(), "ssn", _digits(m.group())))
-    for m in _PASSPORT.finditer(folded):
-        found.append((m.start(), m.end(), "passport", m.group()))
-    found += _phones(folded, regions, [(a, b) for a, b, _, _ in found] + dates, known)
+    if reach >= _RRN_DIGITS:
+        for m in _RRN.finditer(folded):
+            found.append((m.start(), m.end(), "rrn", _digits(m.group())))
+    if reach >= _SSN_DIGITS:
+        for m in _SSN.finditer(folded):
+            found.append((m.start(), m.end(), "ssn", _digits(m.group())))
+    if reach >= _PASSPORT_DIGITS:
+        for m in _PASSPORT.finditer(folded):
+            found.append((m.start(), m.end(), "passport", m.group()))
+    taken = [(a, b) for a, b, _, _ in found] + dates
+    found += _phones(folded, regions, taken, known, _valid if valid is None else valid)
     other = [(a, b, "", "") for a, b in dates]
-    for m in _CARD.finditer(folded):
-        d = _digits(m.group())
-        if (
-            _luhn(d)
-            and _free(found, m.start(), m.end())
-            and _free(other, m.start(), m.end())
-            and not _CODE_BEFORE.search(folded, max(0, m.start() - 2), m.start())
-        ):
-            found.append((m.start(), m.end(), "card", d))
-    for m in _LONG_NUMBER.finditer(folded):
-        if (
-            _free(found, m.start(), m.end())
-            and _free(other, m.start(), m.end())
-            and not _CODE_BEFORE.search(folded, max(0, m.start() - 2), m.start())
-        ):
-            found.append((m.start(), m.end(), "number", _digits(m.group())))
+    if reach >= _CARD_DIGITS:
+        for m in _CARD.finditer(folded):
+            d = _digits(m.group())
+            if (
+                _luhn(d)
+                and _free(found, m.start(), m.end())
+                and _free(other, m.start(), m.end())
+                and not _CODE_BEFORE.search(folded, max(0, m.start() - 2), m.start())
+            ):
+                found.append((m.start(), m.end(), "card", d))
+    if reach >= _LONG_NUMBER_DIGITS:
+        for m in _LONG_NUMBER.finditer(folded):
+            if (
+                _free(found, m.start(), m.end())
+                and _free(other, m.start(), m.end())
+                and not _CODE_BEFORE.search(folded, max(0, m.start() - 2), m.start())
+            ):
+                found.append((m.start(), m.end(), "number", _digits(m.group())))
     return found
 
 
@@ -143,6 +169,7 @@ def _phones(
     regions: Sequence[str],
     taken: list[tuple[int, int]],
     known: Callable[[str], bool] | None,
+    valid: Valid,
 ) -> list[Finding]:
     """Candidate runs of digits and separators (seven digits at least, not glued to a word:
     "u0000385@" is no phone): a known person's number or a Korean mobile number as a whole,
@@ -157,7 +184,7 @@ def _phones(
         if whole is None and _no_phone(folded, run):
             continue
         taken_here = blocked + found
-        for finding in [whole] if whole else _grouped(run, regions, taken_here):
+        for finding in [whole] if whole else _grouped(run, regions, taken_here, valid):
             if _free(found, finding[0], finding[1]) and _free(blocked, finding[0], finding[1]):
                 found.append(finding)
     for m in _KR_MOBILE.finditer(folded):
@@ -201,7 +228,9 @@ def _whole(folded: str, run: re.Match[str], known: Callable[[str], bool] | None)
     return None
 
 
-def _grouped(match: re.Match[str], regions: Sequence[str], taken: list[Finding]) -> list[Finding]:
+def _grouped(
+    match: re.Match[str], regions: Sequence[str], taken: list[Finding], valid: Valid
+) -> list[Finding]:
     """Phone numbers in a candidate run, which may hold several ("+1 (415) 555-1000
     010-2222-3333"): at each white-space separated group, the longest valid number of up to
     five groups that overlaps nothing `taken` (a registration number before it), left to
@@ -224,7 +253,7 @@ def _grouped(match: re.Match[str], regions: Sequence[str], taken: list[Finding])
                 continue
             if _not_phone_text(text):
                 continue
-            number = _valid(text, regions)
+            number = valid(text, regions)
             if number is not None:
                 found.append((offset + start, offset + start + len(text), "phone", number))
                 i = j
@@ -235,6 +264,8 @@ def _grouped(match: re.Match[str], regions: Sequence[str], taken: list[Finding])
 
 
 def _valid(text: str, regions: Sequence[str]) -> str | None:
+    """The E.164 form of `text` if libphonenumber reads it as a valid number of one of
+    `regions` (tried in order), else None."""
     for region in regions:
         try:
             number = phonenumbers.parse(text, region)
@@ -243,6 +274,26 @@ def _valid(text: str, regions: Sequence[str]) -> str | None:
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return None
+
+
+class Parses:
+    """_valid, remembered for one release (its TextMinimizer holds it, and it goes with the
+    release: no number outlives the release in memory). A parse costs 20-100 µs, and the
+    numbers people write recur (the same contact's number in many messages)."""
+
+    LIMIT = 4096  # numbers remembered; past it, each new one is parsed and not kept
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, tuple[str, ...]], str | None] = {}
+
+    def __call__(self, text: str, regions: Sequence[str]) -> str | None:
+        key = (text, tuple(regions))
+        if key in self._known:
+            return self._known[key]
+        found = _valid(text, regions)
+        if len(self._known) < self.LIMIT:
+            self._known[key] = found
+        return found
 
 
 _KR_MOBILE = re.compile(

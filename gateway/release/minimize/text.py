@@ -171,6 +171,7 @@ class TextMinimizer:
         self._get = directory.automaton.get
         self._pseudonyms = pseudonyms
         self._regions = tuple(regions)
+        self._parses = finders.Parses()  # this release's libphonenumber readings
         self.replaced: dict[str, int] = {}
 
     def __call__(self, text: str) -> tuple[str, bool]:
@@ -245,9 +246,11 @@ class TextMinimizer:
                     known = value in directory.exact
                     owner = directory.exact.get(value)
                 spans.append(self._span(start, end, kind, value, known, owner))
-        if not finders.may_hold_number(folded):
+        reach = finders.number_reach(folded)
+        if not reach:
             return spans
-        for start, end, kind, value in finders.numbers(folded, self._regions, self._known_phone):
+        found = finders.numbers(folded, self._regions, self._known_phone, reach, self._parses)
+        for start, end, kind, value in found:
             known, owner = False, None
             if kind in ("phone", "number"):
                 raw = finders.raw_digits(folded[start:end])

@@ -295,9 +295,44 @@ def message_values(
     content_prefix = f"{Category.MESSAGE_CONTENT.value}:"
     metadata_prefix = f"{Category.MESSAGE_METADATA.value}:"
     seen = rooms.seen
+    values: dict[str, object]
+    if content and not metadata:  # what a warrant for content asks: one dict, made at once
+        for mid, room, sender, sent, body, quote, attachment, fwd, quoted in rows:
+            direct, recipient = seen.get((room, sender)) or rooms(room, sender)
+            if fwd is None:
+                values = {
+                    "room": room,
+                    "direct": direct,
+                    "sent_at": format_us(sent),
+                    "reply": quoted is not None,
+                    "forwarded": False,
+                    "sender": sender,
+                    "attachment": attachment,
+                    "body": body,
+                    "quote": quote,
+                }
+                if quoted is not None:
+                    values["quoted"] = quoted
+            else:
+                values = {
+                    "room": room,
+                    "direct": direct,
+                    "sent_at": format_us(sent),
+                    "reply": False,
+                    "forwarded": True,
+                    "sender": sender,
+                    "quoted": fwd,
+                    "attachment": attachment,
+                    "body": None,
+                    "quote": body,
+                }
+            if recipient is not None:
+                values["recipient"] = recipient
+            yield content_prefix + mid, Category.MESSAGE_CONTENT, values
+        return
     for mid, room, sender, sent, body, quote, attachment, fwd, quoted in rows:
         direct, recipient = seen.get((room, sender)) or rooms(room, sender)
-        values: dict[str, object] = {
+        values = {
             "room": room,
             "direct": direct,
             "sent_at": format_us(sent),
