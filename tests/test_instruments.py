@@ -43,6 +43,8 @@ def spec(clock: Any, categories: list[str], instrument: str = "") -> pb.WarrantS
         ["phone:+821011112222"], categories, JAN1, FEB1, clock.now + dt.timedelta(days=30)
     )
     made.instrument = instrument
+    if instrument == "emergency":  # its own rule, tested in test_deadlines
+        made.justification = "a life at risk"
     return made
 
 

@@ -21,7 +21,11 @@ SECONDS = 3.0
 
 
 def test_concurrent_clients_for_a_few_seconds(start_gateway: Any, clock: Any) -> None:
-    run = start_gateway(ROWS)
+    # Six clients per principal release at once: room for all of them (the defaults, two per
+    # principal and eight in all, are the production guard and are tested on their own).
+    run = start_gateway(
+        ROWS, max_workers=CLIENTS + 8, max_releases=CLIENTS, max_releases_per_principal=CLIENTS
+    )
     done: collections.Counter[str] = collections.Counter()
     errors: list[BaseException] = []
     lock = threading.Lock()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import pathlib
 import random
 import shutil
@@ -104,6 +105,8 @@ class Replica:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # one officer runs all four workers' releases, on either replica
+            env={**os.environ, "WSG_MAX_RELEASES_PER_PRINCIPAL": "4"},
         )
         self.address = self._wait_for_address()
 

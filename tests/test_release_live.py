@@ -30,7 +30,7 @@ BOTH_BACKENDS = True  # every gateway test here also runs on the real PostgreSQL
 
 OFFICER, REVIEWER = "alice", "bob"
 EXPIRES = dt.timedelta(days=30)
-WITHHOLD_CONTENT = "p, *, message_content, *, *, *, *, withhold, scan_test, -\n"
+WITHHOLD_CONTENT = "p, *, message_content, *, *, *, *, *, withhold, scan_test, -\n"
 
 
 def approved(run: Any, clock: Any, categories: list[str]) -> str:

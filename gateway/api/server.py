@@ -137,6 +137,10 @@ def _require_verified(audit: AuditLog) -> None:
         )
 
 
+# How long a submission's dry run waits for a release slot before the submission is refused.
+DRY_RUN_SLOT_WAIT = 30.0
+
+
 def _holding_slot(run: ReleaseRun, slots: threading.BoundedSemaphore) -> ReleaseItems:
     """The release, in one of the replica's release slots (taken when it starts, given back when
     it ends or is abandoned); none free is RESOURCE_EXHAUSTED, never a wait for a connection."""
@@ -425,7 +429,22 @@ class Gateway:
             include_received_direct=spec.include_received_direct,
             tier=tier,
         )
-        return dry_run(self.store, scope, self.policies.current().release, warrant_id)
+        policy = self.policies.current().release
+        slots = self._release_slots
+        if slots is None:
+            return dry_run(self.store, scope, policy, warrant_id)
+        # A dry run reads the store as a release does (the records and, while they stream, the
+        # directory: two pooled connections), so it takes a release slot too; unlike a release
+        # it waits for one a while, a submission being worth a short queue.
+        if not slots.acquire(timeout=DRY_RUN_SLOT_WAIT):
+            raise ResourceExhausted(
+                "every release slot of this replica stayed busy for "
+                f"{DRY_RUN_SLOT_WAIT:.0f} s: the overbreadth dry run could not start; retry shortly"
+            )
+        try:
+            return dry_run(self.store, scope, policy, warrant_id)
+        finally:
+            slots.release()
 
     @property
     def roles(self) -> Mapping[str, tuple[str, ...]]:

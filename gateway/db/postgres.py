@@ -93,7 +93,13 @@ def stream_rows(
     caller's instead of stopping it. Read with fetchmany, not by iterating the cursor:
     psycopg's row generator raises again from its own cleanup when a lost connection ends the
     stream. Closed quietly for the same reason: with the connection gone there is no one to
-    tell, and the reader already got the error."""
+    tell, and the reader already got the error.
+
+    Whoever opens a stream closes it before its connection goes back to the pool (as the
+    reference store's `parts` does): a stream left to the garbage collector is finalized on
+    whatever thread collects it, perhaps one in the middle of a statement on this very
+    connection, a later borrower of it. So the cursor is closed here only when the connection
+    is free; else it is left to the end of its transaction, which closes it anyway."""
     cur = conn.cursor(name=name)
     try:
         cur.execute(query, params)
@@ -102,8 +108,10 @@ def stream_rows(
         if len(rows) == page:
             yield from _ahead(cur, page)
     finally:
-        with contextlib.suppress(psycopg.Error):
-            cur.close()
+        if conn.lock.acquire(blocking=False):  # held: closing would wait on itself
+            conn.lock.release()
+            with contextlib.suppress(psycopg.Error):
+                cur.close()
 
 
 def _ahead(cur: psycopg.ServerCursor[Any], page: int) -> Iterator[tuple[Any, ...]]:

@@ -195,12 +195,18 @@ class PgReferenceStore:
             "body": Category.MESSAGE_CONTENT in scope.categories,
         }
 
-    def _reads(self, conn: psycopg.Connection, scope: Scope) -> rr.Reads:
+    def _reads(
+        self, conn: psycopg.Connection, scope: Scope, streams: list[Iterator[tuple[Any, ...]]]
+    ) -> rr.Reads:
         params = self._params(scope)
+
+        def rows(name: str) -> Iterator[tuple[Any, ...]]:
+            stream = stream_rows(conn, f"wsg_{name}", RELEASE_QUERIES[name], params, _ITERSIZE)
+            streams.append(stream)
+            return stream
+
         return rr.Reads(
-            rows=lambda name: stream_rows(
-                conn, f"wsg_{name}", RELEASE_QUERIES[name], params, _ITERSIZE
-            ),
+            rows=rows,
             count=lambda name: rr.count_of(
                 conn.execute(RELEASE_QUERIES[f"count_{name}"], params).fetchone()
             ),
@@ -220,7 +226,15 @@ class PgReferenceStore:
             return
         with _connection(database, "read failed") as conn:
             conn.execute(_SNAPSHOT)
-            yield rr.parts(scope.categories, self._reads(conn, scope))
+            streams: list[Iterator[tuple[Any, ...]]] = []
+            try:
+                yield rr.parts(scope.categories, self._reads(conn, scope, streams))
+            finally:
+                # Every stream closed here, while the connection is still this context's
+                # (see stream_rows): never by the garbage collector after it went back.
+                for stream in streams:
+                    with contextlib.suppress(ValueError):  # one running on another thread
+                        stream.close()
 
     def count(self, scope: Scope) -> int:
         """Exactly how many records records(scope) yields (same WHERE clauses, COUNT(*))."""
