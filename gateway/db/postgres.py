@@ -14,7 +14,7 @@ import queue
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import psycopg
@@ -85,7 +85,7 @@ class Database:
 
 def stream_rows(
     conn: psycopg.Connection, name: str, query: Any, params: Any, page: int = 500
-) -> Iterator[tuple[Any, ...]]:
+) -> Generator[tuple[Any, ...], None, None]:
     """The rows of `query` from a server-side cursor, `page` at a time, never all at once.
 
     Past the first page, the next page is fetched on a thread while the caller works through

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import pathlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -196,11 +196,14 @@ class PgReferenceStore:
         }
 
     def _reads(
-        self, conn: psycopg.Connection, scope: Scope, streams: list[Iterator[tuple[Any, ...]]]
+        self,
+        conn: psycopg.Connection,
+        scope: Scope,
+        streams: list[Generator[tuple[Any, ...], None, None]],
     ) -> rr.Reads:
         params = self._params(scope)
 
-        def rows(name: str) -> Iterator[tuple[Any, ...]]:
+        def rows(name: str) -> Generator[tuple[Any, ...], None, None]:
             stream = stream_rows(conn, f"wsg_{name}", RELEASE_QUERIES[name], params, _ITERSIZE)
             streams.append(stream)
             return stream
@@ -226,7 +229,7 @@ class PgReferenceStore:
             return
         with _connection(database, "read failed") as conn:
             conn.execute(_SNAPSHOT)
-            streams: list[Iterator[tuple[Any, ...]]] = []
+            streams: list[Generator[tuple[Any, ...], None, None]] = []
             try:
                 yield rr.parts(scope.categories, self._reads(conn, scope, streams))
             finally:
