@@ -83,9 +83,13 @@ class Database:
         self.pool.close()
 
 
+# What stream_rows returns: a generator, so that its owner can close it (see there).
+RowStream = Generator[tuple[Any, ...], None, None]
+
+
 def stream_rows(
     conn: psycopg.Connection, name: str, query: Any, params: Any, page: int = 500
-) -> Generator[tuple[Any, ...], None, None]:
+) -> RowStream:
     """The rows of `query` from a server-side cursor, `page` at a time, never all at once.
 
     Past the first page, the next page is fetched on a thread while the caller works through

@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import pathlib
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from gateway.db.postgres import Database, one_line, stream_rows
+from gateway.db.postgres import Database, RowStream, one_line, stream_rows
 from gateway.errors import InvalidArgument, Unavailable
 from gateway.model import Category, Person, RecordShape, Scope, StoreRecord
 from gateway.stores.base import Part
@@ -199,11 +199,11 @@ class PgReferenceStore:
         self,
         conn: psycopg.Connection,
         scope: Scope,
-        streams: list[Generator[tuple[Any, ...], None, None]],
+        streams: list[RowStream],
     ) -> rr.Reads:
         params = self._params(scope)
 
-        def rows(name: str) -> Generator[tuple[Any, ...], None, None]:
+        def rows(name: str) -> RowStream:
             stream = stream_rows(conn, f"wsg_{name}", RELEASE_QUERIES[name], params, _ITERSIZE)
             streams.append(stream)
             return stream
@@ -229,7 +229,7 @@ class PgReferenceStore:
             return
         with _connection(database, "read failed") as conn:
             conn.execute(_SNAPSHOT)
-            streams: list[Generator[tuple[Any, ...], None, None]] = []
+            streams: list[RowStream] = []
             try:
                 yield rr.parts(scope.categories, self._reads(conn, scope, streams))
             finally:
