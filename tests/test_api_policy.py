@@ -43,11 +43,13 @@ for role in ("officer", "service"):
             (role, "Revoke"): OWN_ONLY,
             (role, "LookupAccount"): ANY,
             (role, "ListDue"): ANY,
+            (role, "ExtendPreservation"): OWN_ONLY,
         }
     )
 EXPECTED.update({("reviewer", rpc): ANY for rpc in ("List", "Get", "Approve", "Reject", "Revoke")})
 EXPECTED.update({("auditor", "List"): ANY, ("auditor", "Get"): ANY})
 EXPECTED.update({("reviewer", "ListDue"): ANY, ("auditor", "ListDue"): ANY})
+EXPECTED.update({("reviewer", "ExtendPreservation"): ANY})
 for role in ("officer", "service", "reviewer", "auditor", "policy_admin"):
     EXPECTED.update({(role, rpc): ANY for rpc in AUDIT_RPCS})
 EXPECTED.update(
@@ -120,6 +122,7 @@ def _call(client: Any, rpc: str, warrant_id: str, clock: Any) -> None:
         "Revoke": lambda: client.revoke(warrant_id),
         "LookupAccount": lambda: client.lookup_account("phone:+821011112222"),
         "ListDue": lambda: client.list_due(),
+        "ExtendPreservation": lambda: client.extend_preservation(warrant_id),
         "Release": lambda: list(client.release(warrant_id)),
         "GetCheckpoint": client.checkpoint,
         "GetInclusionProof": lambda: client.inclusion_proof(0),

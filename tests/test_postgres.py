@@ -501,6 +501,7 @@ def test_migrations_apply_once_and_report_status(pg_schema: Schema) -> None:
         "0008_instrument_tier",
         "0009_overbreadth_review",
         "0010_clock_transitions",
+        "0011_preservation",
     ]
     assert json.loads(wsg("db", "upgrade", "--database", pg_schema.url, "--json").stdout) == {
         "applied": []

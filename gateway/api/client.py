@@ -176,6 +176,10 @@ class Client:
             self.warrants.Revoke, pb.WarrantServiceRevokeRequest(id=warrant_id, reason=reason)
         )
 
+    def extend_preservation(self, warrant_id: str, reason: str = "") -> pb.Preservation:
+        request = pb.ExtendPreservationRequest(id=warrant_id, reason=reason)
+        return self._call(self.warrants.ExtendPreservation, request)
+
     def lookup_account(self, target: str) -> pb.WarrantServiceLookupAccountResponse:
         return self._call(
             self.warrants.LookupAccount, pb.WarrantServiceLookupAccountRequest(target=target)

@@ -17,6 +17,7 @@ from gateway.errors import InvalidArgument
 from gateway.model import SPEC_FIELDS, Kind, SpecField, Warrant, WarrantSpec, WarrantState, Window
 from gateway.release.items import Batch, Proof, Started, Summary
 from gateway.warrants.clocks import Deadline
+from gateway.warrants.preservation import Hold
 from gateway.warrants.validation import parse_choice
 
 
@@ -123,6 +124,20 @@ def deadline_to_pb(d: Deadline) -> pb.Deadline:
         due_at=_ts(d.due_at),
         status=d.status,
     )
+
+
+def hold_to_pb(h: Hold) -> pb.Preservation:
+    msg = pb.Preservation(
+        warrant_id=h.warrant,
+        frozen_at=_ts(h.frozen_at),
+        expires_at=_ts(h.expires_at),
+        records=h.records,
+        content_sha256=h.content_sha256,
+        extended_by=h.extended_by or "",
+    )
+    if h.purged_at is not None:
+        msg.purged_at.CopyFrom(_ts(h.purged_at))
+    return msg
 
 
 def warrant_to_pb(w: Warrant, now: dt.datetime) -> pb.Warrant:

@@ -79,6 +79,8 @@ from gateway.warrants.book import WarrantBook
 
 log = structlog.get_logger("wsg.server")
 MAX_SEND_BYTES = 64 << 20  # a release batch of MAX_BATCH large records fits
+# How often the gateway looks for preservation holds to purge.
+HOLD_SWEEP_SECONDS = 60.0
 EXPORT_TICK = 0.5  # seconds between checks whether a checkpoint export is due
 DRAIN_MARGIN = 5.0  # seconds past the drain grace before calls still running are cancelled
 DRAIN_WHY = "the gateway is shutting down (drained)"
@@ -248,6 +250,7 @@ class Gateway:
         self._exporter = threading.Thread(
             target=self._export_checkpoints, name="wsg-checkpoints", daemon=True
         )
+        self._sweeper = threading.Thread(target=self._sweep_holds, name="wsg-holds", daemon=True)
         self.audit.on_broken(self._audit_broken)
 
         auth = authenticator or (
@@ -501,10 +504,11 @@ class Gateway:
         def live_state() -> WarrantState:
             return self.book.live_state(warrant.id)
 
+        store, frozen_copy = self.book.holds.source(warrant)  # the store, or a frozen copy
         run = ReleaseRun(
             warrant,
             principal,
-            self.store,
+            store,
             lambda: self.policies.current().release,
             self.audit,
             self.checkpoints,
@@ -520,6 +524,7 @@ class Gateway:
                     warrant_to_pb(warrant, self.book.now()), preserving_proto_field_name=True
                 )
             ),
+            frozen_copy=frozen_copy,
         )
         if watch is not None:
             watch.on_cut = run.cut
@@ -628,6 +633,17 @@ class Gateway:
             except GatewayError as exc:
                 log.error("checkpoint export failed", why=exc.message)
 
+    def _sweep_holds(self) -> None:
+        """Background: purge preservation copies whose hold has ended (at start, then every
+        HOLD_SWEEP_SECONDS; a release from one also checks, so a late sweep releases nothing)."""
+        while True:
+            try:
+                self.book.holds.sweep()
+            except GatewayError as exc:
+                log.error("preservation sweep failed", why=exc.message)
+            if self._stopping.wait(HOLD_SWEEP_SECONDS):
+                return
+
     def start(self) -> Gateway:
         self.server.start()
         self.stalls.start()
@@ -635,6 +651,7 @@ class Gateway:
             self.health_server.start()
         self._watch = self.policies.source.watch(self._policy_changed, self._policy_refused)
         self._exporter.start()
+        self._sweeper.start()
         for companion in self._companions:
             companion.start()
         for name in ("", *SERVICES):
@@ -690,8 +707,9 @@ class Gateway:
         if self._watch is not None:
             self._watch.close()
         self._stopping.set()
-        if self._exporter.is_alive():
-            self._exporter.join()
+        for thread in (self._exporter, self._sweeper):
+            if thread.is_alive():
+                thread.join()
         try:
             # Signed as the gateway stops: an edit of the log while it is down, the last entry
             # included, is caught when it next starts (Checkpointer._load).

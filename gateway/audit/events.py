@@ -136,6 +136,33 @@ class WarrantApproved(WarrantDecision):
     # first reviewer when they asked for two; absent on warrants submitted before it existed.
     review: dict[str, Any] | None = None
     first_approved_by: str | None = None
+    # A preservation request's frozen copy (gateway.warrants.preservation): records, by
+    # category, people in its directory, content_sha256, expires_at. Absent on other requests.
+    frozen: dict[str, Any] | None = None
+
+
+@kind("preservation.extended", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PreservationExtended(Event):
+    """A preservation's hold extended, once, by as long again as the catalogue holds one."""
+
+    warrant: str
+    principal: str
+    expires_at: str  # the new expiry
+    reason: str | None
+
+
+@kind("preservation.purged", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PreservationPurged(Event):
+    """A preservation's frozen copy deleted: its hold expired, or the request was revoked
+    (`principal`: the gateway's own sweep, or the caller who found it so)."""
+
+    warrant: str
+    principal: str
+    why: str  # "expired" or "revoked"
+    records: int
+    content_sha256: str
 
 
 @kind("clock.passed", Readers.ACTOR_AND_OWNER)
@@ -210,6 +237,9 @@ class ReleaseStarted(Event):
     principal: str
     policy: str  # the release policy's version
     candidates: int
+    # A release from a preservation's frozen copy (gateway.warrants.preservation): that
+    # preservation's warrant and the copy's content_sha256. Absent: from the store.
+    frozen_copy: dict[str, str] | None = None
 
 
 @kind("release.resumed", Readers.ACTOR_AND_OWNER)
@@ -263,6 +293,7 @@ class ReleaseCompleted(Event):
     # JSON of its wire form: spec, targets, submission and decision; audit.evidence), so every
     # manifest field is bound to this entry. Absent in entries written before it existed.
     warrant_sha256: str = ""
+    frozen_copy: dict[str, str] | None = None  # as in release.started
 
 
 @kind("release.refused", Readers.ACTOR_AND_OWNER)

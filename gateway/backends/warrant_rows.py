@@ -22,10 +22,15 @@ from gateway.model import (
     parse_time,
 )
 from gateway.model.review import Review
+from gateway.warrants.preservation import FrozenCopy, Hold
 
 COLUMNS = (
     "id, spec, state, target_accounts, submitted_by, submitted_at, decided_by, decided_at,"
     " revoked_by, revoked_at, reason, review, first_approved_by"
+)
+
+HOLD_COLUMNS = (
+    "warrant, frozen_at, expires_at, records, content_sha256, extended_by, extended_at, purged_at"
 )
 
 
@@ -47,6 +52,21 @@ def statements(mark: str) -> dict[str, str]:
         "clock_passed": "INSERT INTO clock_transitions (warrant, clock, due_at)"
         f" VALUES ({mark}, {mark}, {mark}) ON CONFLICT DO NOTHING",
         "clocks_passed": "SELECT warrant, clock FROM clock_transitions",
+        "hold_insert": "INSERT INTO preservations (warrant, frozen_at, expires_at, records,"
+        f" content_sha256, directory) VALUES ({', '.join([mark] * 6)})",
+        "hold_record": "INSERT INTO preserved_records (warrant, seq, record)"
+        f" VALUES ({mark}, {mark}, {mark})",
+        "holds": f"SELECT {HOLD_COLUMNS} FROM preservations ORDER BY frozen_at",
+        "hold": f"SELECT {HOLD_COLUMNS} FROM preservations WHERE warrant = {mark}",
+        "hold_directory": f"SELECT directory FROM preservations WHERE warrant = {mark}"
+        " AND purged_at IS NULL",
+        "hold_records": f"SELECT record FROM preserved_records WHERE warrant = {mark} ORDER BY seq",
+        "hold_extend": f"UPDATE preservations SET expires_at = {mark}, extended_by = {mark},"
+        f" extended_at = {mark} WHERE warrant = {mark} AND extended_at IS NULL"
+        " AND purged_at IS NULL",
+        "hold_purge": f"UPDATE preservations SET purged_at = {mark}, directory = NULL"
+        f" WHERE warrant = {mark} AND purged_at IS NULL",
+        "hold_purge_records": f"DELETE FROM preserved_records WHERE warrant = {mark}",
     }
 
 
@@ -96,6 +116,20 @@ def spec_from_json(text: str) -> WarrantSpec:
 
 def _opt_time(text: str | None) -> Any:
     return parse_time(text) if text else None
+
+
+def hold_from_row(row: tuple[Any, ...]) -> Hold:
+    warrant, frozen_at, expires_at, records, content_sha256, ext_by, ext_at, purged_at = row
+    return Hold(
+        warrant=warrant,
+        frozen_at=parse_time(frozen_at),
+        expires_at=parse_time(expires_at),
+        records=int(records),
+        content_sha256=content_sha256,
+        extended_by=ext_by,
+        extended_at=_opt_time(ext_at),
+        purged_at=_opt_time(purged_at),
+    )
 
 
 def from_row(row: tuple[Any, ...]) -> Warrant:
@@ -186,3 +220,49 @@ class Rows:
 
     def newest_first(self) -> list[Warrant]:
         return [from_row(r) for r in self._conn.execute(self._sql["newest_first"])]
+
+    # -- preservation holds (gateway.warrants.preservation) -----------------------------------
+
+    def insert_hold(self, hold: Hold, copy: FrozenCopy) -> None:
+        self._conn.execute(
+            self._sql["hold_insert"],
+            (
+                hold.warrant,
+                format_time(hold.frozen_at),
+                format_time(hold.expires_at),
+                hold.records,
+                hold.content_sha256,
+                copy.directory,
+            ),
+        )
+        cur = self._conn.cursor()  # both drivers: executemany is the cursor's
+        try:
+            cur.executemany(
+                self._sql["hold_record"], [(hold.warrant, i, ln) for i, ln in enumerate(copy.lines)]
+            )
+        finally:
+            cur.close()
+
+    def hold(self, warrant_id: str) -> Hold | None:
+        row = self._conn.execute(self._sql["hold"], (warrant_id,)).fetchone()
+        return None if row is None else hold_from_row(tuple(row))
+
+    def holds(self) -> list[Hold]:
+        return [hold_from_row(tuple(r)) for r in self._conn.execute(self._sql["holds"])]
+
+    def frozen_copy(self, warrant_id: str) -> FrozenCopy | None:
+        row = self._conn.execute(self._sql["hold_directory"], (warrant_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        lines = [r[0] for r in self._conn.execute(self._sql["hold_records"], (warrant_id,))]
+        return FrozenCopy(tuple(lines), row[0])
+
+    def extend_hold(self, warrant_id: str, expires_at: str, principal: str, at: str) -> bool:
+        cur = self._conn.execute(self._sql["hold_extend"], (expires_at, principal, at, warrant_id))
+        return bool(cur.rowcount == 1)
+
+    def purge_hold(self, warrant_id: str, at: str) -> bool:
+        if self._conn.execute(self._sql["hold_purge"], (at, warrant_id)).rowcount != 1:
+            return False
+        self._conn.execute(self._sql["hold_purge_records"], (warrant_id,))
+        return True

@@ -1,4 +1,4 @@
-"""`wsg warrant ...`: submit, approve, reject, revoke, show, list."""
+"""`wsg warrant ...`: submit, approve, reject, revoke, extend-hold, show, list."""
 
 from __future__ import annotations
 
@@ -86,6 +86,35 @@ def _action(name: str, help_text: str, text_option: str | None) -> click.Command
 _action("approve", "Approve a SUBMITTED warrant (you must not be its submitter).", "note")
 _action("reject", "Reject a SUBMITTED warrant (you must not be its submitter).", "reason")
 _action("revoke", "Revoke an APPROVED warrant; a release in flight stops.", "reason")
+
+
+@warrant.command("extend-hold")
+@click.argument("warrant_id")
+@click.option("--reason", default="", help="Why, recorded in the audit log.")
+@connection_options
+@json_option
+@friendly_errors
+def extend_hold(warrant_id: str, reason: str, conn: Connection, as_json: bool) -> None:
+    """Extend an approved preservation request's hold, once, by as long again (90 days by
+    default: policies/instruments.yaml, clocks.preservation_days). Until the hold ends the
+    frozen copy is kept; then it is purged (audited), and `wsg due` shows when."""
+    with conn.open() as client:
+        hold = client.extend_preservation(warrant_id, reason)
+    data = {
+        "warrant": hold.warrant_id,
+        "frozen_at": hold.frozen_at.ToJsonString(),
+        "expires_at": hold.expires_at.ToJsonString(),
+        "records": hold.records,
+        "content_sha256": hold.content_sha256,
+        "extended_by": hold.extended_by or None,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        console.print(
+            f"preservation {data['warrant']}: {data['records']} records kept until "
+            f"{data['expires_at']} (extended by {data['extended_by']})"
+        )
 
 
 @warrant.command()

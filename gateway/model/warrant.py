@@ -98,6 +98,16 @@ class WarrantSpec:
             example="w-0123456789abcdef",
         ),
     )
+    # The approved preservation request whose frozen copy this request releases from (its
+    # warrant id): the records as they were when it was approved (gateway.warrants.preservation).
+    preserved_by: str | None = dataclasses.field(
+        default=None,
+        metadata=about(
+            label="Release from the preservation (warrant id)",
+            title="Preserved by",
+            example="w-0123456789abcdef",
+        ),
+    )
 
 
 @dataclasses.dataclass(frozen=True)

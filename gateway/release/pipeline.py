@@ -111,10 +111,13 @@ class ReleaseRun:
         tier: Tier = Tier.SEARCH_WARRANT,
         phone_regions: tuple[str, ...] | None = None,
         warrant_sha256: str = "",
+        frozen_copy: dict[str, str] | None = None,
     ) -> None:
         """`warrant_sha256`: the approved warrant as the client's manifest will show it
-        (audit.evidence.warrant_sha256), bound into release.completed."""
+        (audit.evidence.warrant_sha256), bound into release.completed. `frozen_copy`: the
+        preservation copy `store` reads, named in release.started and release.completed."""
         self.warrant = warrant
+        self._frozen_copy = frozen_copy
         self._warrant_sha256 = warrant_sha256
         self.principal = principal
         self._store = store
@@ -356,6 +359,7 @@ class ReleaseRun:
                         principal=self.principal,
                         policy=self._policy.version,
                         candidates=candidates,
+                        frozen_copy=self._frozen_copy,
                     ),
                     "before",
                 )
@@ -414,6 +418,7 @@ class ReleaseRun:
                 quotes_withheld=summary.quotes_withheld,
                 texts_withheld=summary.texts_withheld,
                 warrant_sha256=self._warrant_sha256,
+                frozen_copy=self._frozen_copy,
             )
         )
         self._completed = True

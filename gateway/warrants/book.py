@@ -17,6 +17,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from gateway.audit import events
 from gateway.audit.log import AuditLog
@@ -33,6 +34,8 @@ from gateway.model.review import Review
 from gateway.policy.instruments import Catalogue
 from gateway.stores.base import Store
 from gateway.warrants.clocks import Deadline, deadlines
+from gateway.warrants.holds import Holds
+from gateway.warrants.preservation import FrozenCopy
 from gateway.warrants.table import WarrantRows, WarrantTable
 from gateway.warrants.validation import MAX_TARGETS, MAX_TEXT, MAX_WINDOW, target, validate_spec
 
@@ -112,6 +115,7 @@ class WarrantBook:
         self._clock = clock
         self._max_targets = max_targets
         self._longest_window = longest_window
+        self.holds = Holds(table, store, audit, clock, self.catalogue)
 
     def close(self) -> None:
         self._table.close()
@@ -193,6 +197,8 @@ class WarrantBook:
             spec = validate_spec(spec, now, self._max_targets, self._longest_window)
             tier = self._within_tier(spec)
             accounts = tuple(self._resolve(i, t) for i, t in enumerate(spec.targets))
+            if spec.preserved_by is not None:
+                self.holds.check_reference(spec, accounts, tier)
             warrant_id = "w-" + secrets.token_hex(8)
             review = self._review(spec, accounts, tier, warrant_id)
         except GatewayError as exc:
@@ -256,11 +262,13 @@ class WarrantBook:
     def due(self, principal: str) -> Sequence[Deadline]:
         """Every deadline clock, soonest first; a clock found passed for the first time gets
         its `clock.passed` entry now (once: the table's key decides between replicas)."""
+        self.holds.sweep()  # a hold past its end is purged before anyone reads the list
         now = self._clock()
         with self._table.reading() as rows:
             warrants = rows.newest_first()
             recorded = rows.clocks_passed()
-        found = deadlines(warrants, self.catalogue, now)
+            holds = {h.warrant: h.expires_at for h in rows.holds()}
+        found = deadlines(warrants, self.catalogue, now, holds)
         for deadline in found:
             if deadline.passed and (deadline.warrant, deadline.clock) not in recorded:
                 self._passed(deadline, principal)
@@ -373,6 +381,15 @@ class WarrantBook:
                 warrant=w.id, principal=principal, review=w.review.as_dict(), reason=note or None
             )
 
+        copy = self._freeze_if_final(warrant_id)
+
+        def keep(w: Warrant, rows: WarrantRows) -> dict[str, Any] | None:
+            if self.tier(w) is not Tier.PRESERVATION:
+                return None
+            if copy is None:  # a first approval landed meanwhile: this one is the last now
+                raise FailedPrecondition(f"warrant {w.id} changed state meanwhile; approve again")
+            return self.holds.keep(rows, w, copy)
+
         return self._transition(
             warrant_id,
             principal,
@@ -382,7 +399,20 @@ class WarrantBook:
             check,
             "decided",
             first,
+            keep,
         )
+
+    def _freeze_if_final(self, warrant_id: str) -> FrozenCopy | None:
+        """A preservation request's copy, read from the store now, when the approval about to
+        be made would approve it (not a first of two): kept by the approval's transaction."""
+        with contextlib.suppress(NotFound, FailedPrecondition):
+            w = self.get(warrant_id)
+            if self.tier(w) is not Tier.PRESERVATION or w.state is not WarrantState.SUBMITTED:
+                return None
+            if w.review is not None and w.review.needs_second_reviewer and not w.first_approved_by:
+                return None
+            return self.holds.freeze(w)
+        return None
 
     def reject(self, warrant_id: str, principal: str, reason: str = "") -> Warrant:
         def check(w: Warrant, now: dt.datetime) -> None:
@@ -403,7 +433,8 @@ class WarrantBook:
         )
 
     def revoke(self, warrant_id: str, principal: str, reason: str = "") -> Warrant:
-        return self._transition(
+        """Revoke; a revoked preservation's copy is purged at once (audited)."""
+        revoked = self._transition(
             warrant_id,
             principal,
             WarrantState.APPROVED,
@@ -412,6 +443,10 @@ class WarrantBook:
             lambda w, now: None,
             "revoked",
         )
+        with contextlib.suppress(FailedPrecondition):
+            if self.tier(revoked) is Tier.PRESERVATION:
+                self.holds.sweep(principal)
+        return revoked
 
     def _transition(
         self,
@@ -423,9 +458,11 @@ class WarrantBook:
         check: Callable[[Warrant, dt.datetime], None],
         who: str,
         instead: Callable[[Warrant, WarrantRows], events.Event | None] | None = None,
+        keep: Callable[[Warrant, WarrantRows], dict[str, Any] | None] | None = None,
     ) -> Warrant:
         """`instead`, if given, may record a step short of the transition (the first of two
-        approvals) and return its entry; None: the transition happens."""
+        approvals) and return its entry; None: the transition happens. `keep`, if given, runs
+        with an approval's change and returns what it froze (a preservation's copy)."""
         if len(reason) > MAX_TEXT:
             raise InvalidArgument(f"reason: longer than {MAX_TEXT} characters")
         now = self._clock()
@@ -461,6 +498,7 @@ class WarrantBook:
                     reason=reason or None,
                     review=None if warrant.review is None else warrant.review.as_dict(),
                     first_approved_by=warrant.first_approved_by,
+                    frozen=None if keep is None else keep(warrant, rows),
                 ), None
             return done(warrant=warrant_id, principal=principal, reason=reason or None), None
 

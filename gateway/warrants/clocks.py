@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from gateway.model import Tier, Warrant, WarrantState
 from gateway.policy.instruments import Catalogue
@@ -53,6 +53,7 @@ def clocks_of(
     catalogue: Catalogue,
     now: dt.datetime,
     followed: frozenset[str] = frozenset(),
+    holds: Mapping[str, dt.datetime] | None = None,
 ) -> list[Deadline]:
     """Every clock `warrant` runs now; an instrument the catalogue no longer knows runs only
     the clocks that need none."""
@@ -71,7 +72,9 @@ def clocks_of(
     if approved_at is not None and tier is Tier.EMERGENCY and warrant.id not in followed:
         found.append(("emergency_follow_up", approved_at + catalogue.emergency_follow_up))
     if approved_at is not None and tier is Tier.PRESERVATION:
-        found.append(("preservation", approved_at + catalogue.preservation))
+        # The hold's own expiry where one was kept (an extension moves it).
+        held = (holds or {}).get(warrant.id)
+        found.append(("preservation", held or approved_at + catalogue.preservation))
     if spec.nondisclosure_until is not None:
         found.append(("nondisclosure", spec.nondisclosure_until))
     found.append(("expiry", spec.expires_at))
@@ -82,12 +85,15 @@ def clocks_of(
 
 
 def deadlines(
-    warrants: Iterable[Warrant], catalogue: Catalogue, now: dt.datetime
+    warrants: Iterable[Warrant],
+    catalogue: Catalogue,
+    now: dt.datetime,
+    holds: Mapping[str, dt.datetime] | None = None,
 ) -> list[Deadline]:
     """Every clock of `warrants`, soonest first; a warrant's passed expiry and non-disclosure
     stay listed (their transitions are audited once)."""
     warrants = list(warrants)
     # An emergency request's follow-up clock stops once a request naming it is submitted.
     followed = frozenset(w.spec.follows_up for w in warrants if w.spec.follows_up is not None)
-    every = [d for w in warrants for d in clocks_of(w, catalogue, now, followed)]
+    every = [d for w in warrants for d in clocks_of(w, catalogue, now, followed, holds)]
     return sorted(every, key=lambda d: (d.due_at, d.warrant, d.clock))

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from gateway.audit.events import Event
 from gateway.model import Warrant, WarrantState
+from gateway.warrants.preservation import FrozenCopy, Hold
 
 
 class WarrantRows(Protocol):
@@ -55,6 +56,28 @@ class WarrantRows(Protocol):
 
     def set_first_approval(self, warrant_id: str, principal: str) -> bool:
         """Record the first of two approvals of a SUBMITTED warrant; False if it moved."""
+        ...
+
+    def insert_hold(self, hold: Hold, copy: FrozenCopy) -> None:
+        """Keep a preservation's frozen copy (gateway.warrants.preservation)."""
+        ...
+
+    def hold(self, warrant_id: str) -> Hold | None: ...
+
+    def holds(self) -> list[Hold]:
+        """Every preservation hold, the purged ones too (their copies gone)."""
+        ...
+
+    def frozen_copy(self, warrant_id: str) -> FrozenCopy | None:
+        """The copy a hold keeps; None once purged."""
+        ...
+
+    def extend_hold(self, warrant_id: str, expires_at: str, principal: str, at: str) -> bool:
+        """Move a hold's expiry, once; False if it was extended before or is purged."""
+        ...
+
+    def purge_hold(self, warrant_id: str, at: str) -> bool:
+        """Delete a hold's copy, keeping its record; False if it was purged before."""
         ...
 
 

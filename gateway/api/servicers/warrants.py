@@ -7,7 +7,13 @@ import grpc
 from gateway.api import pages
 from gateway.api.auth import Authenticator
 from gateway.api.calls import unary, warrant_id
-from gateway.api.convert import deadline_to_pb, spec_from_pb, state_from_pb, warrant_to_pb
+from gateway.api.convert import (
+    deadline_to_pb,
+    hold_to_pb,
+    spec_from_pb,
+    state_from_pb,
+    warrant_to_pb,
+)
 from gateway.api.v1 import wsg_pb2 as pb
 from gateway.api.v1 import wsg_pb2_grpc as pb_grpc
 from gateway.errors import InvalidArgument
@@ -98,6 +104,13 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
         found = self._book.due(principal)
         seen = {w.id for w in self._guard.visible(principal, self._book.list(limit=None))}
         return pb.ListDueResponse(deadlines=[deadline_to_pb(d) for d in found if d.warrant in seen])
+
+    @unary
+    def ExtendPreservation(
+        self, request: pb.ExtendPreservationRequest, context: grpc.ServicerContext
+    ) -> pb.Preservation:
+        principal, warrant = self._allowed(context, "ExtendPreservation", request.id)
+        return hold_to_pb(self._book.holds.extend(warrant, principal, request.reason))
 
     @unary
     def Approve(

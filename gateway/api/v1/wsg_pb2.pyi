@@ -146,6 +146,7 @@ class WarrantSpec(_message.Message):
     INSTRUMENT_FIELD_NUMBER: _builtins.int
     JUSTIFICATION_FIELD_NUMBER: _builtins.int
     FOLLOWS_UP_FIELD_NUMBER: _builtins.int
+    PRESERVED_BY_FIELD_NUMBER: _builtins.int
     case_number: _builtins.str
     """The court's or agency's case number, e.g. "2026-GO-1234". Required."""
     authority: _builtins.str
@@ -171,6 +172,12 @@ class WarrantSpec(_message.Message):
     follows_up: _builtins.str
     """The id of the emergency request this is the follow-up legal process of: attaching it stops
     that request's follow-up clock. Empty: none.
+    """
+    preserved_by: _builtins.str
+    """The id of an approved preservation request: this request releases from the copy frozen
+    when that one was approved (same target accounts; categories, window and received direct
+    messages within what it froze), not from the store, which may have deleted them since.
+    Empty: from the store.
     """
     @_builtins.property
     def targets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -213,10 +220,11 @@ class WarrantSpec(_message.Message):
         instrument: _builtins.str = ...,
         justification: _builtins.str = ...,
         follows_up: _builtins.str = ...,
+        preserved_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "nondisclosure_until", b"nondisclosure_until", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "categories", b"categories", "document_sha256", b"document_sha256", "expires_at", b"expires_at", "follows_up", b"follows_up", "include_received_direct", b"include_received_direct", "instrument", b"instrument", "justification", b"justification", "legal_basis", b"legal_basis", "nondisclosure_until", b"nondisclosure_until", "targets", b"targets", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "categories", b"categories", "document_sha256", b"document_sha256", "expires_at", b"expires_at", "follows_up", b"follows_up", "include_received_direct", b"include_received_direct", "instrument", b"instrument", "justification", b"justification", "legal_basis", b"legal_basis", "nondisclosure_until", b"nondisclosure_until", "preserved_by", b"preserved_by", "targets", b"targets", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -766,6 +774,84 @@ class WarrantServiceLookupAccountResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WarrantServiceLookupAccountResponse: _TypeAlias = WarrantServiceLookupAccountResponse  # noqa: Y015
+
+@_typing.final
+class ExtendPreservationRequest(_message.Message):
+    """Request of WarrantService.ExtendPreservation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The preservation request's warrant id. Required."""
+    reason: _builtins.str
+    """Why (kept in the audit entry), optional."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExtendPreservationRequest: _TypeAlias = ExtendPreservationRequest  # noqa: Y015
+
+@_typing.final
+class Preservation(_message.Message):
+    """A preservation request's hold: the copy of its target's records frozen at its approval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARRANT_ID_FIELD_NUMBER: _builtins.int
+    FROZEN_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
+    CONTENT_SHA256_FIELD_NUMBER: _builtins.int
+    EXTENDED_BY_FIELD_NUMBER: _builtins.int
+    PURGED_AT_FIELD_NUMBER: _builtins.int
+    warrant_id: _builtins.str
+    """The preservation request's warrant id."""
+    records: _builtins.int
+    """How many records the copy holds."""
+    content_sha256: _builtins.str
+    """Hex sha256 of the copy (as in the approval's audit entry)."""
+    extended_by: _builtins.str
+    """Who extended the hold (empty unless extended)."""
+    @_builtins.property
+    def frozen_at(self) -> _timestamp_pb2.Timestamp:
+        """When the copy was frozen (the approval)."""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When the hold ends and the copy is purged."""
+
+    @_builtins.property
+    def purged_at(self) -> _timestamp_pb2.Timestamp:
+        """When the copy was purged (unset while it is kept)."""
+
+    def __init__(
+        self,
+        *,
+        warrant_id: _builtins.str = ...,
+        frozen_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        records: _builtins.int = ...,
+        content_sha256: _builtins.str = ...,
+        extended_by: _builtins.str = ...,
+        purged_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "frozen_at", b"frozen_at", "purged_at", b"purged_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_sha256", b"content_sha256", "expires_at", b"expires_at", "extended_by", b"extended_by", "frozen_at", b"frozen_at", "purged_at", b"purged_at", "records", b"records", "warrant_id", b"warrant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Preservation: _TypeAlias = Preservation  # noqa: Y015
 
 @_typing.final
 class ReleaseRequest(_message.Message):

@@ -76,6 +76,11 @@ class WarrantServiceStub:
                 request_serializer=wsg_dot_v1_dot_wsg__pb2.ListDueRequest.SerializeToString,
                 response_deserializer=wsg_dot_v1_dot_wsg__pb2.ListDueResponse.FromString,
                 _registered_method=True)
+        self.ExtendPreservation = channel.unary_unary(
+                '/wsg.v1.WarrantService/ExtendPreservation',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.Preservation.FromString,
+                _registered_method=True)
 
 
 class WarrantServiceServicer:
@@ -154,6 +159,15 @@ class WarrantServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExtendPreservation(self, request, context):
+        """Extend an approved preservation request's hold, once, by as long again as the catalogue
+        holds one (audited: preservation.extended). A second extension, or one of a hold that has
+        ended, is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WarrantServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +210,11 @@ def add_WarrantServiceServicer_to_server(servicer, server):
                     servicer.ListDue,
                     request_deserializer=wsg_dot_v1_dot_wsg__pb2.ListDueRequest.FromString,
                     response_serializer=wsg_dot_v1_dot_wsg__pb2.ListDueResponse.SerializeToString,
+            ),
+            'ExtendPreservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendPreservation,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.Preservation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -416,6 +435,33 @@ class WarrantService:
             '/wsg.v1.WarrantService/ListDue',
             wsg_dot_v1_dot_wsg__pb2.ListDueRequest.SerializeToString,
             wsg_dot_v1_dot_wsg__pb2.ListDueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendPreservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.WarrantService/ExtendPreservation',
+            wsg_dot_v1_dot_wsg__pb2.ExtendPreservationRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.Preservation.FromString,
             options,
             channel_credentials,
             insecure,

@@ -101,6 +101,11 @@ class WarrantServiceStub:
     follow-ups, preservation holds, non-disclosure ends, expiries) of the warrants the caller
     may see. A clock seen passed for the first time is audited (clock.passed), once.
     """
+    ExtendPreservation: _grpc.UnaryUnaryMultiCallable[_wsg_pb2.ExtendPreservationRequest, _wsg_pb2.Preservation]
+    """Extend an approved preservation request's hold, once, by as long again as the catalogue
+    holds one (audited: preservation.extended). A second extension, or one of a hold that has
+    ended, is FAILED_PRECONDITION.
+    """
 
 @_typing.type_check_only
 class WarrantServiceAsyncStub(WarrantServiceStub):
@@ -146,6 +151,11 @@ class WarrantServiceAsyncStub(WarrantServiceStub):
     """What is due and overdue: every deadline clock (responses per instrument, emergency
     follow-ups, preservation holds, non-disclosure ends, expiries) of the warrants the caller
     may see. A clock seen passed for the first time is audited (clock.passed), once.
+    """
+    ExtendPreservation: _aio.UnaryUnaryMultiCallable[_wsg_pb2.ExtendPreservationRequest, _wsg_pb2.Preservation]  # type: ignore[assignment]
+    """Extend an approved preservation request's hold, once, by as long again as the catalogue
+    holds one (audited: preservation.extended). A second extension, or one of a hold that has
+    ended, is FAILED_PRECONDITION.
     """
 
 class WarrantServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -237,6 +247,17 @@ class WarrantServiceServicer(metaclass=_abc_1.ABCMeta):
         """What is due and overdue: every deadline clock (responses per instrument, emergency
         follow-ups, preservation holds, non-disclosure ends, expiries) of the warrants the caller
         may see. A clock seen passed for the first time is audited (clock.passed), once.
+        """
+
+    @_abc_1.abstractmethod
+    def ExtendPreservation(
+        self,
+        request: _wsg_pb2.ExtendPreservationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wsg_pb2.Preservation, _abc.Awaitable[_wsg_pb2.Preservation]]:
+        """Extend an approved preservation request's hold, once, by as long again as the catalogue
+        holds one (audited: preservation.extended). A second extension, or one of a hold that has
+        ended, is FAILED_PRECONDITION.
         """
 
 def add_WarrantServiceServicer_to_server(servicer: WarrantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
