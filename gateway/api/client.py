@@ -178,7 +178,7 @@ class Client:
 
     def extend_preservation(self, warrant_id: str, reason: str = "") -> pb.Preservation:
         request = pb.ExtendPreservationRequest(id=warrant_id, reason=reason)
-        return self._call(self.warrants.ExtendPreservation, request)
+        return self._call(self.warrants.ExtendPreservation, request).preservation
 
     def lookup_account(self, target: str) -> pb.WarrantServiceLookupAccountResponse:
         return self._call(

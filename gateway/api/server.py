@@ -504,7 +504,7 @@ class Gateway:
         def live_state() -> WarrantState:
             return self.book.live_state(warrant.id)
 
-        store, frozen_copy = self.book.holds.source(warrant)  # the store, or a frozen copy
+        store, frozen_copy = self.book.holds.source(warrant, self.store)  # or a frozen copy
         run = ReleaseRun(
             warrant,
             principal,

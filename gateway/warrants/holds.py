@@ -208,13 +208,13 @@ class Holds:
                 f"{field}: {name} froze less than this asks: {'; '.join(problems)}"
             )
 
-    def source(self, warrant: Warrant) -> tuple[Store, dict[str, str] | None]:
-        """Where a release of `warrant` reads: the store, or the frozen copy it names (then its
+    def source(self, warrant: Warrant, store: Store) -> tuple[Store, dict[str, str] | None]:
+        """Where a release of `warrant` reads: `store`, or the frozen copy it names (then its
         name for the audit entries). FailedPrecondition when that hold has ended (fail closed:
         never the store instead)."""
         name = warrant.spec.preserved_by
         if name is None:
-            return self._store, None
+            return store, None
         with self._table.reading() as rows:
             hold = self._hold_on(rows, name)
             self._require_live(rows, hold, self._clock())
@@ -222,7 +222,7 @@ class Holds:
             copy = rows.frozen_copy(name)
         if held is None or copy is None:
             raise FailedPrecondition(f"preservation {name}: its copy is gone", reason="HOLD_ENDED")
-        frozen = FrozenStore(copy, hold_scope(held), self._store.shapes())
+        frozen = FrozenStore(copy, hold_scope(held), store.shapes())
         return frozen, {"warrant": name, "content_sha256": hold.content_sha256}
 
 

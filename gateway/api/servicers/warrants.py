@@ -108,9 +108,10 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
     @unary
     def ExtendPreservation(
         self, request: pb.ExtendPreservationRequest, context: grpc.ServicerContext
-    ) -> pb.Preservation:
+    ) -> pb.ExtendPreservationResponse:
         principal, warrant = self._allowed(context, "ExtendPreservation", request.id)
-        return hold_to_pb(self._book.holds.extend(warrant, principal, request.reason))
+        hold = self._book.holds.extend(warrant, principal, request.reason)
+        return pb.ExtendPreservationResponse(preservation=hold_to_pb(hold))
 
     @unary
     def Approve(

@@ -802,6 +802,30 @@ class ExtendPreservationRequest(_message.Message):
 Global___ExtendPreservationRequest: _TypeAlias = ExtendPreservationRequest  # noqa: Y015
 
 @_typing.final
+class ExtendPreservationResponse(_message.Message):
+    """Response of WarrantService.ExtendPreservation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRESERVATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def preservation(self) -> Global___Preservation:
+        """The hold as extended."""
+
+    def __init__(
+        self,
+        *,
+        preservation: Global___Preservation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["preservation", b"preservation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["preservation", b"preservation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExtendPreservationResponse: _TypeAlias = ExtendPreservationResponse  # noqa: Y015
+
+@_typing.final
 class Preservation(_message.Message):
     """A preservation request's hold: the copy of its target's records frozen at its approval."""
 

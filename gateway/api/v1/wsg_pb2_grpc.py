@@ -79,7 +79,7 @@ class WarrantServiceStub:
         self.ExtendPreservation = channel.unary_unary(
                 '/wsg.v1.WarrantService/ExtendPreservation',
                 request_serializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationRequest.SerializeToString,
-                response_deserializer=wsg_dot_v1_dot_wsg__pb2.Preservation.FromString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationResponse.FromString,
                 _registered_method=True)
 
 
@@ -214,7 +214,7 @@ def add_WarrantServiceServicer_to_server(servicer, server):
             'ExtendPreservation': grpc.unary_unary_rpc_method_handler(
                     servicer.ExtendPreservation,
                     request_deserializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationRequest.FromString,
-                    response_serializer=wsg_dot_v1_dot_wsg__pb2.Preservation.SerializeToString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -461,7 +461,7 @@ class WarrantService:
             target,
             '/wsg.v1.WarrantService/ExtendPreservation',
             wsg_dot_v1_dot_wsg__pb2.ExtendPreservationRequest.SerializeToString,
-            wsg_dot_v1_dot_wsg__pb2.Preservation.FromString,
+            wsg_dot_v1_dot_wsg__pb2.ExtendPreservationResponse.FromString,
             options,
             channel_credentials,
             insecure,

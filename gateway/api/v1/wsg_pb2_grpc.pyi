@@ -101,7 +101,7 @@ class WarrantServiceStub:
     follow-ups, preservation holds, non-disclosure ends, expiries) of the warrants the caller
     may see. A clock seen passed for the first time is audited (clock.passed), once.
     """
-    ExtendPreservation: _grpc.UnaryUnaryMultiCallable[_wsg_pb2.ExtendPreservationRequest, _wsg_pb2.Preservation]
+    ExtendPreservation: _grpc.UnaryUnaryMultiCallable[_wsg_pb2.ExtendPreservationRequest, _wsg_pb2.ExtendPreservationResponse]
     """Extend an approved preservation request's hold, once, by as long again as the catalogue
     holds one (audited: preservation.extended). A second extension, or one of a hold that has
     ended, is FAILED_PRECONDITION.
@@ -152,7 +152,7 @@ class WarrantServiceAsyncStub(WarrantServiceStub):
     follow-ups, preservation holds, non-disclosure ends, expiries) of the warrants the caller
     may see. A clock seen passed for the first time is audited (clock.passed), once.
     """
-    ExtendPreservation: _aio.UnaryUnaryMultiCallable[_wsg_pb2.ExtendPreservationRequest, _wsg_pb2.Preservation]  # type: ignore[assignment]
+    ExtendPreservation: _aio.UnaryUnaryMultiCallable[_wsg_pb2.ExtendPreservationRequest, _wsg_pb2.ExtendPreservationResponse]  # type: ignore[assignment]
     """Extend an approved preservation request's hold, once, by as long again as the catalogue
     holds one (audited: preservation.extended). A second extension, or one of a hold that has
     ended, is FAILED_PRECONDITION.
@@ -254,7 +254,7 @@ class WarrantServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _wsg_pb2.ExtendPreservationRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_wsg_pb2.Preservation, _abc.Awaitable[_wsg_pb2.Preservation]]:
+    ) -> _typing.Union[_wsg_pb2.ExtendPreservationResponse, _abc.Awaitable[_wsg_pb2.ExtendPreservationResponse]]:
         """Extend an approved preservation request's hold, once, by as long again as the catalogue
         holds one (audited: preservation.extended). A second extension, or one of a hold that has
         ended, is FAILED_PRECONDITION.
