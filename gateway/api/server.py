@@ -73,8 +73,10 @@ from gateway.policy.rules import POLICY_NAMES, Watch
 from gateway.release.dryrun import dry_run
 from gateway.release.items import Batch, Resume, Started, Summary
 from gateway.release.pipeline import ReleaseRun
+from gateway.release.unmask import account_behind
 from gateway.settings import Settings
 from gateway.stores import open_store
+from gateway.stores.base import Store
 from gateway.warrants.book import WarrantBook
 
 log = structlog.get_logger("wsg.server")
@@ -419,7 +421,17 @@ class Gateway:
             instruments.load(config.policy_dir),
             lambda tier: self.policies.current().release.reach(tier),
             self._dry_run,
+            self._account_behind,
         )
+
+    def _account_behind(self, original: Warrant, pseudonym: str) -> str | None:
+        """Unmasking: the account `pseudonym` stands for under `original`, recomputed over
+        the people its release could name (from its preservation's copy where it released
+        from one and that copy is still kept)."""
+        store: Store = self.store
+        with contextlib.suppress(GatewayError):
+            store = self.book.holds.source(original, self.store)[0]
+        return account_behind(self.secret, original, store, pseudonym)
 
     def _dry_run(
         self, spec: WarrantSpec, accounts: tuple[str, ...], tier: Tier, warrant_id: str

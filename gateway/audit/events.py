@@ -139,6 +139,21 @@ class WarrantApproved(WarrantDecision):
     # A preservation request's frozen copy (gateway.warrants.preservation): records, by
     # category, people in its directory, content_sha256, expires_at. Absent on other requests.
     frozen: dict[str, Any] | None = None
+    # A request naming pseudonyms (gateway.warrants.unmasking): per pseudonym, the warrant
+    # that released it, the pseudonym and the account it stands for. Absent on other requests.
+    unmasked: list[dict[str, str]] | None = None
+
+
+@kind("pseudonym.unmasked", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PseudonymUnmasked(Event):
+    """A pseudonym `warrant` released was unmasked by the approval of `unmasked_by` (whose
+    approval entry names the account; this one, about the original warrant, does not)."""
+
+    warrant: str
+    principal: str
+    pseudonym: str
+    unmasked_by: str
 
 
 @kind("preservation.extended", Readers.ACTOR_AND_OWNER)

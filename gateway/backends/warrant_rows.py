@@ -49,6 +49,7 @@ def statements(mark: str) -> dict[str, str]:
         "revoked": f"UPDATE warrants SET state = {mark}, revoked_by = {mark}, revoked_at = {mark},"
         f" reason = {mark} WHERE id = {mark} AND state = {mark}",
         "newest_first": f"SELECT {COLUMNS} FROM warrants ORDER BY seq DESC",
+        "target_accounts": f"UPDATE warrants SET target_accounts = {mark} WHERE id = {mark}",
         "clock_passed": "INSERT INTO clock_transitions (warrant, clock, due_at)"
         f" VALUES ({mark}, {mark}, {mark}) ON CONFLICT DO NOTHING",
         "clocks_passed": "SELECT warrant, clock FROM clock_transitions",
@@ -220,6 +221,9 @@ class Rows:
 
     def newest_first(self) -> list[Warrant]:
         return [from_row(r) for r in self._conn.execute(self._sql["newest_first"])]
+
+    def set_target_accounts(self, warrant_id: str, accounts: tuple[str, ...]) -> None:
+        self._conn.execute(self._sql["target_accounts"], (json.dumps(accounts), warrant_id))
 
     # -- preservation holds (gateway.warrants.preservation) -----------------------------------
 

@@ -15,6 +15,7 @@ from gateway.model.records import FieldKind, Person, RecordShape, Scope, StoreRe
 from gateway.model.times import format_time, parse_time, utc
 from gateway.model.vocabulary import (
     MATRIX_USER_ID,
+    PSEUDONYM_TARGET,
     TARGET_KINDS,
     Category,
     Effect,
@@ -28,6 +29,7 @@ from gateway.model.warrant import SPEC_FIELDS, Warrant, WarrantSpec
 
 __all__ = [
     "MATRIX_USER_ID",
+    "PSEUDONYM_TARGET",
     "SPEC_FIELDS",
     "TARGET_KINDS",
     "Category",

@@ -67,7 +67,11 @@ class WarrantState(enum.StrEnum):
     EXPIRED = "EXPIRED"
 
 
-TARGET_KINDS = ("account", "phone", "email", "matrix")
+TARGET_KINDS = ("account", "phone", "email", "matrix", "pseudonym")
+
+# A pseudonym released under an earlier warrant, named as a target to unmask it under a new,
+# separately approved request: `pseudonym:<warrant id>:<pseudonym>` (gateway.warrants.unmasking).
+PSEUDONYM_TARGET = re.compile(r"(w-[0-9a-f]{16}):(pseud(?:-[a-z_]+)?:[a-z2-7]{24})")
 
 # A Matrix user id, `@localpart:server` (the spec's grammar, historical localparts included):
 # a target may be written `matrix:@user:server` or just `@user:server`.

@@ -35,8 +35,15 @@ from gateway.policy.instruments import Catalogue
 from gateway.stores.base import Store
 from gateway.warrants.clocks import Deadline, deadlines
 from gateway.warrants.holds import Holds
-from gateway.warrants.preservation import FrozenCopy
 from gateway.warrants.table import WarrantRows, WarrantTable
+from gateway.warrants.unmasking import (
+    Recompute,
+    Unmasked,
+    Unmasker,
+    is_pseudonym,
+    parts,
+    shown,
+)
 from gateway.warrants.validation import MAX_TARGETS, MAX_TEXT, MAX_WINDOW, target, validate_spec
 
 _ID = re.compile(r"^w-[0-9a-f]{16}$")
@@ -102,6 +109,7 @@ class WarrantBook:
         catalogue: Catalogue | None = None,
         reach: Callable[[Tier], frozenset[Category]] | None = None,
         dry_run: Callable[[WarrantSpec, tuple[str, ...], Tier, str], Review] | None = None,
+        unmask: Recompute | None = None,
     ) -> None:
         """`catalogue` names the instruments a request may name (None: only requests naming
         none, search warrants); `reach` is what the release policy in force lets a tier reach
@@ -116,6 +124,7 @@ class WarrantBook:
         self._max_targets = max_targets
         self._longest_window = longest_window
         self.holds = Holds(table, store, audit, clock, self.catalogue)
+        self._unmasker = Unmasker(self.get, unmask)
 
     def close(self) -> None:
         self._table.close()
@@ -149,6 +158,11 @@ class WarrantBook:
         none or several do; audited whatever the outcome (a malformed target and a store that
         fails included), and the answer says nothing more."""
         try:
+            if is_pseudonym(asked.strip()):
+                raise InvalidArgument(
+                    "target: a pseudonym is unmasked only by a separately approved request "
+                    "naming it (submit one with the target pseudonym:WARRANT:PSEUDONYM)"
+                )
             normalized, found = self._find(asked, "target")
         except GatewayError as exc:
             self._audit.append(
@@ -166,6 +180,8 @@ class WarrantBook:
     def _find(self, asked: str, field: str) -> tuple[str, Sequence[str]]:
         """(the target normalized, the accounts it matches): the one way a target is resolved."""
         normalized = target(field, asked)
+        if is_pseudonym(normalized):
+            return normalized, self._unmasker.resolve(field, normalized)
         return normalized, self._store.resolve(*_kind_and_value(normalized))
 
     def live_state(self, warrant_id: str) -> WarrantState:
@@ -218,7 +234,7 @@ class WarrantBook:
             review=review,
             spec=spec,
             state=WarrantState.SUBMITTED,
-            target_accounts=accounts,
+            target_accounts=shown(spec.targets, accounts),  # nobody unmasked before approval
             submitted_by=principal,
             submitted_at=now,
         )
@@ -233,7 +249,7 @@ class WarrantBook:
                 warrant=warrant.id,
                 principal=principal,
                 case_number=spec.case_number,
-                target_accounts=list(accounts),
+                target_accounts=list(warrant.target_accounts),
                 categories=[c.value for c in spec.categories],
                 window=[format_time(spec.window.start), format_time(spec.window.end)],
                 expires_at=format_time(spec.expires_at),
@@ -381,16 +397,32 @@ class WarrantBook:
                 warrant=w.id, principal=principal, review=w.review.as_dict(), reason=note or None
             )
 
-        copy = self._freeze_if_final(warrant_id)
+        final = self._final_approval(warrant_id)
+        copy = None
+        if final is not None and self.tier(final) is Tier.PRESERVATION:
+            copy = self.holds.freeze(final)  # read from the store before the transaction
+        unmasked = None if final is None else self._unmasked(final)
 
-        def keep(w: Warrant, rows: WarrantRows) -> dict[str, Any] | None:
-            if self.tier(w) is not Tier.PRESERVATION:
-                return None
-            if copy is None:  # a first approval landed meanwhile: this one is the last now
-                raise FailedPrecondition(f"warrant {w.id} changed state meanwhile; approve again")
-            return self.holds.keep(rows, w, copy)
+        def on_approval(w: Warrant, rows: WarrantRows) -> dict[str, Any]:
+            """What an approval keeps beside its state, as fields of its entry."""
+            extra: dict[str, Any] = {}
+            if self.tier(w) is Tier.PRESERVATION:
+                if copy is None:  # a first approval landed meanwhile: this one is the last
+                    raise FailedPrecondition(
+                        f"warrant {w.id} changed state meanwhile; approve again"
+                    )
+                extra["frozen"] = self.holds.keep(rows, w, copy)
+            if any(is_pseudonym(t) for t in w.spec.targets):
+                if unmasked is None:
+                    raise FailedPrecondition(
+                        f"warrant {w.id} changed state meanwhile; approve again"
+                    )
+                accounts, found = unmasked
+                rows.set_target_accounts(w.id, accounts)
+                extra["unmasked"] = found
+            return extra
 
-        return self._transition(
+        approved = self._transition(
             warrant_id,
             principal,
             WarrantState.SUBMITTED,
@@ -399,20 +431,49 @@ class WarrantBook:
             check,
             "decided",
             first,
-            keep,
+            on_approval,
         )
+        if approved.state is WarrantState.APPROVED and unmasked is not None:
+            for link in unmasked[1]:  # the original warrant's story says it was unmasked
+                self._audit.append(
+                    events.PseudonymUnmasked(
+                        warrant=link["warrant"],
+                        principal=principal,
+                        pseudonym=link["pseudonym"],
+                        unmasked_by=approved.id,
+                    )
+                )
+        return approved
 
-    def _freeze_if_final(self, warrant_id: str) -> FrozenCopy | None:
-        """A preservation request's copy, read from the store now, when the approval about to
-        be made would approve it (not a first of two): kept by the approval's transaction."""
-        with contextlib.suppress(NotFound, FailedPrecondition):
+    def _final_approval(self, warrant_id: str) -> Warrant | None:
+        """The warrant, when the approval about to be made would approve it (not the first of
+        two): what the approval keeps is read before its transaction."""
+        with contextlib.suppress(NotFound):
             w = self.get(warrant_id)
-            if self.tier(w) is not Tier.PRESERVATION or w.state is not WarrantState.SUBMITTED:
+            if w.state is not WarrantState.SUBMITTED:
                 return None
             if w.review is not None and w.review.needs_second_reviewer and not w.first_approved_by:
                 return None
-            return self.holds.freeze(w)
+            return w
         return None
+
+    def _unmasked(self, w: Warrant) -> Unmasked | None:
+        """A request naming pseudonyms: its real target accounts, and for each pseudonym the
+        warrant, pseudonym and account (resolved again now: the approval discloses them)."""
+        if not any(is_pseudonym(t) for t in w.spec.targets):
+            return None
+        accounts = list(w.target_accounts)
+        found: list[dict[str, str]] = []
+        for i, named in enumerate(w.spec.targets):
+            if not is_pseudonym(named):
+                continue
+            try:
+                (accounts[i],) = self._unmasker.resolve(f"spec.targets[{i}]", named)
+            except InvalidArgument as exc:
+                raise FailedPrecondition(f"warrant {w.id}: {exc.message}") from None
+            original, pseudonym = parts(named)
+            found.append({"warrant": original, "pseudonym": pseudonym, "account": accounts[i]})
+        return tuple(accounts), found
 
     def reject(self, warrant_id: str, principal: str, reason: str = "") -> Warrant:
         def check(w: Warrant, now: dt.datetime) -> None:
@@ -458,11 +519,12 @@ class WarrantBook:
         check: Callable[[Warrant, dt.datetime], None],
         who: str,
         instead: Callable[[Warrant, WarrantRows], events.Event | None] | None = None,
-        keep: Callable[[Warrant, WarrantRows], dict[str, Any] | None] | None = None,
+        keep: Callable[[Warrant, WarrantRows], dict[str, Any]] | None = None,
     ) -> Warrant:
         """`instead`, if given, may record a step short of the transition (the first of two
         approvals) and return its entry; None: the transition happens. `keep`, if given, runs
-        with an approval's change and returns what it froze (a preservation's copy)."""
+        with an approval's change: what it keeps beside the state (a preservation's copy, the
+        accounts a request unmasks), returned as fields of the approval's entry."""
         if len(reason) > MAX_TEXT:
             raise InvalidArgument(f"reason: longer than {MAX_TEXT} characters")
         now = self._clock()
@@ -498,7 +560,7 @@ class WarrantBook:
                     reason=reason or None,
                     review=None if warrant.review is None else warrant.review.as_dict(),
                     first_approved_by=warrant.first_approved_by,
-                    frozen=None if keep is None else keep(warrant, rows),
+                    **({} if keep is None else keep(warrant, rows)),
                 ), None
             return done(warrant=warrant_id, principal=principal, reason=reason or None), None
 

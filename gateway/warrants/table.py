@@ -58,6 +58,10 @@ class WarrantRows(Protocol):
         """Record the first of two approvals of a SUBMITTED warrant; False if it moved."""
         ...
 
+    def set_target_accounts(self, warrant_id: str, accounts: tuple[str, ...]) -> None:
+        """The accounts an approval unmasks, in the order of the spec's targets."""
+        ...
+
     def insert_hold(self, hold: Hold, copy: FrozenCopy) -> None:
         """Keep a preservation's frozen copy (gateway.warrants.preservation)."""
         ...

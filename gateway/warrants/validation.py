@@ -19,6 +19,7 @@ from typing import Any
 from gateway.errors import InvalidArgument
 from gateway.model import (
     MATRIX_USER_ID,
+    PSEUDONYM_TARGET,
     SPEC_FIELDS,
     TARGET_KINDS,
     Kind,
@@ -115,13 +116,19 @@ def target(field: str, value: str) -> str:
     kind, sep, rest = value.partition(":")
     shape = (
         f"{field}: {value[:80]!r} is not account:ID, phone:NUMBER, "
-        "email:ADDRESS or a Matrix user id (@user:server)"
+        "email:ADDRESS, a Matrix user id (@user:server) or pseudonym:WARRANT:PSEUDONYM"
     )
     if not sep or kind not in TARGET_KINDS or not rest.strip() or rest != rest.strip():
         raise InvalidArgument(shape)
     if kind == "matrix":
         if not (len(rest) <= 255 and MATRIX_USER_ID.fullmatch(rest)):
             raise InvalidArgument(shape)
+    elif kind == "pseudonym":
+        if not PSEUDONYM_TARGET.fullmatch(rest):
+            raise InvalidArgument(
+                f"{field}: {rest[:80]!r} is not WARRANT:PSEUDONYM (e.g. "
+                "pseudonym:w-0123456789abcdef:pseud:" + "a" * 24 + ")"
+            )
     elif kind == "phone":
         if not _PHONE.match(rest):
             raise InvalidArgument(
