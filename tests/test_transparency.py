@@ -342,6 +342,10 @@ class TestVerify:
         assert verdict(dropped) == "total.revoked: the log gives '0-1', the report leaves it out"
         # Not a report at all: one line, exit 1 (a JSON that is no report) or 2 (not JSON).
         assert "not a transparency report" in verdict(lambda r: r.pop("format"))
+        assert verdict(lambda r: r.pop("banding")) == "banding.width: missing from the report"
+        assert verdict(lambda r: r["period"].update(to="soon")) == (
+            "period.to: not an RFC 3339 time"
+        )
         (tmp_path / "garbage.json").write_text("<html>")
         result = cli("report", "verify", str(tmp_path / "garbage.json"), "--log", str(copy))
         assert result.exit_code == 2 and "not JSON" in result.output
@@ -401,8 +405,8 @@ class TestBanding:
         with run.client(AUDITOR) as auditor, pytest.raises(ClientError) as err:
             auditor.transparency_report(APRIL, MARCH)
         assert err.value.code is grpc.StatusCode.INVALID_ARGUMENT
-        assert "before it starts" in err.value.message
-        with pytest.raises(transparency.ReportError, match="before it starts"):
+        assert "the period must end after it starts" in err.value.message
+        with pytest.raises(transparency.ReportError, match="must end after it starts"):
             transparency.Period(APRIL, APRIL)
 
 

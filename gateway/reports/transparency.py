@@ -56,8 +56,8 @@ class Period:
     def __post_init__(self) -> None:
         if self.end <= self.start:
             raise ReportError(
-                f"the period ends ({format_time(self.end)}) before it starts "
-                f"({format_time(self.start)})"
+                f"the period must end after it starts (from {format_time(self.start)}, "
+                f"to {format_time(self.end)})"
             )
 
     def holds(self, ts: dt.datetime) -> bool:
@@ -258,23 +258,32 @@ def verify(
     ReportError names the first thing that differs."""
     if not isinstance(report, dict) or report.get("format") != FORMAT:
         raise ReportError(f"not a transparency report (format is not {FORMAT!r})")
-    try:
-        claimed = report["checkpoint"]
-        note = claimed["note"]
-        period = Period(
-            parse_time(str(report["period"]["from"])), parse_time(str(report["period"]["to"]))
-        )
-        width = report["banding"]["width"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ReportError(f"the report lacks or garbles {exc}") from None
-    if not isinstance(note, str) or not isinstance(width, int) or isinstance(width, bool):
-        raise ReportError("the report's checkpoint note or band width is garbled")
+    note = _field(report, "checkpoint", "note")
+    width = _field(report, "banding", "width")
+    if not isinstance(note, str):
+        raise ReportError("checkpoint.note: not text")
+    if not isinstance(width, int) or isinstance(width, bool):
+        raise ReportError("banding.width: not a whole number")
+    times = []
+    for end in ("from", "to"):
+        try:
+            times.append(parse_time(str(_field(report, "period", end))))
+        except ValueError:
+            raise ReportError(f"period.{end}: not an RFC 3339 time") from None
+    period = Period(*times)
     checkpoint = open_note(note, verifiers)
     recomputed = build(lines, note, checkpoint, period, width)
     difference = first_difference(report, recomputed)
     if difference is not None:
         raise ReportError(difference)
     return report
+
+
+def _field(report: dict[str, Any], section: str, name: str) -> object:
+    part = report.get(section)
+    if not isinstance(part, dict) or name not in part:
+        raise ReportError(f"{section}.{name}: missing from the report")
+    return part[name]
 
 
 def first_difference(claimed: object, actual: object, path: str = "") -> str | None:
