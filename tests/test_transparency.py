@@ -28,6 +28,7 @@ BOTH_BACKENDS = True
 
 OFFICER, REVIEWER, AUDITOR = "alice", "bob", "audit1"
 U1, U2 = "phone:+821011112222", "phone:+821033334444"
+BY_CATEGORY, BY_REASON = "records_released_by_category", "records_withheld_by_reason"
 MARCH, APRIL, MAY = T0, T0 + dt.timedelta(days=31), T0 + dt.timedelta(days=61)
 
 
@@ -179,6 +180,10 @@ def independent(lines: list[bytes], start: dt.datetime, end: dt.datetime) -> dic
             c["records_released"] += e["released"]
             c["records_withheld"] += sum(e["withheld"].values())
             c["third_parties_pseudonymized"] += e["pseudonymized_parties"]
+            for category, n in e["released_by_category"].items():
+                c[f"category:{category}"] += n
+            for reason, n in e["withheld"].items():
+                c[f"reason:{reason}"] += n
     return out
 
 
@@ -250,6 +255,11 @@ class TestVerify:
         for tier, counted in recount.items():
             for name in transparency.COUNTS:
                 assert numbers(report, tier)[name] == counted[name], (tier, name)
+            breakdowns = {
+                **{f"category:{k}": v for k, v in numbers(report, tier)[BY_CATEGORY].items()},
+                **{f"reason:{k}": v for k, v in numbers(report, tier)[BY_REASON].items()},
+            }
+            assert breakdowns == {k: v for k, v in counted.items() if ":" in k and v}, tier
         assert set(recount) == {"subscriber", "communication_records", "search_warrant"}
 
     def test_wsg_report_verify_accepts_the_report_and_a_copy_of_the_log(
@@ -267,6 +277,11 @@ class TestVerify:
         result = cli("report", "verify", str(report), "--log", str(copy), "--key", key, "--json")
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["ok"] is True
+        if backend == "postgresql":  # the shared table itself, as an auditor reads it
+            url = str(run.gateway.config.database)
+            result = cli("report", "verify", str(report), "--database", url, "--key", key)
+            assert result.exit_code == 0, result.output
+            assert "transparency report ok" in result.stdout
 
     def test_a_tampered_log_fails_verify(
         self, start_gateway: Any, clock: Any, backend: str, tmp_path: pathlib.Path
