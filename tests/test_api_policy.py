@@ -67,6 +67,7 @@ EXPECTED.update(
 for role in ("officer", "service", "reviewer"):
     EXPECTED.update({(role, "FindAccounts"): ANY, (role, "GetStats"): ANY})
 EXPECTED[("auditor", "GetStats")] = ANY
+EXPECTED[("auditor", "GetTransparencyReport")] = ANY
 POLICY_RPCS = ("GetPolicy", "SetPolicy", "ProposePolicy", "ApprovePolicy", "ListPolicyProposals")
 STORE_RPCS = ("FindAccounts", "GetStats")
 PRINCIPAL = {
@@ -128,6 +129,7 @@ def _call(client: Any, rpc: str, warrant_id: str, clock: Any) -> None:
         "GetInclusionProof": lambda: client.inclusion_proof(0),
         "GetConsistencyProof": lambda: client.consistency_proof(1),
         "ListEntries": lambda: list(client.entries(pb.ListEntriesRequest())),
+        "GetTransparencyReport": lambda: client.transparency_report(JAN1, FEB1, 250),
         "GetPolicy": lambda: client.get_policy("release"),
         "FindAccounts": lambda: client.find_accounts("account:u1"),
         "GetStats": client.store_stats,
@@ -170,6 +172,7 @@ def test_every_rpc_for_every_role_on_own_and_other_warrants(
                 *AUDIT_RPCS,
                 *POLICY_RPCS,
                 *STORE_RPCS,
+                "GetTransparencyReport",
             )
             else (["own", "other"] if role in ("officer", "service") else ["other"])
         )

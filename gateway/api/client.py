@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import pathlib
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -203,6 +204,13 @@ class Client:
             self.audit.GetConsistencyProof,
             pb.GetConsistencyProofRequest(old_size=old_size, new_size=new_size),
         )
+
+    def transparency_report(self, start: dt.datetime, end: dt.datetime, band_width: int = 0) -> str:
+        """The transparency report of [start, end) as JSON (gateway.reports.transparency)."""
+        request = pb.GetTransparencyReportRequest(band_width=band_width)
+        request.period_start.FromDatetime(start)
+        request.period_end.FromDatetime(end)
+        return self._call(self.audit.GetTransparencyReport, request).report
 
     def find_accounts(self, target: str) -> tuple[str, ...]:
         reply = self._call(self.store.FindAccounts, pb.FindAccountsRequest(target=target))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -94,6 +95,11 @@ class AuditReader:
     def checkpoint(self) -> SignedCheckpoint:
         """The latest signed checkpoint (signing one that covers every entry if needed)."""
         return self._checkpoints.latest()
+
+    def leaves(self, size: int) -> list[bytes]:
+        """The exact bytes of the first `size` entries (what a checkpoint of `size` covers)."""
+        self._audit.sync()
+        return [line for _, line in itertools.islice(self._audit.lines(0), size)]
 
     def tree_size(self, requested: int = 0, field: str = "tree_size") -> int:
         """`requested`, or the latest checkpoint's size for 0; beyond it is INVALID_ARGUMENT."""

@@ -12,6 +12,7 @@ from gateway.cli.health import health
 from gateway.cli.init import init
 from gateway.cli.policy import policy
 from gateway.cli.release import release
+from gateway.cli.report import report
 from gateway.cli.roles import roles
 from gateway.cli.serve import serve
 from gateway.cli.store import store
@@ -49,6 +50,7 @@ for command in (
     due,
     release,
     audit,
+    report,
     db_group,
     policy,
     roles,

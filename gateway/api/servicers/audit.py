@@ -19,6 +19,8 @@ from gateway.api.v1 import wsg_pb2_grpc as pb_grpc
 from gateway.audit.reader import AuditReader, EntryFilter
 from gateway.errors import InvalidArgument
 from gateway.policy.api import ApiGuard
+from gateway.reports import transparency
+from gateway.reports.formats import to_json
 
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
@@ -85,6 +87,30 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             yield pb.ListEntriesResponse(index=index, line=line, next_page_token=token)
             if sent == size:
                 return
+
+    @unary
+    def GetTransparencyReport(
+        self, request: pb.GetTransparencyReportRequest, context: grpc.ServicerContext
+    ) -> pb.GetTransparencyReportResponse:
+        """Over the latest signed checkpoint's entries, exactly as `wsg report verify` redoes it."""
+        self._caller(context, "GetTransparencyReport")
+        start = time_field(request, "period_start", "period_start")
+        end = time_field(request, "period_end", "period_end")
+        if start is None or end is None:  # required: time_field refused it already
+            raise InvalidArgument("period_start and period_end: required")
+        try:
+            period = transparency.Period(start, end)
+        except transparency.ReportError as exc:
+            raise InvalidArgument(f"period_end: {exc}") from None
+        signed = self._reader.checkpoint()
+        report = transparency.build(
+            self._reader.leaves(signed.checkpoint.size),
+            signed.note,
+            signed.checkpoint,
+            period,
+            request.band_width,
+        )
+        return pb.GetTransparencyReportResponse(report=to_json(report))
 
 
 def _index(position: object) -> int:

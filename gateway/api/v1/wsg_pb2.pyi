@@ -1535,6 +1535,64 @@ class ListEntriesResponse(_message.Message):
 Global___ListEntriesResponse: _TypeAlias = ListEntriesResponse  # noqa: Y015
 
 @_typing.final
+class GetTransparencyReportRequest(_message.Message):
+    """Request of AuditService.GetTransparencyReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    PERIOD_END_FIELD_NUMBER: _builtins.int
+    BAND_WIDTH_FIELD_NUMBER: _builtins.int
+    band_width: _builtins.int
+    """Publish every count in bands of this width (250: "0-249", "250-499"); 0 means exact."""
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The period's start (included)."""
+
+    @_builtins.property
+    def period_end(self) -> _timestamp_pb2.Timestamp:
+        """The period's end (excluded)."""
+
+    def __init__(
+        self,
+        *,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        period_end: _timestamp_pb2.Timestamp | None = ...,
+        band_width: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band_width", b"band_width", "period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTransparencyReportRequest: _TypeAlias = GetTransparencyReportRequest  # noqa: Y015
+
+@_typing.final
+class GetTransparencyReportResponse(_message.Message):
+    """Response of AuditService.GetTransparencyReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    report: _builtins.str
+    """The report document as JSON (format wsg-transparency-report/1, docs/transparency.md):
+    period, banding, the signed checkpoint it was computed over, and the counts per tier.
+    """
+    def __init__(
+        self,
+        *,
+        report: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTransparencyReportResponse: _TypeAlias = GetTransparencyReportResponse  # noqa: Y015
+
+@_typing.final
 class GetPolicyRequest(_message.Message):
     """---------------------------------------------------------------------------------------------
     The Casbin rules in force. On PostgreSQL they are shared by every replica: a change made

@@ -581,6 +581,11 @@ class AuditServiceStub:
                 request_serializer=wsg_dot_v1_dot_wsg__pb2.ListEntriesRequest.SerializeToString,
                 response_deserializer=wsg_dot_v1_dot_wsg__pb2.ListEntriesResponse.FromString,
                 _registered_method=True)
+        self.GetTransparencyReport = channel.unary_unary(
+                '/wsg.v1.AuditService/GetTransparencyReport',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.GetTransparencyReportRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.GetTransparencyReportResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -619,6 +624,14 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTransparencyReport(self, request, context):
+        """The transparency report of a period, computed only from the audit log's entries up to
+        the latest signed checkpoint, which it names (`wsg report verify` recomputes it). Auditors.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -641,6 +654,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ListEntries,
                     request_deserializer=wsg_dot_v1_dot_wsg__pb2.ListEntriesRequest.FromString,
                     response_serializer=wsg_dot_v1_dot_wsg__pb2.ListEntriesResponse.SerializeToString,
+            ),
+            'GetTransparencyReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTransparencyReport,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.GetTransparencyReportRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.GetTransparencyReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -752,6 +770,33 @@ class AuditService:
             '/wsg.v1.AuditService/ListEntries',
             wsg_dot_v1_dot_wsg__pb2.ListEntriesRequest.SerializeToString,
             wsg_dot_v1_dot_wsg__pb2.ListEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTransparencyReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.AuditService/GetTransparencyReport',
+            wsg_dot_v1_dot_wsg__pb2.GetTransparencyReportRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.GetTransparencyReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -325,6 +325,10 @@ class AuditServiceStub:
     """The entries the caller may read (auditors: all; others: their own and those about
     warrants they submitted), oldest first, a page per call.
     """
+    GetTransparencyReport: _grpc.UnaryUnaryMultiCallable[_wsg_pb2.GetTransparencyReportRequest, _wsg_pb2.GetTransparencyReportResponse]
+    """The transparency report of a period, computed only from the audit log's entries up to
+    the latest signed checkpoint, which it names (`wsg report verify` recomputes it). Auditors.
+    """
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -346,6 +350,10 @@ class AuditServiceAsyncStub(AuditServiceStub):
     ListEntries: _aio.UnaryStreamMultiCallable[_wsg_pb2.ListEntriesRequest, _wsg_pb2.ListEntriesResponse]  # type: ignore[assignment]
     """The entries the caller may read (auditors: all; others: their own and those about
     warrants they submitted), oldest first, a page per call.
+    """
+    GetTransparencyReport: _aio.UnaryUnaryMultiCallable[_wsg_pb2.GetTransparencyReportRequest, _wsg_pb2.GetTransparencyReportResponse]  # type: ignore[assignment]
+    """The transparency report of a period, computed only from the audit log's entries up to
+    the latest signed checkpoint, which it names (`wsg report verify` recomputes it). Auditors.
     """
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -389,6 +397,16 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_wsg_pb2.ListEntriesResponse], _abc.AsyncIterator[_wsg_pb2.ListEntriesResponse]]:
         """The entries the caller may read (auditors: all; others: their own and those about
         warrants they submitted), oldest first, a page per call.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTransparencyReport(
+        self,
+        request: _wsg_pb2.GetTransparencyReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wsg_pb2.GetTransparencyReportResponse, _abc.Awaitable[_wsg_pb2.GetTransparencyReportResponse]]:
+        """The transparency report of a period, computed only from the audit log's entries up to
+        the latest signed checkpoint, which it names (`wsg report verify` recomputes it). Auditors.
         """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
