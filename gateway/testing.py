@@ -41,6 +41,7 @@ TEST_ROLES: dict[str, tuple[str, ...]] = dict.fromkeys(
     ("alice", "bob", "carol", "a", "officer", "reviewer"), ("officer", "reviewer")
 )
 TEST_ROLES["audit1"] = ("auditor",)
+TEST_ROLES["notify1"] = ("notifier",)  # a delivery service reading the user-notice outbox
 
 
 class Clock:

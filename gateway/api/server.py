@@ -37,6 +37,7 @@ from gateway.api.observe import CallObserver
 from gateway.api.reflection import enable_reflection
 from gateway.api.rpcs import RPCS, SERVICES
 from gateway.api.servicers.audit import AuditServicer
+from gateway.api.servicers.notices import NoticeServicer
 from gateway.api.servicers.policy import PolicyServicer
 from gateway.api.servicers.release import ReleaseItems, ReleaseServicer
 from gateway.api.servicers.store import StoreServicer
@@ -79,7 +80,7 @@ from gateway.warrants.book import WarrantBook
 
 log = structlog.get_logger("wsg.server")
 MAX_SEND_BYTES = 64 << 20  # a release batch of MAX_BATCH large records fits
-# How often the gateway looks for preservation holds to purge.
+# How often the gateway looks for preservation holds to purge and user notices to queue.
 HOLD_SWEEP_SECONDS = 60.0
 EXPORT_TICK = 0.5  # seconds between checks whether a checkpoint export is due
 DRAIN_MARGIN = 5.0  # seconds past the drain grace before calls still running are cancelled
@@ -299,6 +300,9 @@ class Gateway:
                 self._policy_changed,
             ),
             self.server,
+        )
+        pb_grpc.add_NoticeServiceServicer_to_server(
+            NoticeServicer(self.book, auth, guard), self.server
         )
         pb_grpc.add_StoreServiceServicer_to_server(
             StoreServicer(self.store, self.audit, auth, guard), self.server
@@ -635,12 +639,17 @@ class Gateway:
 
     def _sweep_holds(self) -> None:
         """Background: purge preservation copies whose hold has ended (at start, then every
-        HOLD_SWEEP_SECONDS; a release from one also checks, so a late sweep releases nothing)."""
+        HOLD_SWEEP_SECONDS; a release from one also checks, so a late sweep releases nothing),
+        and queue the user notices now due (listing them also queues them first)."""
         while True:
             try:
                 self.book.holds.sweep()
             except GatewayError as exc:
                 log.error("preservation sweep failed", why=exc.message)
+            try:
+                self.book.notices.sweep()
+            except GatewayError as exc:
+                log.error("notice sweep failed", why=exc.message)
             if self._stopping.wait(HOLD_SWEEP_SECONDS):
                 return
 
