@@ -103,7 +103,8 @@ class Notices:
                 if entry.get("event") != "release.completed" or released <= 0:
                     continue
                 warrant = str(entry["warrant"])
-                by_category = {str(k): int(v) for k, v in entry["released_by_category"].items()}
+                counts = entry.get("released_by_category") or {}
+                by_category = {str(k): int(v) for k, v in counts.items()}
                 first = self._released.get(warrant) or Released(parse_time(entry["ts"]), 0, 0, ())
                 self._released[warrant] = first.add(released, by_category)
             return dict(self._released)
