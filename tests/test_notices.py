@@ -167,6 +167,28 @@ def test_two_sweeps_queue_once(start_gateway: Any, clock: Any) -> None:
     assert len(entries(run, "notice.queued")) == 2
 
 
+def test_a_restarted_gateway_finds_the_release_in_its_log_and_queues_once(
+    start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+) -> None:
+    data = tmp_path / "kept"
+    run = start_gateway(ROWS, data=data)
+    ends = clock.now + dt.timedelta(days=30)
+    w = approved(run, clock, nondisclosure=ends)
+    release(run, w.id)
+    other = approved(run, clock)
+    release(run, other.id)
+    assert {n.warrant_id for n in pending(run)} == {other.id}  # queued before the restart
+    run.gateway.stop(grace=None)
+    start_gateway.started.remove(run.gateway)
+    again = start_gateway(data=data)
+    clock.now = ends
+    found = pending(again)
+    assert sorted((n.warrant_id, n.account) for n in found) == sorted(
+        (wid, account) for wid in (w.id, other.id) for account in ("u1", "u10")
+    )
+    assert len(entries(again, "notice.queued")) == 4  # the earlier two not again
+
+
 @pytest.mark.postgres_only
 def test_two_replicas_sweeping_at_once_queue_once(
     start_gateway: Any, clock: Any, tmp_path: pathlib.Path, pg_schema: Any
