@@ -11,6 +11,7 @@ import json
 import pathlib
 import shutil
 import threading
+import time
 from typing import Any
 
 import grpc
@@ -129,6 +130,22 @@ def test_at_once_after_the_release_where_there_is_no_non_disclosure(
     assert {n.due_at for n in queued} == {clock.now}
     assert {e["principal"] for e in entries(run, "notice.queued")} == {"gateway"}
     assert len(pending(run)) == 2
+
+
+def test_the_background_sweep_queues_what_became_due(start_gateway: Any, clock: Any) -> None:
+    run = start_gateway(ROWS, notice_sweep_seconds=0.1)
+    ends = clock.now + dt.timedelta(days=1)
+    w = approved(run, clock, nondisclosure=ends)
+    release(run, w.id)
+    time.sleep(0.5)  # several sweeps: not due yet
+    assert entries(run, "notice.queued") == []
+    clock.now = ends
+    deadline = time.monotonic() + 20
+    while len(entries(run, "notice.queued")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    queued = entries(run, "notice.queued")
+    assert sorted(e["account"] for e in queued) == ["u1", "u10"]
+    assert {e["principal"] for e in queued} == {"gateway"}  # nobody listed them
 
 
 def test_no_notice_for_a_warrant_that_released_nothing(start_gateway: Any, clock: Any) -> None:

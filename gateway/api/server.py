@@ -80,7 +80,7 @@ from gateway.warrants.book import WarrantBook
 
 log = structlog.get_logger("wsg.server")
 MAX_SEND_BYTES = 64 << 20  # a release batch of MAX_BATCH large records fits
-# How often the gateway looks for preservation holds to purge and user notices to queue.
+# How often the gateway looks for preservation holds to purge.
 HOLD_SWEEP_SECONDS = 60.0
 EXPORT_TICK = 0.5  # seconds between checks whether a checkpoint export is due
 DRAIN_MARGIN = 5.0  # seconds past the drain grace before calls still running are cancelled
@@ -252,6 +252,9 @@ class Gateway:
             target=self._export_checkpoints, name="wsg-checkpoints", daemon=True
         )
         self._sweeper = threading.Thread(target=self._sweep_holds, name="wsg-holds", daemon=True)
+        self._notifier = threading.Thread(
+            target=self._sweep_notices, name="wsg-notices", daemon=True
+        )
         self.audit.on_broken(self._audit_broken)
 
         auth = authenticator or (
@@ -639,18 +642,25 @@ class Gateway:
 
     def _sweep_holds(self) -> None:
         """Background: purge preservation copies whose hold has ended (at start, then every
-        HOLD_SWEEP_SECONDS; a release from one also checks, so a late sweep releases nothing),
-        and queue the user notices now due (listing them also queues them first)."""
+        HOLD_SWEEP_SECONDS; a release from one also checks, so a late sweep releases nothing)."""
         while True:
             try:
                 self.book.holds.sweep()
             except GatewayError as exc:
                 log.error("preservation sweep failed", why=exc.message)
+            if self._stopping.wait(HOLD_SWEEP_SECONDS):
+                return
+
+    def _sweep_notices(self) -> None:
+        """Background: queue the user notices that have become due (at start, then every
+        notice_sweep_seconds; listing them queues them first as well)."""
+        every = self.config.notice_sweep_seconds
+        while True:
             try:
                 self.book.notices.sweep()
             except GatewayError as exc:
                 log.error("notice sweep failed", why=exc.message)
-            if self._stopping.wait(HOLD_SWEEP_SECONDS):
+            if self._stopping.wait(every):
                 return
 
     def start(self) -> Gateway:
@@ -661,6 +671,8 @@ class Gateway:
         self._watch = self.policies.source.watch(self._policy_changed, self._policy_refused)
         self._exporter.start()
         self._sweeper.start()
+        if self.config.notice_sweep_seconds > 0:
+            self._notifier.start()
         for companion in self._companions:
             companion.start()
         for name in ("", *SERVICES):
@@ -716,7 +728,7 @@ class Gateway:
         if self._watch is not None:
             self._watch.close()
         self._stopping.set()
-        for thread in (self._exporter, self._sweeper):
+        for thread in (self._exporter, self._sweeper, self._notifier):
             if thread.is_alive():
                 thread.join()
         try:
