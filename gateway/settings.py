@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     max_releases_per_principal: int = Field(
         default=2, ge=1, description="releases one principal may stream at once"
     )
+    notice_sweep_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="how often the gateway looks for user notices that have become due and "
+        "queues them (docs/notices.md); 0: never in the background, only when notices are "
+        "listed",
+    )
     release_unread_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -41,6 +41,7 @@ TEST_ROLES: dict[str, tuple[str, ...]] = dict.fromkeys(
     ("alice", "bob", "carol", "a", "officer", "reviewer"), ("officer", "reviewer")
 )
 TEST_ROLES["audit1"] = ("auditor",)
+TEST_ROLES["notify1"] = ("notifier",)  # a delivery service reading the user-notice outbox
 
 
 class Clock:
@@ -233,6 +234,10 @@ class GatewayFactory:
             load_store(root, rows, config.get("database"))
         bind_test_roles(root)
         config.setdefault("insecure", True)
+        # No background notice sweep unless a test asks for one: a test calls
+        # `gateway.book.notices.sweep()` itself, and no notice.queued entry lands, on the
+        # clock's say, in the middle of a test counting the log's entries.
+        config.setdefault("notice_sweep_seconds", 0)
         gateway = Gateway(
             Settings(data=root, listen="127.0.0.1:0", clock=self._clock, **config),
             tracer_provider=tracer_provider,

@@ -50,7 +50,10 @@ EXPECTED.update({("reviewer", rpc): ANY for rpc in ("List", "Get", "Approve", "R
 EXPECTED.update({("auditor", "List"): ANY, ("auditor", "Get"): ANY})
 EXPECTED.update({("reviewer", "ListDue"): ANY, ("auditor", "ListDue"): ANY})
 EXPECTED.update({("reviewer", "ExtendPreservation"): ANY})
-for role in ("officer", "service", "reviewer", "auditor", "policy_admin"):
+# User notices: the delivery service reads and marks the outbox; reviewers defer (court order).
+EXPECTED.update({("notifier", "StreamPendingNotices"): ANY, ("notifier", "MarkNoticeSent"): ANY})
+EXPECTED.update({("reviewer", "DeferNotice"): ANY})
+for role in ("officer", "service", "reviewer", "auditor", "policy_admin", "notifier"):
     EXPECTED.update({(role, rpc): ANY for rpc in AUDIT_RPCS})
 EXPECTED.update(
     {
@@ -70,12 +73,14 @@ EXPECTED[("auditor", "GetStats")] = ANY
 EXPECTED[("auditor", "GetTransparencyReport")] = ANY
 POLICY_RPCS = ("GetPolicy", "SetPolicy", "ProposePolicy", "ApprovePolicy", "ListPolicyProposals")
 STORE_RPCS = ("FindAccounts", "GetStats")
+NOTICE_RPCS = ("StreamPendingNotices", "MarkNoticeSent")  # about no single warrant
 PRINCIPAL = {
     "officer": "off",
     "service": "svc",
     "reviewer": "rev",
     "auditor": "aud",
     "policy_admin": "adm",
+    "notifier": "ntf",
     None: "nobody",
 }
 
@@ -96,7 +101,7 @@ def test_decision_cases_through_casbin_and_the_compiled_table(case: dict[str, An
 
 def test_the_policy_file_says_what_the_matrix_says() -> None:
     policy = ApiPolicy.load(DEFAULT_POLICY_DIR, RPCS)
-    for role in ("officer", "service", "reviewer", "auditor", "policy_admin"):
+    for role in ("officer", "service", "reviewer", "auditor", "policy_admin", "notifier"):
         for rpc in RPCS:
             for relation in ("own", "other", "none"):
                 expected = relation in EXPECTED.get((role, rpc), set())
@@ -133,6 +138,13 @@ def _call(client: Any, rpc: str, warrant_id: str, clock: Any) -> None:
         "GetPolicy": lambda: client.get_policy("release"),
         "FindAccounts": lambda: client.find_accounts("account:u1"),
         "GetStats": client.store_stats,
+        "StreamPendingNotices": client.pending_notices,
+        # Allowed: an unknown notice is NOT_FOUND, a deferral of a warrant that released
+        # nothing is recorded (its notices, if any, wait): neither is an API denial.
+        "MarkNoticeSent": lambda: client.mark_notice_sent("n-0123456789abcdef"),
+        "DeferNotice": lambda: client.defer_notice(
+            warrant_id, clock.now + dt.timedelta(days=30), "ab" * 32
+        ),
         # Allowed, SetPolicy is refused by the gateway itself (FAILED_PRECONDITION, a change
         # needs two policy administrators), a proposal of the rules in force too (nothing to
         # change; on SQLite: the rules are files), an approval of no proposal NOT_FOUND: none
@@ -150,7 +162,7 @@ def _call(client: Any, rpc: str, warrant_id: str, clock: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "role", ["officer", "service", "reviewer", "auditor", "policy_admin", None]
+    "role", ["officer", "service", "reviewer", "auditor", "policy_admin", "notifier", None]
 )
 def test_every_rpc_for_every_role_on_own_and_other_warrants(
     start_gateway: Any, clock: Any, tmp_path: pathlib.Path, role: str | None
@@ -173,6 +185,7 @@ def test_every_rpc_for_every_role_on_own_and_other_warrants(
                 *POLICY_RPCS,
                 *STORE_RPCS,
                 "GetTransparencyReport",
+                *NOTICE_RPCS,
             )
             else (["own", "other"] if role in ("officer", "service") else ["other"])
         )

@@ -79,6 +79,9 @@ def warrant_yaml(tmp_path: pathlib.Path, **extra: Any) -> str:
         'window: {start: "2026-01-01T00:00:00Z", end: "2026-02-01T00:00:00Z"}\n'
         "categories: [message_content, contacts]\n"
         f'expires_at: "{expires}"\n'
+        # Non-disclosure outlasting the test: the gateway's sweep queues no user notice (an
+        # audit entry written in the background) while a test reads the log's tail.
+        f'nondisclosure_until: "{expires}"\n'
     )
     return str(path)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import pathlib
 from collections.abc import Callable, Iterator
@@ -119,6 +120,7 @@ class Client:
         self.audit = pb_grpc.AuditServiceStub(self._channel)
         self.policies = pb_grpc.PolicyServiceStub(self._channel)
         self.store = pb_grpc.StoreServiceStub(self._channel)
+        self.notices = pb_grpc.NoticeServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -189,6 +191,25 @@ class Client:
     def list_due(self) -> pb.ListDueResponse:
         """Every deadline clock of the warrants the caller may see, soonest first."""
         return self._call(self.warrants.ListDue, pb.ListDueRequest())
+
+    def pending_notices(self) -> builtins.list[pb.Notice]:
+        """Every user notice due and not yet sent, oldest due first."""
+        stream = self.notices.StreamPendingNotices(
+            pb.StreamPendingNoticesRequest(), metadata=self._metadata, timeout=self._timeout
+        )
+        return [item.notice for item in self._stream(stream)]
+
+    def mark_notice_sent(self, notice_id: str) -> pb.Notice:
+        request = pb.MarkNoticeSentRequest(id=notice_id)
+        return self._call(self.notices.MarkNoticeSent, request).notice
+
+    def defer_notice(
+        self, warrant_id: str, until: dt.datetime, order_sha256: str
+    ) -> pb.DeferNoticeResponse:
+        """A court order extending non-disclosure: the warrant's notices wait until `until`."""
+        request = pb.DeferNoticeRequest(warrant_id=warrant_id, order_sha256=order_sha256)
+        request.until.FromDatetime(until)
+        return self._call(self.notices.DeferNotice, request)
 
     def checkpoint(self) -> pb.Checkpoint:
         return self._call(self.audit.GetCheckpoint, pb.GetCheckpointRequest())

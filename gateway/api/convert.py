@@ -14,9 +14,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.api.v1 import wsg_pb2 as pb
 from gateway.errors import InvalidArgument
-from gateway.model import SPEC_FIELDS, Kind, SpecField, Warrant, WarrantSpec, WarrantState, Window
+from gateway.model import (
+    SPEC_FIELDS,
+    Kind,
+    SpecField,
+    Warrant,
+    WarrantSpec,
+    WarrantState,
+    Window,
+    parse_time,
+)
 from gateway.release.items import Batch, Proof, Started, Summary
 from gateway.warrants.clocks import Deadline
+from gateway.warrants.outbox import Notice
 from gateway.warrants.preservation import Hold
 from gateway.warrants.validation import parse_choice
 
@@ -137,6 +147,33 @@ def hold_to_pb(h: Hold) -> pb.Preservation:
     )
     if h.purged_at is not None:
         msg.purged_at.CopyFrom(_ts(h.purged_at))
+    return msg
+
+
+def notice_to_pb(n: Notice) -> pb.Notice:
+    body = n.body
+    msg = pb.Notice(
+        id=n.id,
+        warrant_id=n.warrant,
+        account=n.account,
+        authority=body["authority"],
+        legal_basis=body["legal_basis"],
+        instrument=body["instrument"] or "",
+        tier=body["tier"] or "",
+        categories=body["categories"],
+        window=pb.Window(
+            start=_ts(parse_time(body["window"]["start"])),
+            end=_ts(parse_time(body["window"]["end"])),
+        ),
+        released_at=_ts(parse_time(body["released_at"])),
+        records=body["records"],
+        records_by_category=body["records_by_category"],
+        due_at=_ts(n.due_at),
+        queued_at=_ts(n.queued_at),
+        sent_by=n.sent_by or "",
+    )
+    if n.sent_at is not None:
+        msg.sent_at.CopyFrom(_ts(n.sent_at))
     return msg
 
 

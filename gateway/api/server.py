@@ -37,6 +37,7 @@ from gateway.api.observe import CallObserver
 from gateway.api.reflection import enable_reflection
 from gateway.api.rpcs import RPCS, SERVICES
 from gateway.api.servicers.audit import AuditServicer
+from gateway.api.servicers.notices import NoticeServicer
 from gateway.api.servicers.policy import PolicyServicer
 from gateway.api.servicers.release import ReleaseItems, ReleaseServicer
 from gateway.api.servicers.store import StoreServicer
@@ -253,6 +254,9 @@ class Gateway:
             target=self._export_checkpoints, name="wsg-checkpoints", daemon=True
         )
         self._sweeper = threading.Thread(target=self._sweep_holds, name="wsg-holds", daemon=True)
+        self._notifier = threading.Thread(
+            target=self._sweep_notices, name="wsg-notices", daemon=True
+        )
         self.audit.on_broken(self._audit_broken)
 
         auth = authenticator or (
@@ -301,6 +305,9 @@ class Gateway:
                 self._policy_changed,
             ),
             self.server,
+        )
+        pb_grpc.add_NoticeServiceServicer_to_server(
+            NoticeServicer(self.book, auth, guard), self.server
         )
         pb_grpc.add_StoreServiceServicer_to_server(
             StoreServicer(self.store, self.audit, auth, guard), self.server
@@ -656,6 +663,18 @@ class Gateway:
             if self._stopping.wait(HOLD_SWEEP_SECONDS):
                 return
 
+    def _sweep_notices(self) -> None:
+        """Background: queue the user notices that have become due (at start, then every
+        notice_sweep_seconds; listing them queues them first as well)."""
+        every = self.config.notice_sweep_seconds
+        while True:
+            try:
+                self.book.notices.sweep()
+            except GatewayError as exc:
+                log.error("notice sweep failed", why=exc.message)
+            if self._stopping.wait(every):
+                return
+
     def start(self) -> Gateway:
         self.server.start()
         self.stalls.start()
@@ -664,6 +683,8 @@ class Gateway:
         self._watch = self.policies.source.watch(self._policy_changed, self._policy_refused)
         self._exporter.start()
         self._sweeper.start()
+        if self.config.notice_sweep_seconds > 0:
+            self._notifier.start()
         for companion in self._companions:
             companion.start()
         for name in ("", *SERVICES):
@@ -719,7 +740,7 @@ class Gateway:
         if self._watch is not None:
             self._watch.close()
         self._stopping.set()
-        for thread in (self._exporter, self._sweeper):
+        for thread in (self._exporter, self._sweeper, self._notifier):
             if thread.is_alive():
                 thread.join()
         try:

@@ -180,6 +180,46 @@ class PreservationPurged(Event):
     content_sha256: str
 
 
+@kind("notice.queued", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeQueued(Event):
+    """A user notice put in the outbox for one target account of a warrant that released
+    records, once its non-disclosure ended (gateway.warrants.notices): written once, by
+    whichever call or replica queued it (`principal`: who was asking, or the gateway's sweep)."""
+
+    notice: str
+    warrant: str
+    account: str
+    principal: str
+    due_at: str
+    records: int  # what the notice tells: records the warrant's completed releases released
+    body_sha256: str  # of the notice's canonical JSON, as the outbox keeps it
+
+
+@kind("notice.sent", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeSent(Event):
+    """A delivery service says it delivered a notice (it leaves the outbox's pending list)."""
+
+    notice: str
+    warrant: str
+    account: str
+    principal: str
+
+
+@kind("notice.deferred", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeDeferred(Event):
+    """A court order extending non-disclosure defers a warrant's notices to `until`
+    (`order_sha256`: the order's sha256; `notices`: queued, unsent notices it moved)."""
+
+    warrant: str
+    principal: str
+    until: str
+    order_sha256: str
+    notices: int
+
+
 @kind("clock.passed", Readers.ACTOR_AND_OWNER)
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class ClockPassed(Event):

@@ -22,6 +22,7 @@ from gateway.model import (
     parse_time,
 )
 from gateway.model.review import Review
+from gateway.warrants.outbox import Deferral, Notice
 from gateway.warrants.preservation import FrozenCopy, Hold
 
 COLUMNS = (
@@ -32,6 +33,9 @@ COLUMNS = (
 HOLD_COLUMNS = (
     "warrant, frozen_at, expires_at, records, content_sha256, extended_by, extended_at, purged_at"
 )
+
+NOTICE_COLUMNS = "id, warrant, account, due_at, queued_at, body, sent_by, sent_at"
+DEFERRAL_COLUMNS = "warrant, until_at, order_sha256, deferred_by, deferred_at"
 
 
 def statements(mark: str) -> dict[str, str]:
@@ -68,6 +72,20 @@ def statements(mark: str) -> dict[str, str]:
         "hold_purge": f"UPDATE preservations SET purged_at = {mark}, directory = NULL"
         f" WHERE warrant = {mark} AND purged_at IS NULL",
         "hold_purge_records": f"DELETE FROM preserved_records WHERE warrant = {mark}",
+        "notice_insert": f"INSERT INTO notices ({NOTICE_COLUMNS})"
+        f" VALUES ({', '.join([mark] * 8)}) ON CONFLICT DO NOTHING",
+        "notices": f"SELECT {NOTICE_COLUMNS} FROM notices ORDER BY due_at, id",
+        "notice": f"SELECT {NOTICE_COLUMNS} FROM notices WHERE id = {mark}",
+        "notice_sent": f"UPDATE notices SET sent_by = {mark}, sent_at = {mark}"
+        f" WHERE id = {mark} AND sent_at IS NULL",
+        "notices_defer": f"UPDATE notices SET due_at = {mark} WHERE warrant = {mark}"
+        " AND sent_at IS NULL",
+        "deferrals": f"SELECT {DEFERRAL_COLUMNS} FROM notice_deferrals",
+        "deferral": f"SELECT {DEFERRAL_COLUMNS} FROM notice_deferrals WHERE warrant = {mark}",
+        "deferral_put": f"INSERT INTO notice_deferrals ({DEFERRAL_COLUMNS})"
+        f" VALUES ({', '.join([mark] * 5)}) ON CONFLICT (warrant) DO UPDATE SET"
+        " until_at = excluded.until_at, order_sha256 = excluded.order_sha256,"
+        " deferred_by = excluded.deferred_by, deferred_at = excluded.deferred_at",
     }
 
 
@@ -131,6 +149,25 @@ def hold_from_row(row: tuple[Any, ...]) -> Hold:
         extended_at=_opt_time(ext_at),
         purged_at=_opt_time(purged_at),
     )
+
+
+def notice_from_row(row: tuple[Any, ...]) -> Notice:
+    nid, warrant, account, due_at, queued_at, body, sent_by, sent_at = row
+    return Notice(
+        id=nid,
+        warrant=warrant,
+        account=account,
+        due_at=parse_time(due_at),
+        queued_at=parse_time(queued_at),
+        body=json.loads(body),
+        sent_by=sent_by,
+        sent_at=_opt_time(sent_at),
+    )
+
+
+def deferral_from_row(row: tuple[Any, ...]) -> Deferral:
+    warrant, until, order_sha256, deferred_by, deferred_at = row
+    return Deferral(warrant, parse_time(until), order_sha256, deferred_by, parse_time(deferred_at))
 
 
 def from_row(row: tuple[Any, ...]) -> Warrant:
@@ -270,3 +307,54 @@ class Rows:
             return False
         self._conn.execute(self._sql["hold_purge_records"], (warrant_id,))
         return True
+
+    # -- the notice outbox (gateway.warrants.notices) ------------------------------------------
+
+    def queue_notice(self, notice: Notice) -> bool:
+        cur = self._conn.execute(
+            self._sql["notice_insert"],
+            (
+                notice.id,
+                notice.warrant,
+                notice.account,
+                format_time(notice.due_at),
+                format_time(notice.queued_at),
+                notice.body_json,
+                None,
+                None,
+            ),
+        )
+        return bool(cur.rowcount == 1)
+
+    def notices(self) -> list[Notice]:
+        return [notice_from_row(tuple(r)) for r in self._conn.execute(self._sql["notices"])]
+
+    def notice(self, notice_id: str) -> Notice | None:
+        row = self._conn.execute(self._sql["notice"], (notice_id,)).fetchone()
+        return None if row is None else notice_from_row(tuple(row))
+
+    def mark_notice_sent(self, notice_id: str, principal: str, at: str) -> bool:
+        cur = self._conn.execute(self._sql["notice_sent"], (principal, at, notice_id))
+        return bool(cur.rowcount == 1)
+
+    def defer_notices(self, deferral: Deferral) -> int:
+        until = format_time(deferral.until)
+        self._conn.execute(
+            self._sql["deferral_put"],
+            (
+                deferral.warrant,
+                until,
+                deferral.order_sha256,
+                deferral.deferred_by,
+                format_time(deferral.deferred_at),
+            ),
+        )
+        cur = self._conn.execute(self._sql["notices_defer"], (until, deferral.warrant))
+        return int(cur.rowcount)
+
+    def deferral(self, warrant_id: str) -> Deferral | None:
+        row = self._conn.execute(self._sql["deferral"], (warrant_id,)).fetchone()
+        return None if row is None else deferral_from_row(tuple(row))
+
+    def deferrals(self) -> list[Deferral]:
+        return [deferral_from_row(tuple(r)) for r in self._conn.execute(self._sql["deferrals"])]

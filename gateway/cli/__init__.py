@@ -10,6 +10,7 @@ from gateway.cli.db import db_group
 from gateway.cli.demo import demo
 from gateway.cli.health import health
 from gateway.cli.init import init
+from gateway.cli.notices import notices
 from gateway.cli.policy import policy
 from gateway.cli.release import release
 from gateway.cli.report import report
@@ -48,6 +49,7 @@ for command in (
     store,
     warrant,
     due,
+    notices,
     release,
     audit,
     report,

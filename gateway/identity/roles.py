@@ -31,6 +31,7 @@ class Role(enum.StrEnum):
     AUDITOR = "auditor"  # reads the whole audit log
     SERVICE = "service"  # an internal system acting like an officer
     POLICY_ADMIN = "policy_admin"  # reads and replaces the policy rules
+    NOTIFIER = "notifier"  # a delivery service: reads the user-notice outbox, marks it sent
 
 
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)

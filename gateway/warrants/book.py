@@ -35,6 +35,7 @@ from gateway.policy.instruments import Catalogue
 from gateway.stores.base import Store
 from gateway.warrants.clocks import Deadline, deadlines
 from gateway.warrants.holds import Holds
+from gateway.warrants.notices import Notices
 from gateway.warrants.table import WarrantRows, WarrantTable
 from gateway.warrants.unmasking import (
     Recompute,
@@ -125,6 +126,7 @@ class WarrantBook:
         self._longest_window = longest_window
         self.holds = Holds(table, store, audit, clock, self.catalogue)
         self._unmasker = Unmasker(self.get, unmask)
+        self.notices = Notices(table, audit, clock, self.catalogue)
 
     def close(self) -> None:
         self._table.close()

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from gateway.audit.events import Event
 from gateway.model import Warrant, WarrantState
+from gateway.warrants.outbox import Deferral, Notice
 from gateway.warrants.preservation import FrozenCopy, Hold
 
 
@@ -83,6 +84,29 @@ class WarrantRows(Protocol):
     def purge_hold(self, warrant_id: str, at: str) -> bool:
         """Delete a hold's copy, keeping its record; False if it was purged before."""
         ...
+
+    def queue_notice(self, notice: Notice) -> bool:
+        """Put a notice in the outbox; False if one for its warrant and account is there."""
+        ...
+
+    def notices(self) -> list[Notice]:
+        """Every notice in the outbox, sent ones too, by due time."""
+        ...
+
+    def notice(self, notice_id: str) -> Notice | None: ...
+
+    def mark_notice_sent(self, notice_id: str, principal: str, at: str) -> bool:
+        """Record a notice's delivery; False if it was marked before."""
+        ...
+
+    def defer_notices(self, deferral: Deferral) -> int:
+        """Keep `deferral` as its warrant's latest and move its unsent notices' due time to
+        its end; how many it moved."""
+        ...
+
+    def deferral(self, warrant_id: str) -> Deferral | None: ...
+
+    def deferrals(self) -> list[Deferral]: ...
 
 
 # An action runs on the rows inside the write transaction and returns the audit entry to write,

@@ -2022,3 +2022,270 @@ class GetStatsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStatsResponse: _TypeAlias = GetStatsResponse  # noqa: Y015
+
+@_typing.final
+class StreamPendingNoticesRequest(_message.Message):
+    """Request of NoticeService.StreamPendingNotices (no fields: every pending notice)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamPendingNoticesRequest: _TypeAlias = StreamPendingNoticesRequest  # noqa: Y015
+
+@_typing.final
+class StreamPendingNoticesResponse(_message.Message):
+    """One message of NoticeService.StreamPendingNotices."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def notice(self) -> Global___Notice:
+        """A notice due and not yet sent."""
+
+    def __init__(
+        self,
+        *,
+        notice: Global___Notice | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notice", b"notice"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notice", b"notice"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamPendingNoticesResponse: _TypeAlias = StreamPendingNoticesResponse  # noqa: Y015
+
+@_typing.final
+class Notice(_message.Message):
+    """A notice to one target account of a warrant: what the person is told."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RecordsByCategoryEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    WARRANT_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    AUTHORITY_FIELD_NUMBER: _builtins.int
+    LEGAL_BASIS_FIELD_NUMBER: _builtins.int
+    INSTRUMENT_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    RELEASED_AT_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
+    RECORDS_BY_CATEGORY_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    QUEUED_AT_FIELD_NUMBER: _builtins.int
+    SENT_BY_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The notice's id (n- and 16 hex), the same on every replica."""
+    warrant_id: _builtins.str
+    """The warrant it tells of."""
+    account: _builtins.str
+    """The target account it is for."""
+    authority: _builtins.str
+    """Who asked (the warrant's issuing authority)."""
+    legal_basis: _builtins.str
+    """The legal basis the warrant gives."""
+    instrument: _builtins.str
+    """The instrument (a key of the catalogue; empty: a search warrant)."""
+    tier: _builtins.str
+    """The instrument's tier (empty if the catalogue no longer defines it)."""
+    records: _builtins.int
+    """How many records its completed releases released."""
+    sent_by: _builtins.str
+    """Who marked it sent (empty until then)."""
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The data categories the warrant named."""
+
+    @_builtins.property
+    def window(self) -> Global___Window:
+        """The time window the warrant named."""
+
+    @_builtins.property
+    def released_at(self) -> _timestamp_pb2.Timestamp:
+        """When the warrant's first completed release that released records ended."""
+
+    @_builtins.property
+    def records_by_category(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Those records per data category."""
+
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp:
+        """When the notice became due (non-disclosure end, release or deferral, the latest)."""
+
+    @_builtins.property
+    def queued_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was queued."""
+
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was marked sent (unset until then)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        warrant_id: _builtins.str = ...,
+        account: _builtins.str = ...,
+        authority: _builtins.str = ...,
+        legal_basis: _builtins.str = ...,
+        instrument: _builtins.str = ...,
+        tier: _builtins.str = ...,
+        categories: _abc.Iterable[_builtins.str] | None = ...,
+        window: Global___Window | None = ...,
+        released_at: _timestamp_pb2.Timestamp | None = ...,
+        records: _builtins.int = ...,
+        records_by_category: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        queued_at: _timestamp_pb2.Timestamp | None = ...,
+        sent_by: _builtins.str = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "queued_at", b"queued_at", "released_at", b"released_at", "sent_at", b"sent_at", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "authority", b"authority", "categories", b"categories", "due_at", b"due_at", "id", b"id", "instrument", b"instrument", "legal_basis", b"legal_basis", "queued_at", b"queued_at", "records", b"records", "records_by_category", b"records_by_category", "released_at", b"released_at", "sent_at", b"sent_at", "sent_by", b"sent_by", "tier", b"tier", "warrant_id", b"warrant_id", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Notice: _TypeAlias = Notice  # noqa: Y015
+
+@_typing.final
+class MarkNoticeSentRequest(_message.Message):
+    """Request of NoticeService.MarkNoticeSent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The notice's id. Required."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkNoticeSentRequest: _TypeAlias = MarkNoticeSentRequest  # noqa: Y015
+
+@_typing.final
+class MarkNoticeSentResponse(_message.Message):
+    """Response of NoticeService.MarkNoticeSent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def notice(self) -> Global___Notice:
+        """The notice as marked."""
+
+    def __init__(
+        self,
+        *,
+        notice: Global___Notice | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notice", b"notice"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notice", b"notice"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkNoticeSentResponse: _TypeAlias = MarkNoticeSentResponse  # noqa: Y015
+
+@_typing.final
+class DeferNoticeRequest(_message.Message):
+    """Request of NoticeService.DeferNotice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARRANT_ID_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    ORDER_SHA256_FIELD_NUMBER: _builtins.int
+    warrant_id: _builtins.str
+    """The warrant whose notices are deferred. Required."""
+    order_sha256: _builtins.str
+    """Hex sha256 of the court order (64 lowercase hex digits). Required."""
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """Until when (the order's new end of non-disclosure). Required, in the future."""
+
+    def __init__(
+        self,
+        *,
+        warrant_id: _builtins.str = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        order_sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_sha256", b"order_sha256", "until", b"until", "warrant_id", b"warrant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeferNoticeRequest: _TypeAlias = DeferNoticeRequest  # noqa: Y015
+
+@_typing.final
+class DeferNoticeResponse(_message.Message):
+    """Response of NoticeService.DeferNotice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARRANT_ID_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    NOTICES_FIELD_NUMBER: _builtins.int
+    warrant_id: _builtins.str
+    """The warrant whose notices are deferred."""
+    notices: _builtins.int
+    """How many queued, unsent notices it moved (later ones are queued at `until`)."""
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """Until when."""
+
+    def __init__(
+        self,
+        *,
+        warrant_id: _builtins.str = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        notices: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notices", b"notices", "until", b"until", "warrant_id", b"warrant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeferNoticeResponse: _TypeAlias = DeferNoticeResponse  # noqa: Y015

@@ -1190,3 +1190,175 @@ class StoreService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class NoticeServiceStub:
+    """User notices: the outbox a delivery service reads. When a warrant that released records
+    reaches the end of its non-disclosure period (or at once where it has none), each target
+    account gets a notice of who asked, on what basis, for what, and how much left.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.StreamPendingNotices = channel.unary_stream(
+                '/wsg.v1.NoticeService/StreamPendingNotices',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.StreamPendingNoticesRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.StreamPendingNoticesResponse.FromString,
+                _registered_method=True)
+        self.MarkNoticeSent = channel.unary_unary(
+                '/wsg.v1.NoticeService/MarkNoticeSent',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.MarkNoticeSentRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.MarkNoticeSentResponse.FromString,
+                _registered_method=True)
+        self.DeferNotice = channel.unary_unary(
+                '/wsg.v1.NoticeService/DeferNotice',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.DeferNoticeRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.DeferNoticeResponse.FromString,
+                _registered_method=True)
+
+
+class NoticeServiceServicer:
+    """User notices: the outbox a delivery service reads. When a warrant that released records
+    reaches the end of its non-disclosure period (or at once where it has none), each target
+    account gets a notice of who asked, on what basis, for what, and how much left.
+    """
+
+    def StreamPendingNotices(self, request, context):
+        """Every notice due and not yet sent, oldest due first (those due are queued first). The
+        delivery service (role notifier).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkNoticeSent(self, request, context):
+        """Record that a notice was delivered (audited); marked once. The delivery service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeferNotice(self, request, context):
+        """A court order extending non-disclosure defers a warrant's notices (audited with the
+        order's sha256). Reviewers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_NoticeServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'StreamPendingNotices': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPendingNotices,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.StreamPendingNoticesRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.StreamPendingNoticesResponse.SerializeToString,
+            ),
+            'MarkNoticeSent': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkNoticeSent,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.MarkNoticeSentRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.MarkNoticeSentResponse.SerializeToString,
+            ),
+            'DeferNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeferNotice,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.DeferNoticeRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.DeferNoticeResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'wsg.v1.NoticeService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('wsg.v1.NoticeService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class NoticeService:
+    """User notices: the outbox a delivery service reads. When a warrant that released records
+    reaches the end of its non-disclosure period (or at once where it has none), each target
+    account gets a notice of who asked, on what basis, for what, and how much left.
+    """
+
+    @staticmethod
+    def StreamPendingNotices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wsg.v1.NoticeService/StreamPendingNotices',
+            wsg_dot_v1_dot_wsg__pb2.StreamPendingNoticesRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.StreamPendingNoticesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkNoticeSent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.NoticeService/MarkNoticeSent',
+            wsg_dot_v1_dot_wsg__pb2.MarkNoticeSentRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.MarkNoticeSentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeferNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.NoticeService/DeferNotice',
+            wsg_dot_v1_dot_wsg__pb2.DeferNoticeRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.DeferNoticeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -577,3 +577,79 @@ class StoreServiceServicer(metaclass=_abc_1.ABCMeta):
         """How many records the store holds, and the time range of its messages."""
 
 def add_StoreServiceServicer_to_server(servicer: StoreServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class NoticeServiceStub:
+    """User notices: the outbox a delivery service reads. When a warrant that released records
+    reaches the end of its non-disclosure period (or at once where it has none), each target
+    account gets a notice of who asked, on what basis, for what, and how much left.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> NoticeServiceAsyncStub: ...
+    StreamPendingNotices: _grpc.UnaryStreamMultiCallable[_wsg_pb2.StreamPendingNoticesRequest, _wsg_pb2.StreamPendingNoticesResponse]
+    """Every notice due and not yet sent, oldest due first (those due are queued first). The
+    delivery service (role notifier).
+    """
+    MarkNoticeSent: _grpc.UnaryUnaryMultiCallable[_wsg_pb2.MarkNoticeSentRequest, _wsg_pb2.MarkNoticeSentResponse]
+    """Record that a notice was delivered (audited); marked once. The delivery service."""
+    DeferNotice: _grpc.UnaryUnaryMultiCallable[_wsg_pb2.DeferNoticeRequest, _wsg_pb2.DeferNoticeResponse]
+    """A court order extending non-disclosure defers a warrant's notices (audited with the
+    order's sha256). Reviewers.
+    """
+
+@_typing.type_check_only
+class NoticeServiceAsyncStub(NoticeServiceStub):
+    """User notices: the outbox a delivery service reads. When a warrant that released records
+    reaches the end of its non-disclosure period (or at once where it has none), each target
+    account gets a notice of who asked, on what basis, for what, and how much left.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    StreamPendingNotices: _aio.UnaryStreamMultiCallable[_wsg_pb2.StreamPendingNoticesRequest, _wsg_pb2.StreamPendingNoticesResponse]  # type: ignore[assignment]
+    """Every notice due and not yet sent, oldest due first (those due are queued first). The
+    delivery service (role notifier).
+    """
+    MarkNoticeSent: _aio.UnaryUnaryMultiCallable[_wsg_pb2.MarkNoticeSentRequest, _wsg_pb2.MarkNoticeSentResponse]  # type: ignore[assignment]
+    """Record that a notice was delivered (audited); marked once. The delivery service."""
+    DeferNotice: _aio.UnaryUnaryMultiCallable[_wsg_pb2.DeferNoticeRequest, _wsg_pb2.DeferNoticeResponse]  # type: ignore[assignment]
+    """A court order extending non-disclosure defers a warrant's notices (audited with the
+    order's sha256). Reviewers.
+    """
+
+class NoticeServiceServicer(metaclass=_abc_1.ABCMeta):
+    """User notices: the outbox a delivery service reads. When a warrant that released records
+    reaches the end of its non-disclosure period (or at once where it has none), each target
+    account gets a notice of who asked, on what basis, for what, and how much left.
+    """
+
+    @_abc_1.abstractmethod
+    def StreamPendingNotices(
+        self,
+        request: _wsg_pb2.StreamPendingNoticesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_wsg_pb2.StreamPendingNoticesResponse], _abc.AsyncIterator[_wsg_pb2.StreamPendingNoticesResponse]]:
+        """Every notice due and not yet sent, oldest due first (those due are queued first). The
+        delivery service (role notifier).
+        """
+
+    @_abc_1.abstractmethod
+    def MarkNoticeSent(
+        self,
+        request: _wsg_pb2.MarkNoticeSentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wsg_pb2.MarkNoticeSentResponse, _abc.Awaitable[_wsg_pb2.MarkNoticeSentResponse]]:
+        """Record that a notice was delivered (audited); marked once. The delivery service."""
+
+    @_abc_1.abstractmethod
+    def DeferNotice(
+        self,
+        request: _wsg_pb2.DeferNoticeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wsg_pb2.DeferNoticeResponse, _abc.Awaitable[_wsg_pb2.DeferNoticeResponse]]:
+        """A court order extending non-disclosure defers a warrant's notices (audited with the
+        order's sha256). Reviewers.
+        """
+
+def add_NoticeServiceServicer_to_server(servicer: NoticeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
