@@ -44,12 +44,16 @@ for role in ("officer", "service"):
             (role, "LookupAccount"): ANY,
             (role, "ListDue"): ANY,
             (role, "ExtendPreservation"): OWN_ONLY,
+            (role, "RecordParticipation"): OWN_ONLY,
+            (role, "ListParticipation"): OWN_ONLY,
         }
     )
 EXPECTED.update({("reviewer", rpc): ANY for rpc in ("List", "Get", "Approve", "Reject", "Revoke")})
 EXPECTED.update({("auditor", "List"): ANY, ("auditor", "Get"): ANY})
 EXPECTED.update({("reviewer", "ListDue"): ANY, ("auditor", "ListDue"): ANY})
 EXPECTED.update({("reviewer", "ExtendPreservation"): ANY})
+EXPECTED.update({("reviewer", "RecordParticipation"): ANY, ("reviewer", "ListParticipation"): ANY})
+EXPECTED.update({("auditor", "ListParticipation"): ANY})
 for role in ("officer", "service", "reviewer", "auditor", "policy_admin"):
     EXPECTED.update({(role, rpc): ANY for rpc in AUDIT_RPCS})
 EXPECTED.update(
@@ -123,6 +127,8 @@ def _call(client: Any, rpc: str, warrant_id: str, clock: Any) -> None:
         "LookupAccount": lambda: client.lookup_account("phone:+821011112222"),
         "ListDue": lambda: client.list_due(),
         "ExtendPreservation": lambda: client.extend_preservation(warrant_id),
+        "RecordParticipation": lambda: client.record_participation(warrant_id, "notice", "ab" * 32),
+        "ListParticipation": lambda: client.list_participation(warrant_id),
         "Release": lambda: list(client.release(warrant_id)),
         "GetCheckpoint": client.checkpoint,
         "GetInclusionProof": lambda: client.inclusion_proof(0),

@@ -35,6 +35,7 @@ from gateway.policy.instruments import Catalogue
 from gateway.stores.base import Store
 from gateway.warrants.clocks import Deadline, deadlines
 from gateway.warrants.holds import Holds
+from gateway.warrants.participation import Participation
 from gateway.warrants.preservation import FrozenCopy
 from gateway.warrants.table import WarrantRows, WarrantTable
 from gateway.warrants.validation import MAX_TARGETS, MAX_TEXT, MAX_WINDOW, target, validate_spec
@@ -116,6 +117,7 @@ class WarrantBook:
         self._max_targets = max_targets
         self._longest_window = longest_window
         self.holds = Holds(table, store, audit, clock, self.catalogue)
+        self.participation = Participation(table, clock, self.catalogue)
 
     def close(self) -> None:
         self._table.close()

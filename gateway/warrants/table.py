@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.audit.events import Event
 from gateway.model import Warrant, WarrantState
 from gateway.warrants.preservation import FrozenCopy, Hold
+
+if TYPE_CHECKING:  # participation.py writes through this table
+    from gateway.warrants.participation import Recorded
 
 
 class WarrantRows(Protocol):
@@ -78,6 +81,14 @@ class WarrantRows(Protocol):
 
     def purge_hold(self, warrant_id: str, at: str) -> bool:
         """Delete a hold's copy, keeping its record; False if it was purged before."""
+        ...
+
+    def insert_participation(self, step: Recorded) -> None:
+        """Keep one participation step (gateway.warrants.participation)."""
+        ...
+
+    def participation(self, warrant_id: str) -> list[Recorded]:
+        """A warrant's participation steps, in the order recorded."""
         ...
 
 
