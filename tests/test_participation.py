@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import pathlib
+import shutil
 from collections import Counter
 from typing import Any
 
@@ -178,6 +179,30 @@ class TestRelease:
         records, summary = released(run, w.id)
         assert kinds(records)["message_metadata"] > 0
         assert PENDING_REASON not in summary.withheld
+
+    def test_the_catalogue_in_force_decides_at_release(
+        self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+    ) -> None:
+        """An instrument the catalogue comes to require participation for after approval
+        withholds content at its next release; the requirement is not fixed at intake."""
+        policies = tmp_path / "policies"
+        shutil.copytree(DEFAULT_POLICY_DIR, policies)
+        run = start_gateway(ROWS, policy_dir=policies)
+        w = approved(run, clock, "us.search_warrant")
+        assert kinds(released(run, w.id)[0])["message_content"] > 0
+        run.gateway.stop(grace=None)
+        catalogue = policies / instruments.CATALOGUE_FILE
+        text = catalogue.read_text()
+        edited = text.replace(
+            '"18 U.S.C. 2703(a), (b)(1)(A), (c)(1)(A)"\n    response_days: 10\n',
+            '"18 U.S.C. 2703(a), (b)(1)(A), (c)(1)(A)"\n    response_days: 10\n'
+            "    participation: required\n",
+        )
+        assert edited != text
+        catalogue.write_text(edited)
+        again = start_gateway(policy_dir=policies)
+        records, summary = released(again, w.id)
+        assert kinds(records)["message_content"] == 0 and summary.withheld[PENDING_REASON] > 0
 
     def test_a_release_in_progress_does_not_bypass(self, start_gateway: Any, clock: Any) -> None:
         """Decided once, at the release's start: steps completed while a release streams do
