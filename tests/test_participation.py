@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import pytest
 from click.testing import CliRunner
+from console_http import ConsoleHttp
 from fixtures_small import FEB1, JAN1, ROWS
 
 from gateway.api.client import ClientError
@@ -409,3 +410,20 @@ class TestCli:
         shown = self.invoke(run, REVIEWER, "warrant", "show", w.id, "--json")
         assert shown.exit_code == 0, shown.output
         assert "participation" not in json.loads(shown.stdout)
+
+
+def test_the_console_shows_the_steps_to_a_reviewer(start_gateway: Any, clock: Any) -> None:
+    run = start_gateway(ROWS, console="127.0.0.1:0")
+    w = approved(run, clock)
+    http = ConsoleHttp(run.console_url)
+    http.sign_in(REVIEWER)
+    page = http.get(f"/warrants/{w.id}")
+    assert page.status == 200 and "Pending: until a notice" in page.text
+    record(run, OFFICER, w.id, "notice", NOTICE, "<b>to counsel</b>")
+    record(run, OFFICER, w.id, "waiver", WAIVER)
+    page = http.get(f"/warrants/{w.id}")
+    assert page.status == 200 and "Complete: the suspect or counsel" in page.text
+    assert NOTICE in page.text and WAIVER in page.text
+    assert "&lt;b&gt;to counsel&lt;/b&gt;" in page.text  # a note is text, never markup
+    other = approved(run, clock, "us.search_warrant")
+    assert 'id="participation"' not in http.get(f"/warrants/{other.id}").text
