@@ -44,6 +44,8 @@ for role in ("officer", "service"):
             (role, "LookupAccount"): ANY,
             (role, "ListDue"): ANY,
             (role, "ExtendPreservation"): OWN_ONLY,
+            (role, "RecordParticipation"): OWN_ONLY,
+            (role, "ListParticipation"): OWN_ONLY,
         }
     )
 EXPECTED.update({("reviewer", rpc): ANY for rpc in ("List", "Get", "Approve", "Reject", "Revoke")})
@@ -53,6 +55,8 @@ EXPECTED.update({("reviewer", "ExtendPreservation"): ANY})
 # User notices: the delivery service reads and marks the outbox; reviewers defer (court order).
 EXPECTED.update({("notifier", "StreamPendingNotices"): ANY, ("notifier", "MarkNoticeSent"): ANY})
 EXPECTED.update({("reviewer", "DeferNotice"): ANY})
+EXPECTED.update({("reviewer", "RecordParticipation"): ANY, ("reviewer", "ListParticipation"): ANY})
+EXPECTED.update({("auditor", "ListParticipation"): ANY})
 for role in ("officer", "service", "reviewer", "auditor", "policy_admin", "notifier"):
     EXPECTED.update({(role, rpc): ANY for rpc in AUDIT_RPCS})
 EXPECTED.update(
@@ -129,6 +133,8 @@ def _call(client: Any, rpc: str, warrant_id: str, clock: Any) -> None:
         "LookupAccount": lambda: client.lookup_account("phone:+821011112222"),
         "ListDue": lambda: client.list_due(),
         "ExtendPreservation": lambda: client.extend_preservation(warrant_id),
+        "RecordParticipation": lambda: client.record_participation(warrant_id, "notice", "ab" * 32),
+        "ListParticipation": lambda: client.list_participation(warrant_id),
         "Release": lambda: list(client.release(warrant_id)),
         "GetCheckpoint": client.checkpoint,
         "GetInclusionProof": lambda: client.inclusion_proof(0),

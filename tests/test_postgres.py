@@ -503,6 +503,7 @@ def test_migrations_apply_once_and_report_status(pg_schema: Schema) -> None:
         "0010_clock_transitions",
         "0011_preservation",
         "0012_notices",
+        "0013_participation",
     ]
     assert json.loads(wsg("db", "upgrade", "--database", pg_schema.url, "--json").stdout) == {
         "applied": []

@@ -183,6 +183,20 @@ class Client:
         request = pb.ExtendPreservationRequest(id=warrant_id, reason=reason)
         return self._call(self.warrants.ExtendPreservation, request).preservation
 
+    def record_participation(
+        self, warrant_id: str, step: str, document_sha256: str, note: str = ""
+    ) -> pb.RecordParticipationResponse:
+        """Record a participation step (notice, attendance, objection, waiver)."""
+        request = pb.RecordParticipationRequest(
+            warrant_id=warrant_id, step=step, document_sha256=document_sha256, note=note
+        )
+        return self._call(self.warrants.RecordParticipation, request)
+
+    def list_participation(self, warrant_id: str) -> pb.ListParticipationResponse:
+        """A warrant's participation: required, complete, and its steps."""
+        request = pb.ListParticipationRequest(warrant_id=warrant_id)
+        return self._call(self.warrants.ListParticipation, request)
+
     def lookup_account(self, target: str) -> pb.WarrantServiceLookupAccountResponse:
         return self._call(
             self.warrants.LookupAccount, pb.WarrantServiceLookupAccountRequest(target=target)

@@ -27,6 +27,7 @@ from gateway.model import (
 from gateway.release.items import Batch, Proof, Started, Summary
 from gateway.warrants.clocks import Deadline
 from gateway.warrants.outbox import Notice
+from gateway.warrants.participation import Recorded, Status
 from gateway.warrants.preservation import Hold
 from gateway.warrants.validation import parse_choice
 
@@ -175,6 +176,26 @@ def notice_to_pb(n: Notice) -> pb.Notice:
     if n.sent_at is not None:
         msg.sent_at.CopyFrom(_ts(n.sent_at))
     return msg
+
+
+def step_to_pb(s: Recorded) -> pb.ParticipationStep:
+    return pb.ParticipationStep(
+        warrant_id=s.warrant,
+        seq=s.seq,
+        step=s.step.value,
+        document_sha256=s.document_sha256,
+        note=s.note or "",
+        recorded_by=s.principal,
+        recorded_at=_ts(s.recorded_at),
+    )
+
+
+def participation_to_pb(status: Status) -> pb.ListParticipationResponse:
+    return pb.ListParticipationResponse(
+        required=status.required,
+        complete=status.complete,
+        steps=[step_to_pb(s) for s in status.steps],
+    )
 
 
 def warrant_to_pb(w: Warrant, now: dt.datetime) -> pb.Warrant:

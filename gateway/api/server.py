@@ -524,6 +524,9 @@ class Gateway:
             return self.book.live_state(warrant.id)
 
         store, frozen_copy = self.book.holds.source(warrant, self.store)  # or a frozen copy
+        # Read once, at the start: a release started while participation is pending withholds
+        # content to its end (gateway.warrants.participation); unreadable: nothing starts.
+        participation = self.book.participation.status(warrant)
         run = ReleaseRun(
             warrant,
             principal,
@@ -544,6 +547,8 @@ class Gateway:
                 )
             ),
             frozen_copy=frozen_copy,
+            held=self.book.participation.held(participation),
+            participation=participation.label,
         )
         if watch is not None:
             watch.on_cut = run.cut

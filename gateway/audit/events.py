@@ -220,6 +220,21 @@ class NoticeDeferred(Event):
     notices: int
 
 
+@kind("participation.recorded", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ParticipationRecorded(Event):
+    """A step of the participation of the person searched (gateway.warrants.participation):
+    notice, attendance, objection or waiver, with its document's sha256."""
+
+    warrant: str
+    principal: str
+    step: str
+    document_sha256: str
+    note: str | None
+    seq: int  # 0, 1, ... per warrant
+    complete: bool  # whether participation is complete with this step
+
+
 @kind("clock.passed", Readers.ACTOR_AND_OWNER)
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class ClockPassed(Event):
@@ -295,6 +310,10 @@ class ReleaseStarted(Event):
     # A release from a preservation's frozen copy (gateway.warrants.preservation): that
     # preservation's warrant and the copy's content_sha256. Absent: from the store.
     frozen_copy: dict[str, str] | None = None
+    # Under an instrument that requires participation (gateway.warrants.participation):
+    # "pending" (message content withheld for the whole release) or "complete". Absent: not
+    # required.
+    participation: str | None = None
 
 
 @kind("release.resumed", Readers.ACTOR_AND_OWNER)
@@ -310,6 +329,7 @@ class ReleaseResumed(Event):
     batches: int  # batches 0 .. batches-1 the client holds
     records_sha256: str  # of the records the client holds
     resumed_from: int  # the release.batch entry of the last batch it holds
+    participation: str | None = None  # as in release.started
 
 
 @kind("release.batch", Readers.ACTOR_AND_OWNER)

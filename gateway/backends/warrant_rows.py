@@ -23,12 +23,15 @@ from gateway.model import (
 )
 from gateway.model.review import Review
 from gateway.warrants.outbox import Deferral, Notice
+from gateway.warrants.participation import Recorded, Step
 from gateway.warrants.preservation import FrozenCopy, Hold
 
 COLUMNS = (
     "id, spec, state, target_accounts, submitted_by, submitted_at, decided_by, decided_at,"
     " revoked_by, revoked_at, reason, review, first_approved_by"
 )
+
+PARTICIPATION_COLUMNS = "warrant, seq, step, document_sha256, note, principal, recorded_at"
 
 HOLD_COLUMNS = (
     "warrant, frozen_at, expires_at, records, content_sha256, extended_by, extended_at, purged_at"
@@ -86,6 +89,10 @@ def statements(mark: str) -> dict[str, str]:
         f" VALUES ({', '.join([mark] * 5)}) ON CONFLICT (warrant) DO UPDATE SET"
         " until_at = excluded.until_at, order_sha256 = excluded.order_sha256,"
         " deferred_by = excluded.deferred_by, deferred_at = excluded.deferred_at",
+        "participation_insert": f"INSERT INTO participation ({PARTICIPATION_COLUMNS})"
+        f" VALUES ({', '.join([mark] * 7)})",
+        "participation": f"SELECT {PARTICIPATION_COLUMNS} FROM participation"
+        f" WHERE warrant = {mark} ORDER BY seq",
     }
 
 
@@ -358,3 +365,35 @@ class Rows:
 
     def deferrals(self) -> list[Deferral]:
         return [deferral_from_row(tuple(r)) for r in self._conn.execute(self._sql["deferrals"])]
+
+    # -- participation (gateway.warrants.participation) -------------------------------------
+
+    def insert_participation(self, step: Recorded) -> None:
+        self._conn.execute(
+            self._sql["participation_insert"],
+            (
+                step.warrant,
+                step.seq,
+                step.step.value,
+                step.document_sha256,
+                step.note,
+                step.principal,
+                format_time(step.recorded_at),
+            ),
+        )
+
+    def participation(self, warrant_id: str) -> list[Recorded]:
+        return [
+            Recorded(
+                warrant=str(warrant),
+                seq=int(seq),
+                step=Step(step),
+                document_sha256=str(digest),
+                note=note,
+                principal=str(principal),
+                recorded_at=parse_time(at),
+            )
+            for warrant, seq, step, digest, note, principal, at in self._conn.execute(
+                self._sql["participation"], (warrant_id,)
+            )
+        ]

@@ -1,8 +1,9 @@
-"""`wsg warrant ...`: submit, approve, reject, revoke, extend-hold, show, list."""
+"""`wsg warrant ...`: submit, approve, reject, revoke, extend-hold, participation, show, list."""
 
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import click
 from rich.table import Table
@@ -117,15 +118,112 @@ def extend_hold(warrant_id: str, reason: str, conn: Connection, as_json: bool) -
         )
 
 
+STEPS = ["notice", "attendance", "objection", "waiver"]
+
+
+def _step_dict(s: pb.ParticipationStep) -> dict[str, Any]:
+    return {
+        "seq": s.seq,
+        "step": s.step,
+        "document_sha256": s.document_sha256,
+        "note": s.note or None,
+        "recorded_by": s.recorded_by,
+        "recorded_at": s.recorded_at.ToJsonString(),
+    }
+
+
+def _participation_dict(p: pb.ListParticipationResponse) -> dict[str, Any]:
+    return {
+        "required": p.required,
+        "complete": p.complete,
+        "steps": [_step_dict(s) for s in p.steps],
+    }
+
+
+@warrant.command("participation")
+@click.argument("warrant_id")
+@click.option(
+    "--step",
+    required=True,
+    type=click.Choice(STEPS),
+    help="notice: given to the suspect or counsel (first); then attendance (they attended "
+    "the selection), objection (the document records the objections and the decision on "
+    "them) or waiver (they waived taking part).",
+)
+@click.option(
+    "--document-sha256",
+    "document_sha256",
+    required=True,
+    metavar="HEX",
+    help="sha256 of the step's document, 64 hex digits (sha256sum FILE).",
+)
+@click.option("--note", default="", help="A note kept with the step and in the audit log.")
+@connection_options
+@json_option
+@friendly_errors
+def participation(
+    warrant_id: str, step: str, document_sha256: str, note: str, conn: Connection, as_json: bool
+) -> None:
+    """Record a step of the participation of the person searched in selecting electronic
+    information, for a warrant whose instrument requires it (policies/instruments.yaml,
+    `participation: required`; shipped for kr.search_warrant).
+
+    \b
+    Until a notice and then an attendance, objection or waiver are recorded, a release of
+    the warrant withholds message content (counted as participation_pending); other
+    categories release as usual. Each step is audited (participation.recorded) with its
+    document's hash; `wsg warrant show` lists the steps. Example:
+      wsg warrant participation w-0123456789abcdef --step notice \\
+          --document-sha256 "$(sha256sum notice.pdf | cut -d' ' -f1)"
+    """
+    with conn.open() as client:
+        reply = client.record_participation(warrant_id, step, document_sha256, note)
+    data = {**_step_dict(reply.step), "warrant": reply.step.warrant_id, "complete": reply.complete}
+    if as_json:
+        print_json(data)
+        return
+    state = "complete: releases include message content" if reply.complete else "still pending"
+    console.print(
+        f"warrant {data['warrant']}: {step} recorded (step {data['seq']}, document "
+        f"{document_sha256.lower()}); participation {state}"
+    )
+
+
 @warrant.command()
 @click.argument("warrant_id")
 @connection_options
 @json_option
 @friendly_errors
 def show(warrant_id: str, conn: Connection, as_json: bool) -> None:
-    """Show one warrant."""
+    """Show one warrant, with its participation record where its instrument requires one."""
     with conn.open() as client:
-        _emit(client.get(warrant_id), as_json)
+        w = client.get(warrant_id)
+        p = client.list_participation(warrant_id)
+    shown = p.required or len(p.steps) > 0
+    if as_json:
+        data = warrant_dict(w)
+        if shown:
+            data["participation"] = _participation_dict(p)
+        print_json(data)
+        return
+    show_warrant(w)
+    if shown:
+        table = Table(
+            title="participation: "
+            + ("complete" if p.complete else "pending (message content withheld)")
+        )
+        for column in ("#", "step", "document sha256", "recorded by", "at", "note"):
+            table.add_column(column)
+        for s in p.steps:
+            table.add_row(
+                str(s.seq),
+                s.step,
+                s.document_sha256,
+                s.recorded_by,
+                s.recorded_at.ToJsonString(),
+                s.note,
+            )
+        console.print(table)
 
 
 STATES = ["SUBMITTED", "APPROVED", "REJECTED", "REVOKED", "EXPIRED"]

@@ -85,6 +85,10 @@ class OfficerPages:
         if self.pages.may(visit, "ListEntries"):
             history = list(reader.entries(principal, EntryFilter(warrant=warrant.id)))
         releases = [h for h in history if h[2].get("event") == "release.completed"]
+        participation = None  # shown where the instrument requires it or steps exist
+        if self.pages.may(visit, "ListParticipation", warrant.submitted_by):
+            status = self.book.participation.status(warrant)
+            participation = status if status.required or status.steps else None
         now = self.book.now()
         return self.pages.render(
             visit,
@@ -94,6 +98,7 @@ class OfficerPages:
             deadline=deadline(warrant, now),
             history=history,
             releases=releases,
+            participation=participation,
             may_release=self.pages.may(visit, "Release", warrant.submitted_by),
             may_revoke=self.pages.may(visit, "Revoke", warrant.submitted_by),
             may_decide=self.pages.may(visit, "Approve", warrant.submitted_by),

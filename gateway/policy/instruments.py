@@ -5,7 +5,9 @@ the release policy decides by the instrument's tier, never by its name, so a new
 one entry here and no rule. A request without an instrument is a search warrant, as every
 request was before instruments existed (`DEFAULT_TIER`). The file also sets the clocks (the
 emergency follow-up, the preservation hold) and the overbreadth thresholds at which approval
-needs a second reviewer.
+needs a second reviewer. An instrument may require a participation step (`participation:
+required`, gateway.warrants.participation): its message content is withheld until the person
+searched has been given notice and has attended, objected or waived.
 
 Fail closed: `load` raises FailedPrecondition with one line naming the file and what is wrong.
 """
@@ -37,6 +39,12 @@ class Instrument:
     label: str
     legal_basis: str
     response_days: int
+    # Message content is withheld until a participation step completes (notice, then
+    # attendance, objection or waiver: gateway.warrants.participation).
+    participation: bool = False
+
+
+PARTICIPATION = {"required": True, "not_required": False}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +90,11 @@ class Catalogue:
             crossed.append("message content requested")
         return tuple(crossed)
 
+    def participation_required(self, instrument: str | None) -> bool:
+        """Whether a request under `instrument` withholds message content until a participation
+        step completes (None: a search warrant naming no instrument, which does not)."""
+        return instrument is not None and self.get(instrument).participation
+
     def response_days(self, instrument: str | None) -> int | None:
         """Days to answer once approved; None for a request naming no instrument."""
         return None if instrument is None else self.get(instrument).response_days
@@ -120,16 +133,20 @@ def _instrument(path: pathlib.Path, key: str, value: object) -> Instrument:
     if not _KEY.match(key) or len(key) > 64:
         raise _fail(path, f"{where}: a key is lowercase words joined by dots (kr.search_warrant)")
     raw = _mapping(path, value, where)
-    _only(path, raw, where, {"tier", "label", "legal_basis", "response_days"})
+    _only(path, raw, where, {"tier", "label", "legal_basis", "response_days", "participation"})
     tier = raw.get("tier")
     if tier not in {t.value for t in Tier}:
         raise _fail(path, f"{where}.tier: one of {', '.join(t.value for t in Tier)}")
+    participation = raw.get("participation", "not_required")
+    if not isinstance(participation, str) or participation not in PARTICIPATION:
+        raise _fail(path, f"{where}.participation: {' or '.join(PARTICIPATION)}")
     return Instrument(
         key=key,
         tier=Tier(str(tier)),
         label=_text(path, raw.get("label"), f"{where}.label"),
         legal_basis=_text(path, raw.get("legal_basis"), f"{where}.legal_basis"),
         response_days=_number(path, raw.get("response_days"), f"{where}.response_days"),
+        participation=PARTICIPATION[participation],
     )
 
 

@@ -6,9 +6,16 @@ come from the policy snapshot the current batch took (`take`), so a batch never 
 policy versions; a new snapshot forgets them. A store part decided whole (stores.base.Part) is
 asked once per category for all of its records: a part withheld for every category is then
 counted, never read.
+
+`held`: categories the release withholds whatever the policy decides, with the reason counted
+(message content while a participation step is pending, gateway.warrants.participation). It
+only narrows: a record the policy withholds keeps the policy's reason, and one it would release
+is withheld under the held reason instead.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from gateway import tracing
 from gateway.model import Category, Effect, Relation, Scope, StoreRecord, WarrantState
@@ -23,9 +30,12 @@ Answer = tuple[Decision, str, str]
 class Decisions:
     """The answers of the policy snapshot in force for the current batch."""
 
-    def __init__(self, scope: Scope, policy: ReleasePolicy) -> None:
+    def __init__(
+        self, scope: Scope, policy: ReleasePolicy, held: Mapping[Category, str] | None = None
+    ) -> None:
         self._scope = scope
         self.policy = policy
+        self._held = {c: Decision(Effect.WITHHOLD, why) for c, why in (held or {}).items()}
         self._known: dict[tuple[Relation, Category, Position, WarrantState], Answer] = {}
 
     def take(self, policy: ReleasePolicy) -> None:
@@ -51,6 +61,8 @@ class Decisions:
                     scope.include_received_direct,
                     scope.tier,
                 )
+            if decision.effect is not Effect.WITHHOLD:
+                decision = self._held.get(category, decision)
             known = self._known[key] = (decision, decision.effect.value, category.value)
         return known
 

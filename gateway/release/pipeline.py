@@ -22,7 +22,7 @@ import dataclasses
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any, NoReturn
 
@@ -32,7 +32,7 @@ from gateway.audit.checkpoints import Checkpointer
 from gateway.audit.log import AuditLog
 from gateway.errors import DeadlineExceeded, FailedPrecondition, GatewayError, Unavailable
 from gateway.metrics import RECORDS_RELEASED, RECORDS_WITHHELD
-from gateway.model import Effect, Scope, Tier, Warrant, WarrantState
+from gateway.model import Category, Effect, Scope, Tier, Warrant, WarrantState
 from gateway.policy.release import ReleasePolicy
 from gateway.release.decide import Decisions, withheld_whole
 from gateway.release.items import Batch, Proof, Released, Resume, Started, Summary
@@ -112,18 +112,24 @@ class ReleaseRun:
         phone_regions: tuple[str, ...] | None = None,
         warrant_sha256: str = "",
         frozen_copy: dict[str, str] | None = None,
+        held: Mapping[Category, str] | None = None,
+        participation: str | None = None,
     ) -> None:
         """`warrant_sha256`: the approved warrant as the client's manifest will show it
         (audit.evidence.warrant_sha256), bound into release.completed. `frozen_copy`: the
-        preservation copy `store` reads, named in release.started and release.completed."""
+        preservation copy `store` reads, named in release.started and release.completed.
+        `held`: categories withheld whatever the policy decides, with their reason, for the
+        whole release (participation pending, gateway.warrants.participation: read once, at
+        the start); `participation`: that state, named in release.started."""
         self.warrant = warrant
         self._frozen_copy = frozen_copy
+        self._participation = participation
         self._warrant_sha256 = warrant_sha256
         self.principal = principal
         self._store = store
         # The policy in force is taken once per batch: a batch never mixes two versions.
         self._policy_now = policy if callable(policy) else (lambda: policy)
-        self._decisions = Decisions(scope_of(warrant, tier), self._policy_now())
+        self._decisions = Decisions(scope_of(warrant, tier), self._policy_now(), held)
         self._audit = audit
         self._checkpoints = checkpoints
         self._pseudonyms = Pseudonymizer(secret, warrant.id)
@@ -360,20 +366,17 @@ class ReleaseRun:
                         policy=self._policy.version,
                         candidates=candidates,
                         frozen_copy=self._frozen_copy,
+                        participation=self._participation,
                     ),
                     "before",
                 )
             else:
                 self._held = held_batch_entry(self._audit, self._resume, self.warrant.id)
+                resumed = resumed_entry(
+                    self.warrant.id, self.principal, self._policy.version, self._resume, candidates
+                )
                 self._append_live(
-                    resumed_entry(
-                        self.warrant.id,
-                        self.principal,
-                        self._policy.version,
-                        self._resume,
-                        candidates,
-                    ),
-                    "before",
+                    dataclasses.replace(resumed, participation=self._participation), "before"
                 )
             yield Started(candidates, self._skip)
 

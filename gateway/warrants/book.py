@@ -36,6 +36,7 @@ from gateway.stores.base import Store
 from gateway.warrants.clocks import Deadline, deadlines
 from gateway.warrants.holds import Holds
 from gateway.warrants.notices import Notices
+from gateway.warrants.participation import Participation
 from gateway.warrants.table import WarrantRows, WarrantTable
 from gateway.warrants.unmasking import (
     Recompute,
@@ -127,6 +128,7 @@ class WarrantBook:
         self.holds = Holds(table, store, audit, clock, self.catalogue)
         self._unmasker = Unmasker(self.get, unmask)
         self.notices = Notices(table, audit, clock, self.catalogue)
+        self.participation = Participation(table, clock, self.catalogue)
 
     def close(self) -> None:
         self._table.close()

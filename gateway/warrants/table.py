@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.audit.events import Event
 from gateway.model import Warrant, WarrantState
 from gateway.warrants.outbox import Deferral, Notice
 from gateway.warrants.preservation import FrozenCopy, Hold
+
+if TYPE_CHECKING:  # participation.py writes through this table
+    from gateway.warrants.participation import Recorded
 
 
 class WarrantRows(Protocol):
@@ -107,6 +110,14 @@ class WarrantRows(Protocol):
     def deferral(self, warrant_id: str) -> Deferral | None: ...
 
     def deferrals(self) -> list[Deferral]: ...
+
+    def insert_participation(self, step: Recorded) -> None:
+        """Keep one participation step (gateway.warrants.participation)."""
+        ...
+
+    def participation(self, warrant_id: str) -> list[Recorded]:
+        """A warrant's participation steps, in the order recorded."""
+        ...
 
 
 # An action runs on the rows inside the write transaction and returns the audit entry to write,

@@ -10,8 +10,10 @@ from gateway.api.calls import unary, warrant_id
 from gateway.api.convert import (
     deadline_to_pb,
     hold_to_pb,
+    participation_to_pb,
     spec_from_pb,
     state_from_pb,
+    step_to_pb,
     warrant_to_pb,
 )
 from gateway.api.v1 import wsg_pb2 as pb
@@ -112,6 +114,26 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
         principal, warrant = self._allowed(context, "ExtendPreservation", request.id)
         hold = self._book.holds.extend(warrant, principal, request.reason)
         return pb.ExtendPreservationResponse(preservation=hold_to_pb(hold))
+
+    @unary
+    def RecordParticipation(
+        self, request: pb.RecordParticipationRequest, context: grpc.ServicerContext
+    ) -> pb.RecordParticipationResponse:
+        principal, warrant = self._allowed(context, "RecordParticipation", request.warrant_id)
+        participation = self._book.participation
+        step = participation.record(
+            warrant, principal, request.step, request.document_sha256, request.note
+        )
+        return pb.RecordParticipationResponse(
+            step=step_to_pb(step), complete=participation.status(warrant).complete
+        )
+
+    @unary
+    def ListParticipation(
+        self, request: pb.ListParticipationRequest, context: grpc.ServicerContext
+    ) -> pb.ListParticipationResponse:
+        _, warrant = self._allowed(context, "ListParticipation", request.warrant_id)
+        return participation_to_pb(self._book.participation.status(warrant))
 
     @unary
     def Approve(

@@ -776,6 +776,174 @@ class WarrantServiceLookupAccountResponse(_message.Message):
 Global___WarrantServiceLookupAccountResponse: _TypeAlias = WarrantServiceLookupAccountResponse  # noqa: Y015
 
 @_typing.final
+class RecordParticipationRequest(_message.Message):
+    """Request of WarrantService.RecordParticipation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARRANT_ID_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    DOCUMENT_SHA256_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    warrant_id: _builtins.str
+    """The warrant, SUBMITTED or APPROVED, whose instrument requires participation. Required."""
+    step: _builtins.str
+    """notice (given to the suspect or counsel; first), attendance, objection (the document
+    records the objections and the decision on them) or waiver. Required.
+    """
+    document_sha256: _builtins.str
+    """Hex sha256 (64 digits) of the step's document: the notice, the attendance record, the
+    objections and their decision, or the waiver. Required.
+    """
+    note: _builtins.str
+    """A note kept with the step and in its audit entry, optional."""
+    def __init__(
+        self,
+        *,
+        warrant_id: _builtins.str = ...,
+        step: _builtins.str = ...,
+        document_sha256: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_sha256", b"document_sha256", "note", b"note", "step", b"step", "warrant_id", b"warrant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordParticipationRequest: _TypeAlias = RecordParticipationRequest  # noqa: Y015
+
+@_typing.final
+class RecordParticipationResponse(_message.Message):
+    """Response of WarrantService.RecordParticipation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    complete: _builtins.bool
+    """Whether participation is complete with it (releases then include message content)."""
+    @_builtins.property
+    def step(self) -> Global___ParticipationStep:
+        """The step as recorded."""
+
+    def __init__(
+        self,
+        *,
+        step: Global___ParticipationStep | None = ...,
+        complete: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["step", b"step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordParticipationResponse: _TypeAlias = RecordParticipationResponse  # noqa: Y015
+
+@_typing.final
+class ListParticipationRequest(_message.Message):
+    """Request of WarrantService.ListParticipation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARRANT_ID_FIELD_NUMBER: _builtins.int
+    warrant_id: _builtins.str
+    """The warrant. Required."""
+    def __init__(
+        self,
+        *,
+        warrant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["warrant_id", b"warrant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListParticipationRequest: _TypeAlias = ListParticipationRequest  # noqa: Y015
+
+@_typing.final
+class ListParticipationResponse(_message.Message):
+    """Response of WarrantService.ListParticipation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUIRED_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    required: _builtins.bool
+    """Whether the warrant's instrument requires participation before content is released."""
+    complete: _builtins.bool
+    """Whether a notice and then an attendance, objection or waiver are recorded."""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParticipationStep]:
+        """Every step recorded, in order."""
+
+    def __init__(
+        self,
+        *,
+        required: _builtins.bool = ...,
+        complete: _builtins.bool = ...,
+        steps: _abc.Iterable[Global___ParticipationStep] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "required", b"required", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListParticipationResponse: _TypeAlias = ListParticipationResponse  # noqa: Y015
+
+@_typing.final
+class ParticipationStep(_message.Message):
+    """One recorded step of a warrant's participation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARRANT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    DOCUMENT_SHA256_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    warrant_id: _builtins.str
+    """The warrant it belongs to."""
+    seq: _builtins.int
+    """Its place among the warrant's steps: 0, 1, ..."""
+    step: _builtins.str
+    """notice, attendance, objection or waiver."""
+    document_sha256: _builtins.str
+    """Hex sha256 of the step's document (as in its audit entry)."""
+    note: _builtins.str
+    """The note given with it (empty if none)."""
+    recorded_by: _builtins.str
+    """Who recorded it."""
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was recorded."""
+
+    def __init__(
+        self,
+        *,
+        warrant_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        step: _builtins.str = ...,
+        document_sha256: _builtins.str = ...,
+        note: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_sha256", b"document_sha256", "note", b"note", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by", "seq", b"seq", "step", b"step", "warrant_id", b"warrant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipationStep: _TypeAlias = ParticipationStep  # noqa: Y015
+
+@_typing.final
 class ExtendPreservationRequest(_message.Message):
     """Request of WarrantService.ExtendPreservation."""
 

@@ -81,6 +81,16 @@ class WarrantServiceStub:
                 request_serializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationRequest.SerializeToString,
                 response_deserializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationResponse.FromString,
                 _registered_method=True)
+        self.RecordParticipation = channel.unary_unary(
+                '/wsg.v1.WarrantService/RecordParticipation',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.RecordParticipationRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.RecordParticipationResponse.FromString,
+                _registered_method=True)
+        self.ListParticipation = channel.unary_unary(
+                '/wsg.v1.WarrantService/ListParticipation',
+                request_serializer=wsg_dot_v1_dot_wsg__pb2.ListParticipationRequest.SerializeToString,
+                response_deserializer=wsg_dot_v1_dot_wsg__pb2.ListParticipationResponse.FromString,
+                _registered_method=True)
 
 
 class WarrantServiceServicer:
@@ -168,6 +178,25 @@ class WarrantServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordParticipation(self, request, context):
+        """Record a step of the participation of the person searched, where the warrant's instrument
+        requires it (policies/instruments.yaml, participation: required): until a notice and then
+        an attendance, objection or waiver are recorded, its releases withhold message content
+        (participation_pending). Audited: participation.recorded. The officer who submitted the
+        warrant, and reviewers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListParticipation(self, request, context):
+        """A warrant's participation: whether its instrument requires it, whether it is complete,
+        and every step recorded. Those who may read the warrant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WarrantServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -215,6 +244,16 @@ def add_WarrantServiceServicer_to_server(servicer, server):
                     servicer.ExtendPreservation,
                     request_deserializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationRequest.FromString,
                     response_serializer=wsg_dot_v1_dot_wsg__pb2.ExtendPreservationResponse.SerializeToString,
+            ),
+            'RecordParticipation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordParticipation,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.RecordParticipationRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.RecordParticipationResponse.SerializeToString,
+            ),
+            'ListParticipation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListParticipation,
+                    request_deserializer=wsg_dot_v1_dot_wsg__pb2.ListParticipationRequest.FromString,
+                    response_serializer=wsg_dot_v1_dot_wsg__pb2.ListParticipationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -462,6 +501,60 @@ class WarrantService:
             '/wsg.v1.WarrantService/ExtendPreservation',
             wsg_dot_v1_dot_wsg__pb2.ExtendPreservationRequest.SerializeToString,
             wsg_dot_v1_dot_wsg__pb2.ExtendPreservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordParticipation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.WarrantService/RecordParticipation',
+            wsg_dot_v1_dot_wsg__pb2.RecordParticipationRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.RecordParticipationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListParticipation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wsg.v1.WarrantService/ListParticipation',
+            wsg_dot_v1_dot_wsg__pb2.ListParticipationRequest.SerializeToString,
+            wsg_dot_v1_dot_wsg__pb2.ListParticipationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -106,6 +106,17 @@ class WarrantServiceStub:
     holds one (audited: preservation.extended). A second extension, or one of a hold that has
     ended, is FAILED_PRECONDITION.
     """
+    RecordParticipation: _grpc.UnaryUnaryMultiCallable[_wsg_pb2.RecordParticipationRequest, _wsg_pb2.RecordParticipationResponse]
+    """Record a step of the participation of the person searched, where the warrant's instrument
+    requires it (policies/instruments.yaml, participation: required): until a notice and then
+    an attendance, objection or waiver are recorded, its releases withhold message content
+    (participation_pending). Audited: participation.recorded. The officer who submitted the
+    warrant, and reviewers.
+    """
+    ListParticipation: _grpc.UnaryUnaryMultiCallable[_wsg_pb2.ListParticipationRequest, _wsg_pb2.ListParticipationResponse]
+    """A warrant's participation: whether its instrument requires it, whether it is complete,
+    and every step recorded. Those who may read the warrant.
+    """
 
 @_typing.type_check_only
 class WarrantServiceAsyncStub(WarrantServiceStub):
@@ -156,6 +167,17 @@ class WarrantServiceAsyncStub(WarrantServiceStub):
     """Extend an approved preservation request's hold, once, by as long again as the catalogue
     holds one (audited: preservation.extended). A second extension, or one of a hold that has
     ended, is FAILED_PRECONDITION.
+    """
+    RecordParticipation: _aio.UnaryUnaryMultiCallable[_wsg_pb2.RecordParticipationRequest, _wsg_pb2.RecordParticipationResponse]  # type: ignore[assignment]
+    """Record a step of the participation of the person searched, where the warrant's instrument
+    requires it (policies/instruments.yaml, participation: required): until a notice and then
+    an attendance, objection or waiver are recorded, its releases withhold message content
+    (participation_pending). Audited: participation.recorded. The officer who submitted the
+    warrant, and reviewers.
+    """
+    ListParticipation: _aio.UnaryUnaryMultiCallable[_wsg_pb2.ListParticipationRequest, _wsg_pb2.ListParticipationResponse]  # type: ignore[assignment]
+    """A warrant's participation: whether its instrument requires it, whether it is complete,
+    and every step recorded. Those who may read the warrant.
     """
 
 class WarrantServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -258,6 +280,29 @@ class WarrantServiceServicer(metaclass=_abc_1.ABCMeta):
         """Extend an approved preservation request's hold, once, by as long again as the catalogue
         holds one (audited: preservation.extended). A second extension, or one of a hold that has
         ended, is FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordParticipation(
+        self,
+        request: _wsg_pb2.RecordParticipationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wsg_pb2.RecordParticipationResponse, _abc.Awaitable[_wsg_pb2.RecordParticipationResponse]]:
+        """Record a step of the participation of the person searched, where the warrant's instrument
+        requires it (policies/instruments.yaml, participation: required): until a notice and then
+        an attendance, objection or waiver are recorded, its releases withhold message content
+        (participation_pending). Audited: participation.recorded. The officer who submitted the
+        warrant, and reviewers.
+        """
+
+    @_abc_1.abstractmethod
+    def ListParticipation(
+        self,
+        request: _wsg_pb2.ListParticipationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wsg_pb2.ListParticipationResponse, _abc.Awaitable[_wsg_pb2.ListParticipationResponse]]:
+        """A warrant's participation: whether its instrument requires it, whether it is complete,
+        and every step recorded. Those who may read the warrant.
         """
 
 def add_WarrantServiceServicer_to_server(servicer: WarrantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
