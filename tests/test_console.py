@@ -36,6 +36,7 @@ PEOPLE = {
     "rev": "reviewer",
     "aud": "auditor",
     "adm": "policy_admin",
+    "ntf": "notifier",
 }
 CASES = yaml.safe_load((DEFAULT_POLICY_DIR / "api_cases.yaml").read_text())
 CONSOLE_RPCS = {  # the console offers no policy administration (PolicyService stays gRPC only)

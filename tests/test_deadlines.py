@@ -166,8 +166,10 @@ class TestCli:
             ).stdout
         )
         listed = json.loads(wsg("due", "--identity", "alice", "--json", env=served).stdout)
+        # (test_cli's warrant file ends its non-disclosure when the warrant expires)
         assert [(d["warrant"], d["clock"], d["status"]) for d in listed] == [
-            (w["id"], "expiry", "due")
+            (w["id"], "expiry", "due"),
+            (w["id"], "nondisclosure", "due"),
         ]
         human = wsg("due", "--identity", "alice", env=served).stdout
         assert w["id"] in human and "expiry" in human

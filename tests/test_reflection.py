@@ -17,6 +17,7 @@ SERVICES = {
     "wsg.v1.AuditService",
     "wsg.v1.PolicyService",
     "wsg.v1.StoreService",
+    "wsg.v1.NoticeService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from fixtures_small import FEB1, JAN1, many_messages
 
+from gateway.audit.events import PolicyRefused
 from gateway.errors import FailedPrecondition
-from gateway.model import WarrantState
+from gateway.model import WarrantState, format_time
 from gateway.policy.release import ReleasePolicy
 from gateway.release import pipeline
 from gateway.release.pipeline import Batch, ReleaseRun, Started
@@ -174,3 +175,19 @@ def test_a_revocation_racing_the_batch_entry_is_ordered_after_it(
     events = [e["event"] for e in entries]
     assert events.index("release.batch") < events.index("warrant.revoked")
     assert guarantee_7(run, clock, warrant_id) == []
+
+
+def test_a_checked_entry_states_the_time_before_its_check(start_gateway: Any, clock: Any) -> None:
+    """The time an entry states is read before its veto looks at any state: a warrant found
+    live by the veto was live at the entry's time, however long the look took (here the clock
+    moves by an hour during it). Stamped after the look, a batch entry written just as its
+    warrant expires would state a time past the expiry."""
+    run = start_gateway(many_messages(3))
+    before = clock.now
+
+    def slow_veto() -> None:
+        clock.now += dt.timedelta(hours=1)
+
+    index = run.gateway.audit.append_checked(PolicyRefused(why="time test"), slow_veto)
+    entry = {e["index"]: e for e in run.entries()}[index]
+    assert entry["ts"] == format_time(before)

@@ -112,10 +112,10 @@ class PgAuditLog(TreeReads):
         indexes, written = self.run_audited(work)
         return indexes[0] if written else None
 
-    def _insert(self, conn: psycopg.Connection, events: Sequence[Event]) -> list[bytes]:
+    def _insert(self, conn: psycopg.Connection, events: Sequence[Event], now: str) -> list[bytes]:
         """Inside run_audited's transaction (table lock held): catch up, render, insert."""
         self._catch_up(conn)
-        rendered = render(events, len(self._tree), self._last_hash, format_time(self._clock()))
+        rendered = render(events, len(self._tree), self._last_hash, now)
         rows = [(rendered.first + i, line) for i, line in enumerate(rendered.lines)]
         if len(rows) == 1:  # a release's batch entry: one statement, no pipeline to sync
             conn.execute(_INSERT, rows[0])
@@ -149,12 +149,15 @@ class PgAuditLog(TreeReads):
                     # The table lock first: the state `work` reads is the state it changes, with
                     # every other audited change (any replica) ordered before or after it.
                     conn.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+                    # The entries' time, read before `work` looks at any state: a check made
+                    # in it (a warrant not yet expired) holds at the time the entry states.
+                    now = format_time(self._clock())
                     _audited.connection = conn
                     try:
                         entries, result = work(conn)
                     finally:
                         _audited.connection = None
-                    lines = self._insert(conn, entries)
+                    lines = self._insert(conn, entries, now)
                     with (
                         timed(AUDIT_FSYNC_SECONDS, "postgres"),
                         tracing.tracer().start_as_current_span("audit.fsync"),
