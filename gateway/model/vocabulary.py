@@ -69,9 +69,12 @@ class WarrantState(enum.StrEnum):
 
 TARGET_KINDS = ("account", "phone", "email", "matrix", "pseudonym")
 
+# A warrant's id as the gateway makes it ("w-" and 16 hex digits); matched whole (fullmatch).
+WARRANT_ID = re.compile(r"w-[0-9a-f]{16}")
+
 # A pseudonym released under an earlier warrant, named as a target to unmask it under a new,
 # separately approved request: `pseudonym:<warrant id>:<pseudonym>` (gateway.warrants.unmasking).
-PSEUDONYM_TARGET = re.compile(r"(w-[0-9a-f]{16}):(pseud(?:-[a-z_]+)?:[a-z2-7]{24})")
+PSEUDONYM_TARGET = re.compile(rf"({WARRANT_ID.pattern}):(pseud(?:-[a-z_]+)?:[a-z2-7]{{24}})")
 
 # A Matrix user id, `@localpart:server` (the spec's grammar, historical localparts included):
 # a target may be written `matrix:@user:server` or just `@user:server`.

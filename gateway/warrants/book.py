@@ -29,7 +29,15 @@ from gateway.errors import (
     NotFound,
     PermissionDenied,
 )
-from gateway.model import Category, Tier, Warrant, WarrantSpec, WarrantState, format_time
+from gateway.model import (
+    WARRANT_ID,
+    Category,
+    Tier,
+    Warrant,
+    WarrantSpec,
+    WarrantState,
+    format_time,
+)
 from gateway.model.review import Review
 from gateway.policy.instruments import Catalogue
 from gateway.stores.base import Store
@@ -47,8 +55,6 @@ from gateway.warrants.unmasking import (
     shown,
 )
 from gateway.warrants.validation import MAX_TARGETS, MAX_TEXT, MAX_WINDOW, target, validate_spec
-
-_ID = re.compile(r"^w-[0-9a-f]{16}$")
 
 # For each transition: its audit event, and the event of its refusal.
 _EVENTS: dict[WarrantState, tuple[type[events.WarrantDecision], type[events.WarrantRefusal]]] = {
@@ -136,7 +142,7 @@ class WarrantBook:
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, warrant_id: str) -> Warrant:
-        if not _ID.match(warrant_id):
+        if not WARRANT_ID.fullmatch(warrant_id):
             raise NotFound(f"no warrant {warrant_id[:80]!r}", reason="WARRANT_NOT_FOUND")
         with self._table.reading() as rows:
             return self._get_on(rows, warrant_id)
@@ -573,7 +579,7 @@ class WarrantBook:
 
     @staticmethod
     def _get_on(rows: WarrantRows, warrant_id: str) -> Warrant:
-        if not _ID.match(warrant_id):
+        if not WARRANT_ID.fullmatch(warrant_id):
             raise NotFound(f"no warrant {warrant_id[:80]!r}", reason="WARRANT_NOT_FOUND")
         warrant = rows.get(warrant_id)
         if warrant is None:

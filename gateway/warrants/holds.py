@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 from collections.abc import Callable
 from typing import Any
 
 from gateway.audit import events
 from gateway.audit.log import AuditLog
 from gateway.errors import FailedPrecondition, InvalidArgument
-from gateway.model import Scope, Tier, Warrant, WarrantSpec, WarrantState, format_time
+from gateway.model import (
+    WARRANT_ID,
+    Scope,
+    Tier,
+    Warrant,
+    WarrantSpec,
+    WarrantState,
+    format_time,
+)
 from gateway.policy.instruments import Catalogue
 from gateway.stores.base import Store
 from gateway.warrants.preservation import FrozenCopy, FrozenStore, Hold, freeze
 from gateway.warrants.table import WarrantRows, WarrantTable
 from gateway.warrants.validation import MAX_TEXT
 
-_ID = re.compile(r"^w-[0-9a-f]{16}$")
 GATEWAY = "gateway"  # the principal of a purge the gateway's own sweep finds due
 
 
@@ -186,7 +192,7 @@ class Holds:
         field = "spec.preserved_by"
         if tier is Tier.PRESERVATION:
             raise InvalidArgument(f"{field}: a preservation request cannot release from another")
-        if not _ID.match(name):
+        if not WARRANT_ID.fullmatch(name):
             raise InvalidArgument(f"{field}: {name[:40]!r} is not a warrant id (w- and 16 hex)")
         with self._table.reading() as rows:
             held = rows.get(name)

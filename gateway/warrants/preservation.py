@@ -166,6 +166,12 @@ class FrozenStore:
         self._copy = copy
         self._frozen = frozen
         self._shapes = shapes
+        self._records: list[StoreRecord] | None = None  # decoded once: count, then records
+
+    def _decoded(self) -> list[StoreRecord]:
+        if self._records is None:
+            self._records = list(self._copy.records())
+        return self._records
 
     def resolve(self, kind: str, value: str) -> list[str]:
         return []  # targets resolve against the live store, at submission
@@ -180,7 +186,7 @@ class FrozenStore:
         )
 
     def records(self, scope: Scope) -> Iterator[StoreRecord]:
-        return (r for r in self._copy.records() if self._kept(r, scope))
+        return (r for r in self._decoded() if self._kept(r, scope))
 
     def count(self, scope: Scope) -> int:
         return sum(1 for _ in self.records(scope))
