@@ -26,6 +26,9 @@ EXPOSES_THIRD_PARTY = "policy_would_expose_third_party"
 # A record carrying a field (or a people field) its store's RecordShape does not declare: no
 # decision was ever made on how it may leave, so it does not.
 UNDECLARED_FIELD = "undeclared_field"
+# A record too large to be sent at all (gateway.release.pipeline.MAX_RECORD_BYTES).
+RECORD_TOO_LARGE = "record_too_large"
+WITHHELD = "withheld"  # the reason of a withhold decision that names none
 
 _sha256 = hashlib.sha256
 _dumps = orjson.dumps

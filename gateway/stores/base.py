@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.model import (
     Category,
@@ -71,6 +71,21 @@ class Store(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class MessageRows:
+    """A part of message content as its query's rows, for the release's fast lane
+    (gateway.release.lane), which makes released records from them without Values: each row is
+    (id, room, sender, sent_at in µs, body, quote, attachment, forwarded_from, quoted sender),
+    a record's id is `prefix` + the row's id, and `time_text` writes sent_at as the record's
+    time. `room(room, sender)` is (direct, recipient or None), `seen` what it found so far."""
+
+    rows: Callable[[], Iterable[tuple[Any, ...]]]
+    room: Callable[[str, str], tuple[bool, str | None]]
+    seen: dict[tuple[str, str], tuple[bool, str | None]]
+    time_text: Callable[[int], str | None]
+    prefix: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Part:
     """One part of a release's records, read from the release's one snapshot.
 
@@ -79,7 +94,8 @@ class Part:
     that relation and that window position, and no store veto (`withheld` is None); `count()`
     is exactly how many records it yields. `values()`, when given, yields the same records in
     the same order as `Values` (fields and people in one dict): what the release's fast path
-    reads. tests/test_store_parts.py holds every part of the reference store to this.
+    reads; `messages`, when given, the same records as rows (MessageRows).
+    tests/test_store_parts.py holds every part of the reference store to this.
     """
 
     name: str
@@ -89,6 +105,7 @@ class Part:
     relation: Relation | None = None
     position: WindowPosition | None = None
     values: Callable[[], Iterator[Values]] | None = None
+    messages: MessageRows | None = None
 
     @property
     def whole(self) -> bool:

@@ -89,7 +89,7 @@ class RecordMinimizer:
             replaced["label"] = replaced.get("label", 0) + self._labels_replaced
         return replaced
 
-    def _minimizer(self) -> TextMinimizer:
+    def text_minimizer(self) -> TextMinimizer:
         if self._text is None:
             self._directory = Directory(self._people(), self._targets)
             self._text = (
@@ -137,10 +137,10 @@ class RecordMinimizer:
             if value is None:
                 continue
             if quoted_is_target:
-                payload[name] = self._text_value(value, mode)
+                payload[name] = self.text_value(value, mode)
                 continue
             forwarded = payload.get("forwarded") is True
-            payload[name] = self._marker(quoted_id, None, forwarded)
+            payload[name] = self.marker(quoted_id, None, forwarded)
             if not counted:
                 self.quotes_withheld += 1
                 counted = True
@@ -152,33 +152,33 @@ class RecordMinimizer:
                 if had and not (
                     quoted_is_target or (quoted_id is None and sender in self._targets)
                 ):
-                    marker = self._marker(quoted_id, sender, False)
-                    text = self._text_value(rest, mode) if rest else ""
+                    marker = self.marker(quoted_id, sender, False)
+                    text = self.text_value(rest, mode) if rest else ""
                     payload[name] = f"{marker}\n{text}" if text else marker
                     if not counted:
                         self.quotes_withheld += 1
                         counted = True
                     continue
             if value is not None:
-                payload[name] = self._text_value(value, mode)
+                payload[name] = self.text_value(value, mode)
         for name in plan.matrix_html:
             value = payload.get(name)
             if isinstance(value, str) and reply:
                 rest, had = strip_html(value)
                 if had and not quoted_is_target:
-                    marker = self._marker(quoted_id, None, False)
-                    text = self._text_value(rest, mode) if rest else ""
+                    marker = self.marker(quoted_id, None, False)
+                    text = self.text_value(rest, mode) if rest else ""
                     payload[name] = f"<p>{marker}</p>{text}"
                     if not counted:
                         self.quotes_withheld += 1
                         counted = True
                     continue
             if value is not None:
-                payload[name] = self._text_value(value, mode)
+                payload[name] = self.text_value(value, mode)
         for name in (*plan.text, *labels):
             value = payload.get(name)
             if value is not None:
-                payload[name] = self._text_value(value, mode)
+                payload[name] = self.text_value(value, mode)
 
     def _apply_plain(
         self,
@@ -202,9 +202,9 @@ class RecordMinimizer:
                 if value is None:
                     continue
                 if quoted_id in self._targets:
-                    payload[name] = self._text_value(value, mode)
+                    payload[name] = self.text_value(value, mode)
                     continue
-                payload[name] = self._marker(quoted_id, None, payload.get("forwarded") is True)
+                payload[name] = self.marker(quoted_id, None, payload.get("forwarded") is True)
                 if not counted:
                     self.quotes_withheld += 1
                     counted = True
@@ -213,36 +213,36 @@ class RecordMinimizer:
             if value is None:
                 continue
             if isinstance(value, str) and value:
-                minimize = self._text if self._text is not None else self._minimizer()
+                minimize = self._text if self._text is not None else self.text_minimizer()
                 text, unresolved = minimize(value)
                 if unresolved and mode is TextMode.WITHHOLD_UNRESOLVED:
                     self.texts_withheld += 1
                     text = UNRESOLVED_WITHHELD
                 payload[name] = text
             else:
-                payload[name] = self._text_value(value, mode)
+                payload[name] = self.text_value(value, mode)
 
-    def _text_value(self, value: object, mode: TextMode) -> object:
+    def text_value(self, value: object, mode: TextMode) -> object:
         if isinstance(value, str):
             if not value:
                 return value
-            text, unresolved = self._minimizer()(value)
+            text, unresolved = self.text_minimizer()(value)
             if unresolved and mode is TextMode.WITHHOLD_UNRESOLVED:
                 self.texts_withheld += 1
                 return UNRESOLVED_WITHHELD
             return text
         if isinstance(value, (list, tuple)):
-            return [self._text_value(v, mode) for v in value]
+            return [self.text_value(v, mode) for v in value]
         return value  # not text (a store's bug): left to the payload check
 
-    def _marker(self, quoted: str | None, fallback_sender: str | None, forwarded: bool) -> str:
+    def marker(self, quoted: str | None, fallback_sender: str | None, forwarded: bool) -> str:
         """What stands where someone else's words were: whose they were, as a pseudonym."""
         what = "forwarded message" if forwarded else "quote"
         who = None
         if quoted is not None:
             who = self._pseudonyms(quoted)
         elif fallback_sender is not None:
-            self._minimizer()
+            self.text_minimizer()
             exact = self._directory.exact if self._directory is not None else {}
             owner = exact.get(fallback_sender.lower(), AMBIGUOUS)
             if owner == TARGET:

@@ -28,7 +28,7 @@ from gateway.model import (
     shape,
 )
 from gateway.model import FieldKind as K
-from gateway.stores.base import Part, Values
+from gateway.stores.base import MessageRows, Part, Values
 from gateway.stores.reference import interchange as ix
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -473,6 +473,7 @@ def _part(
     relation: Relation,
     position: WindowPosition,
     values: Callable[[], Iterator[Values]] | None = None,
+    messages: MessageRows | None = None,
 ) -> Part:
     per_row = len(categories)
     return Part(
@@ -483,6 +484,7 @@ def _part(
         relation,
         position,
         values or (lambda: _as_values(records())),
+        messages,
     )
 
 
@@ -547,6 +549,16 @@ def parts(categories: frozenset[Category], reads: Reads) -> list[Part]:
                     relation,
                     inside,
                     functools.partial(lambda n: message_values(reads.rows(n), wanted, rooms), name),
+                    # Content alone (what a warrant for content asks): rows for the fast lane.
+                    MessageRows(
+                        functools.partial(reads.rows, name),
+                        rooms,
+                        rooms.seen,
+                        format_us,
+                        f"{Category.MESSAGE_CONTENT.value}:",
+                    )
+                    if wanted == [Category.MESSAGE_CONTENT]
+                    else None,
                 )
             )
     if Category.CONTACTS in categories:
