@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -42,6 +43,7 @@ FIELDS = frozenset(
     {"room", "direct", "sent_at", "reply", "forwarded", "attachment", "body", "quote"}
 )
 PEOPLE = frozenset({"sender", "recipient", "quoted"})
+PAGE = 256  # rows read at a time
 
 
 class MessageLane:
@@ -60,7 +62,16 @@ class MessageLane:
         max_record_bytes: int,
         record_overhead: int,
     ) -> None:
-        self._rows = iter(rows)
+        # Rows are taken a page at a time (a cursor's fetchmany where there is one): SQLite
+        # steps through a page in one go instead of between the records' Python work.
+        fetchmany = getattr(rows, "fetchmany", None)
+        if fetchmany is not None:
+            self._fetch: Callable[[], list[tuple[Any, ...]]] = lambda: fetchmany(PAGE)
+        else:
+            remaining = iter(rows)
+            self._fetch = lambda: list(itertools.islice(remaining, PAGE))
+        self._buffer: list[tuple[Any, ...]] = []
+        self._at = 0
         self._room = room
         self._seen = seen
         self._time_text = time_text
@@ -98,14 +109,16 @@ class MessageLane:
             if room_left <= 0:
                 return examined, bytes_now, True
         decision, effect, category = answer
-        rows = self._rows
         if decision.effect is Effect.WITHHOLD:
             reason = decision.reason or WITHHELD
             counted = 0
             while examined < examine:
-                if next(rows, None) is None:
-                    self.done = True
-                    break
+                if self._at >= len(self._buffer):
+                    self._buffer, self._at = self._fetch(), 0
+                    if not self._buffer:
+                        self.done = True
+                        break
+                self._at += 1
                 examined += 1
                 counted += 1
             withheld[reason] = withheld.get(reason, 0) + counted
@@ -122,11 +135,15 @@ class MessageLane:
         prefix, max_record, overhead = self._prefix, self._max_record, self._overhead
         sha256, dumps, append = hashlib.sha256, orjson.dumps, batch.append
         full = False
+        buffer, at = self._buffer, self._at
         while examined < examine:
-            row = next(rows, None)
-            if row is None:
-                self.done = True
-                break
+            if at >= len(buffer):
+                buffer, at = self._fetch(), 0
+                if not buffer:
+                    self.done = True
+                    break
+            row = buffer[at]
+            at += 1
             examined += 1
             mid, room, sender, sent, body, quote, attachment, fwd, quoted = row
             known = seen.get((room, sender))
@@ -216,6 +233,7 @@ class MessageLane:
             if room_left <= 0:
                 full = True
                 break
+        self._buffer, self._at = buffer, at
         return examined, bytes_now, full
 
     _kept: tuple[Released, int] | None = None
