@@ -6,8 +6,7 @@ through Payloads.of_values, itself held to Casbin record by record in test_relea
 Over the generated world of test_release_parts, generated scopes and generated policies, with
 batches cut by count and by size (a record that does not fit starts the next batch), records
 too large to send, and the policy changing between batches: the same bytes, batch entries,
-counts by reason and summary. If the Cython-compiled copy of the lane is built, it is held to
-the same reference.
+counts by reason and summary.
 """
 
 from __future__ import annotations
@@ -17,7 +16,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_release_parts import ACCOUNTS, outcome, policy_variant, warrant_of, world
+from test_release_parts import (
+    ACCOUNTS,
+    _world_gateway,
+    outcome,
+    policy_variant,
+    warrant_of,
+)
 
 from gateway.model import Category, FieldKind, RecordShape, WarrantState
 from gateway.release import lane, pipeline
@@ -27,8 +32,6 @@ from gateway.release.pipeline import ReleaseRun
 from gateway.stores.reference.records import SHAPES
 
 BOTH_BACKENDS = True  # the lane reads PostgreSQL's rows as it reads SQLite's
-
-LANES = [lane.MessageLane] + ([lane.COMPILED] if lane.COMPILED is not None else [])
 
 
 def release(run: Any, warrant: Any, policy: Any, batch: int, use_lane: bool) -> list[Any]:
@@ -61,17 +64,6 @@ class Counting:
         return self.inner(*args)
 
 
-_RUNS: dict[int, Any] = {}
-
-
-def _world_gateway(start_gateway: Any) -> Any:
-    key = id(start_gateway)
-    if key not in _RUNS:
-        _RUNS.clear()
-        _RUNS[key] = start_gateway(world())
-    return _RUNS[key]
-
-
 class Alternating:
     """The policy in force changes at every batch: a callable policy, as the gateway's."""
 
@@ -99,7 +91,6 @@ class Alternating:
     batch=st.sampled_from([1, 2, 5, 500]),
     batch_bytes=st.sampled_from([None, 700, 1500]),
     record_bytes=st.sampled_from([None, 520]),
-    which=st.sampled_from(range(len(LANES))),
 )
 def test_the_lane_makes_what_the_general_path_makes(
     start_gateway: Any,
@@ -112,7 +103,6 @@ def test_the_lane_makes_what_the_general_path_makes(
     batch: int,
     batch_bytes: int | None,
     record_bytes: int | None,
-    which: int,
 ) -> None:
     run = _world_gateway(start_gateway)
     policies = [policy_variant(v) for v in variants]
@@ -121,8 +111,8 @@ def test_the_lane_makes_what_the_general_path_makes(
         monkeypatch.setattr(pipeline, "MAX_BATCH_BYTES", batch_bytes)
     if record_bytes is not None:  # some records too large to send at all
         monkeypatch.setattr(pipeline, "MAX_RECORD_BYTES", record_bytes)
-    counting = Counting(LANES[which])
-    monkeypatch.setattr(pipeline, "LANE", counting)
+    counting = Counting(lane.MessageLane)
+    monkeypatch.setattr(pipeline, "MessageLane", counting)
     warrant = warrant_of(targets, [Category.MESSAGE_CONTENT], start, start + length, rd)
 
     fast = release(run, warrant, Alternating(policies), batch, use_lane=True)
@@ -137,10 +127,10 @@ def test_the_lane_runs_on_a_content_release_and_releases_records(start_gateway: 
     """The shipped policy, a warrant for one target's content: the lane makes the target's own
     messages (the test above would pass vacuously if it never ran)."""
     run = _world_gateway(start_gateway)
-    counting = Counting(lane.LANE)
+    counting = Counting(lane.MessageLane)
     warrant = warrant_of(["a1"], [Category.MESSAGE_CONTENT], 0, 60, True)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "LANE", counting)
+        patch.setattr(pipeline, "MessageLane", counting)
         items = release(run, warrant, run.gateway.policy, 500, use_lane=True)
     records = [r for i in items if isinstance(i, Batch) for r in i.records]
     assert counting.parts >= 1
@@ -151,9 +141,9 @@ def test_the_lane_runs_on_a_content_release_and_releases_records(start_gateway: 
 
 def test_metadata_or_several_categories_go_the_general_way(start_gateway: Any) -> None:
     run = _world_gateway(start_gateway)
-    counting = Counting(lane.LANE)
+    counting = Counting(lane.MessageLane)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "LANE", counting)
+        patch.setattr(pipeline, "MessageLane", counting)
         for categories in (
             [Category.MESSAGE_METADATA],
             [Category.MESSAGE_CONTENT, Category.MESSAGE_METADATA],

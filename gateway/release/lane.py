@@ -6,17 +6,11 @@ field, the payload's dict built once in its keys' sorted order. It takes only th
 a part of message content whose plan is plain (no labels, no Matrix fields) and whose text is
 not withheld; anything else goes the general way. tests/test_release_lane.py holds its bytes,
 counts and batch entries to the general path's, over generated worlds and policies.
-
-This module is plain Python and stays the reference. `make` also compiles a copy of it with
-Cython (`gateway/release/_lane*.so`, setup.py), which `LANE` prefers when it is importable: the
-same source, without the interpreter's cost per operation. The copy is optional: without a
-compiler the package installs and releases the same bytes, only slower.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -183,16 +177,8 @@ class MessageLane:
                             body = UNRESOLVED_WITHHELD
                     else:
                         body = texts.text_value(body, mode)
-                if attachment is not None:
-                    if isinstance(attachment, str) and attachment:
-                        if minimize is None:
-                            minimize = texts.text_minimizer()
-                        attachment, unresolved = minimize(attachment)
-                        if unresolved and unresolved_out:
-                            texts.texts_withheld += 1
-                            attachment = UNRESOLVED_WITHHELD
-                    else:
-                        attachment = texts.text_value(attachment, mode)
+                if attachment is not None:  # (rare: the body, above, is made inline)
+                    attachment = texts.text_value(attachment, mode)
             record_id = prefix + mid
             # The payload's keys in sorted order (orjson keeps the order given): what the
             # general path writes with OPT_SORT_KEYS.
@@ -249,17 +235,3 @@ def takes(plan: Plan) -> bool:
         and plan.quotes == ("quote",)
         and plan.text == ("attachment", "body")
     )
-
-
-def _compiled() -> type[MessageLane] | None:
-    """The Cython-compiled copy of MessageLane (setup.py), if it was built."""
-    try:
-        module = importlib.import_module("gateway.release._lane")
-    except ImportError:
-        return None
-    compiled: type[MessageLane] = module.MessageLane
-    return compiled
-
-
-COMPILED = _compiled()
-LANE: type[MessageLane] = COMPILED or MessageLane

@@ -37,7 +37,7 @@ from gateway.policy.release import ReleasePolicy
 from gateway.release import lane
 from gateway.release.decide import Decisions, withheld_whole
 from gateway.release.items import Batch, Proof, Released, Resume, Started, Summary
-from gateway.release.lane import LANE
+from gateway.release.lane import MessageLane
 from gateway.release.minimize import RecordMinimizer, plans
 from gateway.release.payload import (
     EXPOSES_THIRD_PARTY,
@@ -480,7 +480,7 @@ class ReleaseRun:
     def _lane(self, part: Part, messages: MessageRows) -> Iterator[Batch]:
         """A message content part made by the fast lane, batch by batch: what `_values` makes
         of the same part's Values, with the same looks at the live state during a scan."""
-        maker = LANE(
+        maker = MessageLane(
             messages.rows(),
             messages.room,
             messages.seen,
