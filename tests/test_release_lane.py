@@ -21,35 +21,21 @@ from test_release_parts import (
     _world_gateway,
     outcome,
     policy_variant,
+    release,
     warrant_of,
 )
 
-from gateway.model import Category, FieldKind, RecordShape, WarrantState
+from gateway.model import Category, FieldKind, RecordShape
 from gateway.release import lane, pipeline
 from gateway.release.items import Batch
 from gateway.release.minimize import Plan
-from gateway.release.pipeline import ReleaseRun
 from gateway.stores.reference.records import SHAPES
 
 BOTH_BACKENDS = True  # the lane reads PostgreSQL's rows as it reads SQLite's
 
 
-def release(run: Any, warrant: Any, policy: Any, batch: int, use_lane: bool) -> list[Any]:
-    gw = run.gateway
-    return list(
-        ReleaseRun(
-            warrant,
-            "alice",
-            gw.store,
-            policy,
-            gw.audit,
-            gw.checkpoints,
-            gw.secret,
-            lambda: WarrantState.APPROVED,
-            batch_size=batch,
-            use_lane=use_lane,
-        )
-    )
+def lane_or_not(run: Any, warrant: Any, policy: Any, batch: int, use_lane: bool) -> list[Any]:
+    return release(run, warrant, run.gateway.store, policy, batch, use_lane)
 
 
 class Counting:
@@ -115,9 +101,9 @@ def test_the_lane_makes_what_the_general_path_makes(
     monkeypatch.setattr(pipeline, "MessageLane", counting)
     warrant = warrant_of(targets, [Category.MESSAGE_CONTENT], start, start + length, rd)
 
-    fast = release(run, warrant, Alternating(policies), batch, use_lane=True)
+    fast = lane_or_not(run, warrant, Alternating(policies), batch, use_lane=True)
     made_by_lane = counting.parts
-    reference = release(run, warrant, Alternating(policies), batch, use_lane=False)
+    reference = lane_or_not(run, warrant, Alternating(policies), batch, use_lane=False)
     assert counting.parts == made_by_lane  # the reference never used the lane
     assert outcome(run, fast) == outcome(run, reference)
     assume(made_by_lane > 0)  # a policy withholding every part whole reads no rows
@@ -131,11 +117,11 @@ def test_the_lane_runs_on_a_content_release_and_releases_records(start_gateway: 
     warrant = warrant_of(["a1"], [Category.MESSAGE_CONTENT], 0, 60, True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipeline, "MessageLane", counting)
-        items = release(run, warrant, run.gateway.policy, 500, use_lane=True)
+        items = lane_or_not(run, warrant, run.gateway.policy, 500, use_lane=True)
     records = [r for i in items if isinstance(i, Batch) for r in i.records]
     assert counting.parts >= 1
     assert records and all(r.category == "message_content" for r in records)
-    reference = release(run, warrant, run.gateway.policy, 500, use_lane=False)
+    reference = lane_or_not(run, warrant, run.gateway.policy, 500, use_lane=False)
     assert outcome(run, items) == outcome(run, reference)
 
 
@@ -149,7 +135,7 @@ def test_metadata_or_several_categories_go_the_general_way(start_gateway: Any) -
             [Category.MESSAGE_CONTENT, Category.MESSAGE_METADATA],
         ):
             warrant = warrant_of(["a1"], categories, 0, 60, True)
-            release(run, warrant, run.gateway.policy, 500, use_lane=True)
+            lane_or_not(run, warrant, run.gateway.policy, 500, use_lane=True)
     assert counting.parts == 0
 
 

@@ -257,7 +257,10 @@ class Unparted:
 # --- the releases ---------------------------------------------------------------------------
 
 
-def release(run: Any, warrant: Warrant, store: Any, policy: Any, batch: int) -> list[Any]:
+def release(
+    run: Any, warrant: Warrant, store: Any, policy: Any, batch: int, use_lane: bool = True
+) -> list[Any]:
+    """The whole release; `use_lane=False`: every part the general way (test_release_lane)."""
     gw = run.gateway
     return list(
         ReleaseRun(
@@ -270,6 +273,7 @@ def release(run: Any, warrant: Warrant, store: Any, policy: Any, batch: int) -> 
             gw.secret,
             lambda: WarrantState.APPROVED,
             batch_size=batch,
+            use_lane=use_lane,
         )
     )
 
