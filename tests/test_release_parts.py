@@ -398,16 +398,16 @@ def test_parts_release_equals_casbin_record_by_record(
     assert fast == reference
 
 
-_RUNS: dict[int, Any] = {}
+_RUN: list[tuple[Any, Any]] = []  # (the test's start_gateway, the gateway it started)
 
 
 def _world_gateway(start_gateway: Any) -> Any:
-    """One gateway on the world per test (hypothesis calls the test many times)."""
-    key = id(start_gateway)
-    if key not in _RUNS:
-        _RUNS.clear()
-        _RUNS[key] = start_gateway(world())
-    return _RUNS[key]
+    """One gateway on the world per test (hypothesis calls the test many times). Kept with
+    the factory itself, not its id(): a later test's factory may reuse a freed one's id, and
+    would get a gateway already stopped."""
+    if not _RUN or _RUN[0][0] is not start_gateway:
+        _RUN[:] = [(start_gateway, start_gateway(world()))]
+    return _RUN[0][1]
 
 
 @pytest.mark.sqlite_only  # statements are traced on the SQLite store

@@ -115,7 +115,8 @@ class MessageLane:
                 self._at += 1
                 examined += 1
                 counted += 1
-            withheld[reason] = withheld.get(reason, 0) + counted
+            if counted:  # (a reason counts only records it withheld)
+                withheld[reason] = withheld.get(reason, 0) + counted
             return examined, bytes_now, False
         clear = decision.effect is Effect.RELEASE
         mode = decision.text or TextMode.WITHHOLD
