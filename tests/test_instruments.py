@@ -61,6 +61,19 @@ def released(run: Any, warrant: pb.Warrant, out: pathlib.Path) -> tuple[dict[str
 
 
 class TestCatalogue:
+    def test_an_accepted_warrants_instrument_the_catalogue_lost_fails_closed(self) -> None:
+        """What the tier and the participation rule both read: no instrument is no entry, a
+        known one its entry, one the catalogue no longer knows FailedPrecondition (never a
+        default tier, never "participation not required")."""
+        catalogue = instruments.load(DEFAULT_POLICY_DIR)
+        assert catalogue.of_warrant("w-1", None) is None
+        entry = catalogue.of_warrant("w-1", "kr.search_warrant")
+        assert entry is not None and entry.participation
+        with pytest.raises(FailedPrecondition) as err:
+            catalogue.of_warrant("w-1", "kr.gone")
+        assert err.value.reason == "UNKNOWN_INSTRUMENT"
+        assert err.value.message.startswith("warrant w-1: spec.instrument: unknown instrument")
+
     def test_the_shipped_catalogue_has_every_named_key(self) -> None:
         """Korean and US entries, emergency and preservation, each with a label and a basis."""
         catalogue = instruments.load(DEFAULT_POLICY_DIR)

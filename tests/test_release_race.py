@@ -19,11 +19,13 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from fixtures_small import FEB1, JAN1, many_messages
 
 from gateway.audit.verify import verify_lines
 from gateway.errors import GatewayError
 from gateway.policy.changes import PolicyChanges
+from gateway.release import lane, pipeline
 from gateway.release.items import Batch
 from gateway.settings import DEFAULT_POLICY_DIR
 from gateway.testing import check_stops, make_spec
@@ -60,9 +62,19 @@ class PolicyFlipper:
 
 
 def test_random_revocations_expiries_and_policy_changes_hold_every_guarantee(
-    start_gateway: Any, clock: Any
+    start_gateway: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Seeded, so a failure can be replayed; a few rounds of four concurrent releases."""
+    """Seeded, so a failure can be replayed; a few rounds of four concurrent releases. Half of
+    the warrants ask for message content alone, which the release's fast lane makes
+    (gateway.release.lane); the others ask for several categories (the general path)."""
+    lanes: list[int] = []
+
+    class CountedLane(lane.MessageLane):
+        def __init__(self, *args: Any) -> None:
+            lanes.append(1)
+            super().__init__(*args)
+
+    monkeypatch.setattr(pipeline, "MessageLane", CountedLane)
     rng = random.Random(1307)
     run = start_gateway(many_messages(400))
     gw = run.gateway
@@ -72,13 +84,14 @@ def test_random_revocations_expiries_and_policy_changes_hold_every_guarantee(
     lock = threading.Lock()
     for _ in range(ROUNDS):
         warrants = {}
-        for officer in OFFICERS:
+        for n, officer in enumerate(OFFICERS):
             expires = clock.now + dt.timedelta(hours=rng.randint(1, 6))
+            categories = ["message_content", "message_metadata", "logins"][: 1 if n % 2 else 3]
             with run.client(officer) as client:
                 w = client.submit(
                     make_spec(
                         ["account:u1"],
-                        ["message_content", "message_metadata", "logins"],
+                        categories,
                         JAN1,
                         FEB1,
                         expires,
@@ -129,6 +142,7 @@ def test_random_revocations_expiries_and_policy_changes_hold_every_guarantee(
         assert record_id in [r[0] for r in entry["records"]]
         assert index < revoked_at.get(warrant_id, len(entries))
     assert received  # the releases did hand records out
+    assert lanes  # the fast lane raced too
     strict_batches = [
         e
         for e in entries

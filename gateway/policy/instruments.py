@@ -90,6 +90,19 @@ class Catalogue:
             crossed.append("message content requested")
         return tuple(crossed)
 
+    def of_warrant(self, warrant_id: str, instrument: str | None) -> Instrument | None:
+        """The entry of an accepted warrant's instrument (None: it names none); a catalogue that
+        no longer knows it is FailedPrecondition: whatever depends on it (the tier, whether
+        participation is required) fails closed, never to a default."""
+        if instrument is None:
+            return None
+        try:
+            return self.get(instrument)
+        except InvalidArgument as exc:
+            raise FailedPrecondition(
+                f"warrant {warrant_id}: {exc.message}", reason="UNKNOWN_INSTRUMENT"
+            ) from None
+
     def participation_required(self, instrument: str | None) -> bool:
         """Whether a request under `instrument` withholds message content until a participation
         step completes (None: a search warrant naming no instrument, which does not)."""

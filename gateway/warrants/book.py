@@ -39,7 +39,7 @@ from gateway.model import (
     format_time,
 )
 from gateway.model.review import Review
-from gateway.policy.instruments import Catalogue
+from gateway.policy.instruments import DEFAULT_TIER, Catalogue
 from gateway.stores.base import Store
 from gateway.warrants.clocks import Deadline, deadlines
 from gateway.warrants.holds import Holds
@@ -318,12 +318,8 @@ class WarrantBook:
     def tier(self, warrant: Warrant) -> Tier:
         """The tier of `warrant`'s instrument in the catalogue; FailedPrecondition if the
         catalogue no longer knows it (nothing is released under an instrument nobody defines)."""
-        try:
-            return self.catalogue.tier_of(warrant.spec.instrument)
-        except InvalidArgument as exc:
-            raise FailedPrecondition(
-                f"warrant {warrant.id}: {exc.message}", reason="UNKNOWN_INSTRUMENT"
-            ) from None
+        entry = self.catalogue.of_warrant(warrant.id, warrant.spec.instrument)
+        return DEFAULT_TIER if entry is None else entry.tier
 
     def _within_tier(self, spec: WarrantSpec) -> Tier:
         """The tier of the spec's instrument, or InvalidArgument naming the categories it

@@ -126,12 +126,8 @@ class Participation:
     def required(self, warrant: Warrant) -> bool:
         """Whether `warrant`'s instrument requires participation; FailedPrecondition when the
         catalogue no longer knows it (fail closed: never "not required" by default)."""
-        try:
-            return self._catalogue.participation_required(warrant.spec.instrument)
-        except InvalidArgument as exc:
-            raise FailedPrecondition(
-                f"warrant {warrant.id}: {exc.message}", reason="UNKNOWN_INSTRUMENT"
-            ) from None
+        entry = self._catalogue.of_warrant(warrant.id, warrant.spec.instrument)
+        return entry is not None and entry.participation
 
     def status(self, warrant: Warrant) -> Status:
         required = self.required(warrant)
