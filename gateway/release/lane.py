@@ -104,20 +104,11 @@ class MessageLane:
                 return examined, bytes_now, True
         decision, effect, category = answer
         if decision.effect is Effect.WITHHOLD:
-            reason = decision.reason or WITHHELD
-            counted = 0
-            while examined < examine:
-                if self._at >= len(self._buffer):
-                    self._buffer, self._at = self._fetch(), 0
-                    if not self._buffer:
-                        self.done = True
-                        break
-                self._at += 1
-                examined += 1
-                counted += 1
+            counted = self._skip(examine - examined)
             if counted:  # (a reason counts only records it withheld)
+                reason = decision.reason or WITHHELD
                 withheld[reason] = withheld.get(reason, 0) + counted
-            return examined, bytes_now, False
+            return examined + counted, bytes_now, False
         clear = decision.effect is Effect.RELEASE
         mode = decision.text or TextMode.WITHHOLD
         no_text = mode is TextMode.WITHHOLD
@@ -222,6 +213,20 @@ class MessageLane:
                 break
         self._buffer, self._at = buffer, at
         return examined, bytes_now, full
+
+    def _skip(self, most: int) -> int:
+        """Pass over up to `most` rows (a part the policy now withholds): how many there were."""
+        skipped = 0
+        while skipped < most:
+            if self._at >= len(self._buffer):
+                self._buffer, self._at = self._fetch(), 0
+                if not self._buffer:
+                    self.done = True
+                    break
+            take = min(most - skipped, len(self._buffer) - self._at)
+            self._at += take
+            skipped += take
+        return skipped
 
     _kept: tuple[Released, int] | None = None
 
