@@ -253,9 +253,20 @@ class Gateway:
         self._exporter = threading.Thread(
             target=self._export_checkpoints, name="wsg-checkpoints", daemon=True
         )
-        self._sweeper = threading.Thread(target=self._sweep_holds, name="wsg-holds", daemon=True)
+        # Background sweeps, at start then every so often: preservation copies whose hold has
+        # ended are purged (a release from one also checks, so a late sweep releases nothing);
+        # user notices that have become due are queued (listing them queues them first too).
+        self._sweeper = threading.Thread(
+            target=self._sweeping,
+            args=(self.book.holds.sweep, HOLD_SWEEP_SECONDS, "preservation sweep failed"),
+            name="wsg-holds",
+            daemon=True,
+        )
         self._notifier = threading.Thread(
-            target=self._sweep_notices, name="wsg-notices", daemon=True
+            target=self._sweeping,
+            args=(self.book.notices.sweep, config.notice_sweep_seconds, "notice sweep failed"),
+            name="wsg-notices",
+            daemon=True,
         )
         self.audit.on_broken(self._audit_broken)
 
@@ -657,26 +668,14 @@ class Gateway:
             except GatewayError as exc:
                 log.error("checkpoint export failed", why=exc.message)
 
-    def _sweep_holds(self) -> None:
-        """Background: purge preservation copies whose hold has ended (at start, then every
-        HOLD_SWEEP_SECONDS; a release from one also checks, so a late sweep releases nothing)."""
+    def _sweeping(self, sweep: Callable[[], object], every: float, failed: str) -> None:
+        """Run `sweep` now, then every `every` seconds until the gateway stops; a failure is
+        logged and the next round tries again."""
         while True:
             try:
-                self.book.holds.sweep()
+                sweep()
             except GatewayError as exc:
-                log.error("preservation sweep failed", why=exc.message)
-            if self._stopping.wait(HOLD_SWEEP_SECONDS):
-                return
-
-    def _sweep_notices(self) -> None:
-        """Background: queue the user notices that have become due (at start, then every
-        notice_sweep_seconds; listing them queues them first as well)."""
-        every = self.config.notice_sweep_seconds
-        while True:
-            try:
-                self.book.notices.sweep()
-            except GatewayError as exc:
-                log.error("notice sweep failed", why=exc.message)
+                log.error(failed, why=exc.message)
             if self._stopping.wait(every):
                 return
 
