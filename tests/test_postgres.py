@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -408,6 +409,16 @@ def test_policy_service_refuses_bad_rules_and_the_embedded_gateway(
 # -- the database goes away in the middle of a release ---------------------------------------
 
 
+@pytest.fixture
+def pg_proxy() -> Iterator[TcpProxy]:
+    """A proxy to the server that outlives the gateways a test starts (asked for before
+    start_gateway): their teardown still reads the store, to scan the releases for leaks."""
+    parts = urllib.parse.urlsplit(SERVER)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    yield proxy
+    proxy.close()
+
+
 def _through(proxy: TcpProxy, schema: Schema) -> str:
     """The schema's URL with the proxy's port instead of the server's."""
     parts = urllib.parse.urlsplit(SERVER)
@@ -416,61 +427,56 @@ def _through(proxy: TcpProxy, schema: Schema) -> str:
 
 
 def test_database_lost_mid_release_stops_it_unavailable_and_the_gateway_recovers(
-    pg_schema: Schema, start_gateway: Any, clock: Any
+    pg_proxy: TcpProxy, pg_schema: Schema, start_gateway: Any, clock: Any
 ) -> None:
-    parts = urllib.parse.urlsplit(SERVER)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    try:
-        url = _through(proxy, pg_schema)
-        run = start_gateway(many_messages(60), database=url)
-        with run.client(OFFICER) as officer, run.client(REVIEWER) as reviewer:
-            warrant_id = approve(
-                officer, reviewer, clock.now + dt.timedelta(days=30), ["message_content"]
-            )
-        got: list[tuple[str, str]] = []
-        with run.client(OFFICER) as officer, pytest.raises(ClientError) as err:
-            for item in officer.release(warrant_id, batch_size=2):
-                if item.WhichOneof("item") == "batch":
-                    got += [(r.id, r.sha256) for r in item.batch.records]
-                    if len(got) >= 4:
-                        proxy.cut()
-        assert err.value.code is grpc.StatusCode.UNAVAILABLE
-        assert len(got) < 60
-        # Read past the proxy: every record that left is in an entry that was committed.
-        audited = {
-            (rid, digest)
-            for e in table_entries(pg_schema.url)
-            if e["event"] == "release.batch"
-            for rid, digest in e["records"]
-        }
-        assert got and set(got) <= audited
-
-        proxy.restore()
-
-        def release_completes() -> bool:
-            try:
-                with run.client(OFFICER) as officer:
-                    records, summary = drain(officer, warrant_id)
-                return summary is not None and len(records) >= 60
-            except ClientError as exc:
-                assert exc.code is grpc.StatusCode.UNAVAILABLE
-                return False
-
-        _wait_for(release_completes, 30.0)
-        report = json.loads(
-            wsg(
-                "audit",
-                "verify",
-                "--database",
-                pg_schema.url,
-                "--data",
-                str(run.gateway.data.root),
-                "--json",
-            ).stdout
+    url = _through(pg_proxy, pg_schema)
+    run = start_gateway(many_messages(60), database=url)
+    with run.client(OFFICER) as officer, run.client(REVIEWER) as reviewer:
+        warrant_id = approve(
+            officer, reviewer, clock.now + dt.timedelta(days=30), ["message_content"]
         )
-        assert report["ok"], report["faults"][:5]
-    finally:
-        proxy.close()
+    got: list[tuple[str, str]] = []
+    with run.client(OFFICER) as officer, pytest.raises(ClientError) as err:
+        for item in officer.release(warrant_id, batch_size=2):
+            if item.WhichOneof("item") == "batch":
+                got += [(r.id, r.sha256) for r in item.batch.records]
+                if len(got) >= 4:
+                    pg_proxy.cut()
+    assert err.value.code is grpc.StatusCode.UNAVAILABLE
+    assert len(got) < 60
+    # Read past the proxy: every record that left is in an entry that was committed.
+    audited = {
+        (rid, digest)
+        for e in table_entries(pg_schema.url)
+        if e["event"] == "release.batch"
+        for rid, digest in e["records"]
+    }
+    assert got and set(got) <= audited
+
+    pg_proxy.restore()
+
+    def release_completes() -> bool:
+        try:
+            with run.client(OFFICER) as officer:
+                records, summary = drain(officer, warrant_id)
+            return summary is not None and len(records) >= 60
+        except ClientError as exc:
+            assert exc.code is grpc.StatusCode.UNAVAILABLE
+            return False
+
+    _wait_for(release_completes, 30.0)
+    report = json.loads(
+        wsg(
+            "audit",
+            "verify",
+            "--database",
+            pg_schema.url,
+            "--data",
+            str(run.gateway.data.root),
+            "--json",
+        ).stdout
+    )
+    assert report["ok"], report["faults"][:5]
 
 
 def test_a_database_unreachable_at_start_is_one_line(tmp_path: pathlib.Path) -> None:
