@@ -164,6 +164,7 @@ class ReleaseRecorder:
 
     def __init__(self) -> None:
         self.released: list[tuple[tuple[str, ...], str]] = []  # (targets, released text)
+        self._scanned = 0  # how many of `released` a scan has covered
 
     def __call__(self, warrant: Warrant, item: Started | Batch | Summary) -> None:
         targets = warrant.target_accounts
@@ -172,15 +173,13 @@ class ReleaseRecorder:
         elif isinstance(item, Summary):
             self.released.append((targets, json.dumps(summary_text(item), ensure_ascii=False)))
 
-    def leaks(self, gateway: Gateway) -> list[str]:
-        """Every third party's identifier in what was released (guarantee 1), by the
-        independent scan over everyone the gateway's store knows."""
-        if not self.released:
-            return []
-        everyone = list(gateway.store.everyone())
+    def leaks(self, everyone: list[Any]) -> list[str]:
+        """Every third party's identifier (guarantee 1) in what was released since the last
+        call, by the independent scan over `everyone` the gateway's store knows."""
+        fresh, self._scanned = self.released[self._scanned :], len(self.released)
         scanners: dict[tuple[str, ...], LeakScanner] = {}
         problems = []
-        for targets, text in self.released:
+        for targets, text in fresh:
             scanner = scanners.get(targets)
             if scanner is None:
                 scanner = scanners[targets] = LeakScanner(everyone, targets)
@@ -188,6 +187,38 @@ class ReleaseRecorder:
                 f"released to {list(targets)}: {f} in {text[:200]!r}" for f in scanner.scan(text)
             ]
         return problems
+
+
+class StopChecks:
+    """Checks a gateway as it stops, however the test stops it (companions stop before the
+    store and the audit log close): every audit entry against its registered kind, and
+    everything its releases handed out for third parties. A test that stops a gateway itself
+    (a restart, a crash) is checked too, not only the gateways left running at the end."""
+
+    def __init__(self, gateway: Gateway, recorder: ReleaseRecorder) -> None:
+        self._gateway = gateway
+        self.recorder = recorder
+        self.everyone: list[Any] | None = None  # kept for what a release sends after the check
+        self.problems: list[str] = []
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        # A log the test broke on purpose is not checked.
+        with contextlib.suppress(Exception):
+            self.problems += check_entries(Running(self._gateway).entries())
+        # A store the test broke on purpose cannot be read: nothing to scan against.
+        with contextlib.suppress(GatewayError):
+            self.everyone = list(self._gateway.store.everyone())
+        self.problems += self.leftovers()
+
+    def leftovers(self) -> list[str]:
+        """Third parties in what was released since the last scan (a release the stop's grace
+        let finish), against the people read at the stop."""
+        if self.everyone is None:
+            return []
+        return self.recorder.leaks(self.everyone)
 
 
 def summary_text(summary: Summary) -> dict[str, Any]:
@@ -216,7 +247,7 @@ class GatewayFactory:
         self._schema = postgres_schema
         self._urls: dict[pathlib.Path, str] = {}
         self.started: list[Gateway] = []
-        self.recorders: dict[int, ReleaseRecorder] = {}
+        self.checks: dict[int, StopChecks] = {}
 
     def __call__(
         self,
@@ -244,7 +275,8 @@ class GatewayFactory:
         )
         recorder = ReleaseRecorder()
         gateway.release_taps.append(recorder)
-        self.recorders[id(gateway)] = recorder
+        checks = self.checks[id(gateway)] = StopChecks(gateway, recorder)
+        gateway.attach(checks)  # first, so it stops last: after the console
         try:
             console = attach_console(gateway)
         except BaseException:
@@ -255,18 +287,14 @@ class GatewayFactory:
         return Running(gateway, console)
 
     def stop_all(self) -> list[str]:
-        """Stop every gateway; the problems found in their audit logs against the registry,
-        and every third party's identifier found in what their releases handed out."""
+        """Stop every gateway still running; the problems each one's StopChecks found in its
+        audit log against the registry and in what its releases handed out."""
         problems: list[str] = []
         for gateway in self.started:
-            # A log the test broke on purpose is not checked; a gateway it stopped stays stopped.
-            with contextlib.suppress(Exception):
-                problems += check_entries(Running(gateway).entries())
-            # A store the test broke on purpose cannot be read: nothing to scan against.
-            with contextlib.suppress(GatewayError):
-                problems += self.recorders[id(gateway)].leaks(gateway)
+            checks = self.checks[id(gateway)]
             with contextlib.suppress(Exception):
                 gateway.stop(grace=None)
+            problems += checks.problems + checks.leftovers()
         return problems
 
 

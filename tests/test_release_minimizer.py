@@ -305,12 +305,25 @@ def test_the_guarantee_1_scan_catches_a_planted_leak(
     run = start_gateway(ROWS)
     run.gateway.store = ExtraFieldStore(run.gateway.store, undeclared=False)
     release(run, clock, tmp_path / "out", ["message_content"])
-    recorder = start_gateway.recorders[id(run.gateway)]
-    leaks = recorder.leaks(run.gateway)
+    recorder = start_gateway.checks[id(run.gateway)].recorder
+    leaks = recorder.leaks(list(run.gateway.store.everyone()))  # scanned: the fixture's scan passes
     assert any("u2's name '민수'" in leak for leak in leaks), leaks
     assert any("u3's e-mail" in leak for leak in leaks), leaks
     assert any("u2's phone" in leak for leak in leaks), leaks
-    recorder.released.clear()  # the leak was planted: let the fixture's own scan pass
+
+
+@pytest.mark.sqlite_only
+def test_a_gateway_the_test_stops_itself_is_scanned_as_it_stops(
+    start_gateway: Any, clock: Any, tmp_path: pathlib.Path
+) -> None:
+    """Its store is closed by the time the fixture ends: the scan runs as the gateway stops."""
+    run = start_gateway(ROWS)
+    run.gateway.store = ExtraFieldStore(run.gateway.store, undeclared=False)
+    release(run, clock, tmp_path / "out", ["message_content"])
+    run.gateway.stop()
+    checks = start_gateway.checks[id(run.gateway)]
+    assert any("u2's name '민수'" in problem for problem in checks.problems), checks.problems
+    checks.problems.clear()  # the leak was planted: let the fixture pass
 
 
 class TestScanner:
