@@ -161,6 +161,7 @@ class TestRelease:
             err = refused(run, OFFICER, w.id, "notice", NOTICE)
             assert err.code is grpc.StatusCode.FAILED_PRECONDITION
             assert "does not require a participation record" in err.message
+            assert entries(run, "participation.recorded_refused")[-1]["warrant"] == w.id
             with run.client(OFFICER) as officer:
                 listed = officer.list_participation(w.id)
             assert not listed.required and not listed.steps
@@ -286,6 +287,7 @@ class TestRecord:
         assert err.code is grpc.StatusCode.INVALID_ARGUMENT
         assert words in err.message
         assert not entries(run, "participation.recorded")
+        assert not entries(run, "participation.recorded_refused")  # malformed: not a step
 
     def test_a_note_with_control_characters_is_refused(
         self, start_gateway: Any, clock: Any
@@ -315,6 +317,12 @@ class TestRecord:
         assert err.code is grpc.StatusCode.FAILED_PRECONDITION
         assert "is REVOKED" in err.message
         assert [e["step"] for e in entries(run, "participation.recorded")] == ["notice"] * 2
+        # Each refusal is audited, with who and why (as a refused approval is).
+        refusals = entries(run, "participation.recorded_refused")
+        assert [(e["warrant"], e["principal"]) for e in refusals] == [(w.id, OFFICER)] * 3
+        assert "before a waiver" in refusals[0]["why"]
+        assert "recorded already" in refusals[1]["why"]
+        assert "is REVOKED" in refusals[2]["why"]
 
     def test_unknown_warrant_and_wrong_callers(
         self, start_gateway: Any, clock: Any, tmp_path: pathlib.Path

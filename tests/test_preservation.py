@@ -301,6 +301,9 @@ class TestHoldLife:
         assert "extended once" in err.value.message
         extended = entries(run, "preservation.extended")
         assert len(extended) == 1 and extended[0]["reason"] == "the investigation goes on"
+        (refusal,) = entries(run, "preservation.extended_refused")
+        assert (refusal["warrant"], refusal["principal"]) == (held.id, OFFICER)
+        assert "extended once" in refusal["why"]
         clock.now += dt.timedelta(days=120)  # past the first end, within the extension
         later = approved(run, clock, preserved_by=held.id)
         assert released(run, later.id)[1].released > 0
@@ -316,6 +319,7 @@ class TestHoldLife:
             other.extend_preservation(held.id)
         assert err.value.code is grpc.StatusCode.PERMISSION_DENIED
         assert not entries(run, "preservation.extended")
+        assert not entries(run, "preservation.extended_refused")  # an api.denied entry instead
 
     def test_only_a_preservation_can_be_extended(self, start_gateway: Any, clock: Any) -> None:
         run = start_gateway(ROWS)
@@ -324,6 +328,7 @@ class TestHoldLife:
             officer.extend_preservation(plain.id)
         assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
         assert "holds no preserved copy" in err.value.message
+        assert entries(run, "preservation.extended_refused")[0]["warrant"] == plain.id
 
     def test_revocation_purges_at_once(self, start_gateway: Any, clock: Any) -> None:
         run = start_gateway(ROWS)

@@ -297,6 +297,19 @@ class WarrantRevokeRefused(WarrantRefusal):
     pass
 
 
+@kind("preservation.extended_refused", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PreservationExtendRefused(WarrantRefusal):
+    """An extension refused: no hold, one extended already, or one that has ended."""
+
+
+@kind("participation.recorded_refused", Readers.ACTOR_AND_OWNER)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ParticipationRecordRefused(WarrantRefusal):
+    """A participation step refused: an instrument that requires none, a warrant past
+    SUBMITTED or APPROVED, a concluding step before a notice, or the same step again."""
+
+
 # -- releases ------------------------------------------------------------------------------
 
 

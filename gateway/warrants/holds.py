@@ -82,20 +82,27 @@ class Holds:
     # -- extension and purge ----------------------------------------------------------------
 
     def extend(self, warrant: Warrant, principal: str, reason: str) -> Hold:
-        """Extend a live hold once, by as long again as the catalogue holds one (audited)."""
+        """Extend a live hold once, by as long again as the catalogue holds one (audited, and
+        so is a refusal: preservation.extended_refused)."""
         if len(reason) > MAX_TEXT:
             raise InvalidArgument(f"reason: longer than {MAX_TEXT} characters")
         now = self._clock()
 
         def change(rows: WarrantRows) -> tuple[events.Event, BaseException | None]:
-            hold = self._hold_on(rows, warrant.id)
-            if hold.extended_at is not None:
-                raise FailedPrecondition(
-                    f"preservation {warrant.id} was extended already (by {hold.extended_by} at "
-                    f"{format_time(hold.extended_at)}); a hold is extended once",
-                    reason="HOLD_EXTENDED",
-                )
-            self._require_live(rows, hold, now)
+            try:
+                hold = self._hold_on(rows, warrant.id)
+                if hold.extended_at is not None:
+                    raise FailedPrecondition(
+                        f"preservation {warrant.id} was extended already (by "
+                        f"{hold.extended_by} at {format_time(hold.extended_at)}); a hold is "
+                        "extended once",
+                        reason="HOLD_EXTENDED",
+                    )
+                self._require_live(rows, hold, now)
+            except FailedPrecondition as refused:
+                return events.PreservationExtendRefused(
+                    warrant=warrant.id, principal=principal, why=refused.message
+                ), refused
             expires_at = hold.expires_at + self._catalogue.preservation
             if not rows.extend_hold(
                 warrant.id, format_time(expires_at), principal, format_time(now)

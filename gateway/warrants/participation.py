@@ -147,42 +147,21 @@ class Participation:
         """Record one step (audited: participation.recorded). InvalidArgument for a bad step,
         hash or note; FailedPrecondition when the instrument does not require participation,
         the warrant is not SUBMITTED or APPROVED, or no notice precedes a concluding step;
-        AlreadyExists for the same step with the same document again."""
+        AlreadyExists for the same step with the same document again (each refusal audited:
+        participation.recorded_refused)."""
         kind = parse_step(step)
         digest = parse_hash(document_sha256)
         shown = text("note", note, MAX_TEXT, multiline=True) or None
-        if not self.required(warrant):
-            instrument = warrant.spec.instrument or "a search warrant naming no instrument"
-            raise FailedPrecondition(
-                f"warrant {warrant.id}: its instrument ({instrument}) does not require a "
-                "participation record (policies/instruments.yaml)",
-                reason="PARTICIPATION_NOT_REQUIRED",
-            )
         now = self._clock()
         made: list[Recorded] = []
 
         def change(rows: WarrantRows) -> tuple[events.Event, BaseException | None]:
-            current = rows.get(warrant.id)
-            state = warrant.state if current is None else current.live_state(now)
-            if state not in _OPEN:
-                raise FailedPrecondition(
-                    f"warrant {warrant.id} is {state.value}; participation is recorded only "
-                    "for a SUBMITTED or APPROVED warrant",
-                    reason="WARRANT_STATE",
-                )
-            steps = rows.participation(warrant.id)
-            if any(s.step is kind and s.document_sha256 == digest for s in steps):
-                raise AlreadyExists(
-                    f"warrant {warrant.id}: a {kind.value} with document {digest[:12]}... is "
-                    "recorded already",
-                    reason="PARTICIPATION_RECORDED",
-                )
-            if kind in CONCLUDING and not any(s.step is Step.NOTICE for s in steps):
-                raise FailedPrecondition(
-                    f"warrant {warrant.id}: record the notice given to the suspect or counsel "
-                    f"before a {kind.value}",
-                    reason="NOTICE_FIRST",
-                )
+            try:
+                steps = self._allowed(rows, warrant, kind, digest, now)
+            except (FailedPrecondition, AlreadyExists) as refused:
+                return events.ParticipationRecordRefused(
+                    warrant=warrant.id, principal=principal, why=refused.message
+                ), refused
             recorded = Recorded(warrant.id, len(steps), kind, digest, shown, principal, now)
             rows.insert_participation(recorded)
             made.append(recorded)
@@ -198,3 +177,37 @@ class Participation:
 
         self._table.write(change)
         return made[0]
+
+    def _allowed(
+        self, rows: WarrantRows, warrant: Warrant, kind: Step, digest: str, now: dt.datetime
+    ) -> list[Recorded]:
+        """The steps recorded so far, once `kind` may follow them; else the refusal."""
+        if not self.required(warrant):
+            instrument = warrant.spec.instrument or "a search warrant naming no instrument"
+            raise FailedPrecondition(
+                f"warrant {warrant.id}: its instrument ({instrument}) does not require a "
+                "participation record (policies/instruments.yaml)",
+                reason="PARTICIPATION_NOT_REQUIRED",
+            )
+        current = rows.get(warrant.id)
+        state = warrant.state if current is None else current.live_state(now)
+        if state not in _OPEN:
+            raise FailedPrecondition(
+                f"warrant {warrant.id} is {state.value}; participation is recorded only "
+                "for a SUBMITTED or APPROVED warrant",
+                reason="WARRANT_STATE",
+            )
+        steps = rows.participation(warrant.id)
+        if any(s.step is kind and s.document_sha256 == digest for s in steps):
+            raise AlreadyExists(
+                f"warrant {warrant.id}: a {kind.value} with document {digest[:12]}... is "
+                "recorded already",
+                reason="PARTICIPATION_RECORDED",
+            )
+        if kind in CONCLUDING and not any(s.step is Step.NOTICE for s in steps):
+            raise FailedPrecondition(
+                f"warrant {warrant.id}: record the notice given to the suspect or counsel "
+                f"before a {kind.value}",
+                reason="NOTICE_FIRST",
+            )
+        return steps
