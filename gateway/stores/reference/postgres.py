@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import pathlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -21,12 +20,13 @@ from psycopg import sql
 
 from gateway.db.postgres import Database, RowStream, one_line, stream_rows
 from gateway.errors import InvalidArgument, Unavailable
-from gateway.model import Category, Person, RecordShape, Scope, StoreRecord
+from gateway.model import Category, Scope
 from gateway.stores.base import Part
 from gateway.stores.reference import interchange as ix
 from gateway.stores.reference import queries
 from gateway.stores.reference import records as rr
 from gateway.stores.reference.queries import TABLES
+from gateway.stores.reference.reads import ReferenceReads
 from gateway.stores.reference.records import from_us, to_us
 
 RELEASE_QUERIES = queries.POSTGRES_QUERIES  # by name; tests EXPLAIN each
@@ -122,8 +122,10 @@ def _connection(database: Database, failed: str) -> Iterator[psycopg.Connection]
         raise Unavailable(f"reference store: {failed}: {one_line(e)}") from None
 
 
-class PgReferenceStore:
+class PgReferenceStore(ReferenceReads):
     """The reference messenger schema in PostgreSQL; implements gateway.stores.base.Store."""
+
+    RELEASE_QUERIES = RELEASE_QUERIES
 
     def __init__(self, database: Database) -> None:
         self._db: Database | None = database
@@ -137,6 +139,9 @@ class PgReferenceStore:
             raise Unavailable("reference store is closed")
         return self._db
 
+    def _require_open(self) -> None:
+        self._database()
+
     def _query(
         self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
     ) -> list[tuple[Any, ...]]:
@@ -144,11 +149,6 @@ class PgReferenceStore:
             return conn.execute(query, params).fetchall()
 
     # --- loading ---------------------------------------------------------------------------
-
-    def import_jsonl(self, source: pathlib.Path | str | Iterable[str | bytes]) -> dict[str, int]:
-        """Load an interchange file (a path, or its lines): all of it, or nothing on a bad line."""
-        lines = rr.read_lines(source) if isinstance(source, (str, pathlib.Path)) else source
-        return self.load(ix.parse_lines(lines))
 
     def load(self, rows: Iterable[tuple[int, ix.Row]] | Iterable[ix.Row]) -> dict[str, int]:
         """Validate every row, then copy them all in in one transaction; returns counts per kind.
@@ -175,16 +175,6 @@ class PgReferenceStore:
         return validator.counts
 
     # --- reading ---------------------------------------------------------------------------
-
-    def counts(self) -> dict[str, int]:
-        """How many rows of each kind the whole store holds."""
-        return dict(self._query(queries.COUNTS))
-
-    def resolve(self, kind: str, value: str) -> list[str]:
-        """Account ids for a target given as account id, phone number or e-mail address."""
-        lookup = rr.resolve_lookup(kind, value)
-        rows = [] if lookup is None else self._query(RELEASE_QUERIES[lookup[0]], lookup[1])
-        return [r[0] for r in rows]
 
     @staticmethod
     def _params(scope: Scope) -> dict[str, object]:
@@ -238,52 +228,3 @@ class PgReferenceStore:
                 for stream in streams:
                     with contextlib.suppress(ValueError):  # one running on another thread
                         stream.close()
-
-    def count(self, scope: Scope) -> int:
-        """Exactly how many records records(scope) yields (same WHERE clauses, COUNT(*))."""
-        with self.parts(scope) as parts:
-            return sum(part.count() for part in parts)
-
-    def records(self, scope: Scope) -> Iterator[StoreRecord]:
-        """Stream the scope's records, part by part, from one snapshot.
-
-        Returns a generator over server-side cursors: rows arrive _ITERSIZE at a time as the
-        caller iterates; the pooled connection goes back when the iteration ends or is abandoned.
-        """
-        self._database()  # closed: Unavailable now, not at the first record
-        return self._records(scope)
-
-    def _records(self, scope: Scope) -> Iterator[StoreRecord]:
-        with self.parts(scope) as parts:
-            for part in parts:
-                yield from part.records()
-
-    # --- who a release could mention -------------------------------------------------------
-
-    def shapes(self) -> Mapping[Category, RecordShape]:
-        return rr.SHAPES
-
-    def directory(self, scope: Scope) -> list[Person]:
-        """Everyone a release of `scope` could mention (see Store.directory), targets included."""
-        if not scope.targets:
-            return []
-        params = self._params(scope)
-        return rr.people(
-            self._query(RELEASE_QUERIES["directory"], params),
-            self._query(RELEASE_QUERIES["directory_labels"], params),
-        )
-
-    def everyone(self) -> list[Person]:
-        return rr.people(self._query(queries.EVERYONE), self._query(queries.EVERYONE_LABELS))
-
-    # --- for the demo ----------------------------------------------------------------------
-
-    def suggest_target(self) -> str | None:
-        """A telling demo target: in a group and a direct room, the most messages sent."""
-        rows = self._query(queries.SUGGEST_TARGET)
-        return rows[0][0] if rows else None
-
-    def time_span(self) -> tuple[dt.datetime, dt.datetime] | None:
-        """Earliest and latest message time (the demo's window), None without messages."""
-        low, high = self._query(queries.TIME_SPAN)[0]
-        return None if low is None else (from_us(low), from_us(high))

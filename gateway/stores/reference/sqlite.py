@@ -21,11 +21,12 @@ from gateway.datadir import private_file
 from gateway.db import migrate
 from gateway.db.sqlite import ThreadReaders
 from gateway.errors import FailedPrecondition, GatewayError, Unavailable
-from gateway.model import Category, Person, RecordShape, Scope, StoreRecord
+from gateway.model import Category, Scope
 from gateway.stores.base import Part
 from gateway.stores.reference import interchange as ix
 from gateway.stores.reference import queries
 from gateway.stores.reference import records as rr
+from gateway.stores.reference.reads import ReferenceReads
 from gateway.stores.reference.records import email_key, from_us, to_us
 from gateway.stores.reference.records import format_us as _time
 
@@ -65,8 +66,10 @@ _INSERT = {  # from constant table and column names only; every value is a bound
 }
 
 
-class ReferenceStore:
+class ReferenceStore(ReferenceReads):
     """The reference messenger schema; implements gateway.stores.base.Store."""
+
+    RELEASE_QUERIES = RELEASE_QUERIES
 
     def __init__(
         self,
@@ -116,10 +119,13 @@ class ReferenceStore:
                 self._writer = None
             self._small_readers.close()
 
-    def _reader(self) -> sqlite3.Connection:
-        """A fresh read-only connection: safe to use from any one thread at a time."""
+    def _require_open(self) -> None:
         if self._writer is None:
             raise Unavailable("reference store is closed")
+
+    def _reader(self) -> sqlite3.Connection:
+        """A fresh read-only connection: safe to use from any one thread at a time."""
+        self._require_open()
         try:
             db = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30
@@ -143,11 +149,6 @@ class ReferenceStore:
             raise Unavailable(f"reference store: {e}") from None
 
     # --- loading ---------------------------------------------------------------------------
-
-    def import_jsonl(self, source: pathlib.Path | str | Iterable[str | bytes]) -> dict[str, int]:
-        """Load an interchange file (a path, or its lines): all of it, or nothing on a bad line."""
-        lines = rr.read_lines(source) if isinstance(source, (str, pathlib.Path)) else source
-        return self.load(ix.parse_lines(lines))
 
     def load(self, rows: Iterable[tuple[int, ix.Row]] | Iterable[ix.Row]) -> dict[str, int]:
         """Validate every row, then insert them all in one transaction; returns counts per kind.
@@ -185,16 +186,6 @@ class ReferenceStore:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def counts(self) -> dict[str, int]:
-        """How many rows of each kind the whole store holds."""
-        return dict(self._query(queries.COUNTS))
-
-    def resolve(self, kind: str, value: str) -> list[str]:
-        """Account ids for a target given as account id, phone number or e-mail address."""
-        lookup = rr.resolve_lookup(kind, value)
-        rows = [] if lookup is None else self._query(RELEASE_QUERIES[lookup[0]], lookup[1])
-        return [r[0] for r in rows]
-
     @staticmethod
     def _params(scope: Scope) -> dict[str, object]:
         return {
@@ -220,8 +211,7 @@ class ReferenceStore:
     def parts(self, scope: Scope) -> Iterator[Sequence[Part]]:
         """The release of `scope` in parts (see stores.base.Part), all read in one snapshot:
         one read connection and transaction, held until the context ends."""
-        if self._writer is None:
-            raise Unavailable("reference store is closed")
+        self._require_open()
         if not scope.targets:
             yield []
             return
@@ -233,53 +223,3 @@ class ReferenceStore:
             raise Unavailable(f"reference store: {e}") from None
         finally:
             db.close()
-
-    def count(self, scope: Scope) -> int:
-        """Exactly how many records records(scope) yields (same WHERE clauses, COUNT(*))."""
-        with self.parts(scope) as parts:
-            return sum(part.count() for part in parts)
-
-    def records(self, scope: Scope) -> Iterator[StoreRecord]:
-        """Stream the scope's records, part by part, from one consistent snapshot.
-
-        Returns a generator: rows are read from the cursor as the caller iterates, never
-        collected, and the connection closes when the iteration ends or is abandoned.
-        """
-        if self._writer is None:
-            raise Unavailable("reference store is closed")
-        return self._records(scope)
-
-    def _records(self, scope: Scope) -> Iterator[StoreRecord]:
-        with self.parts(scope) as parts:
-            for part in parts:
-                yield from part.records()
-
-    # --- who a release could mention -------------------------------------------------------
-
-    def shapes(self) -> Mapping[Category, RecordShape]:
-        return rr.SHAPES
-
-    def directory(self, scope: Scope) -> list[Person]:
-        """Everyone a release of `scope` could mention (see Store.directory), targets included."""
-        if not scope.targets:
-            return []
-        params = self._params(scope)
-        return rr.people(
-            self._query(RELEASE_QUERIES["directory"], params),
-            self._query(RELEASE_QUERIES["directory_labels"], params),
-        )
-
-    def everyone(self) -> list[Person]:
-        return rr.people(self._query(queries.EVERYONE), self._query(queries.EVERYONE_LABELS))
-
-    # --- for the demo ----------------------------------------------------------------------
-
-    def suggest_target(self) -> str | None:
-        """A telling demo target: in a group and a direct room, the most messages sent."""
-        rows = self._query(queries.SUGGEST_TARGET)
-        return rows[0][0] if rows else None
-
-    def time_span(self) -> tuple[dt.datetime, dt.datetime] | None:
-        """Earliest and latest message time (the demo's window), None without messages."""
-        low, high = self._query(queries.TIME_SPAN)[0]
-        return None if low is None else (from_us(low), from_us(high))
