@@ -52,6 +52,7 @@ CONSOLE_RPCS = {  # the console offers no policy administration (PolicyService s
     "GetInclusionProof",
     "GetConsistencyProof",
     "ListEntries",
+    "ListDue",
 }
 
 
@@ -536,6 +537,7 @@ def _console_call(http: ConsoleHttp, rpc: str, warrant_id: str, clock: Clock) ->
         "GetInclusionProof": lambda: http.get("/audit/0"),
         "GetConsistencyProof": lambda: http.get("/audit/consistency.json?old=1"),
         "ListEntries": lambda: http.get("/audit"),
+        "ListDue": lambda: http.get("/due"),
     }
     return calls[rpc]()
 

@@ -435,9 +435,9 @@ class TestAccessibility:
         """Each person's pages, with a request, its release's page and audit entries when the
         whole job above has made them (it runs first in this module)."""
         pages = {
-            "off": ["/", "/warrants", "/warrants/new"],
-            "rev": ["/review", "/warrants"],
-            "aud": ["/audit", "/audit/checkpoint", "/warrants"],
+            "off": ["/", "/warrants", "/warrants/new", "/due"],
+            "rev": ["/review", "/warrants", "/due"],
+            "aud": ["/audit", "/audit/checkpoint", "/warrants", "/due"],
         }
         done = [e for e in site.entries() if e["event"] == "release.completed"]
         if done:

@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.api.auth import is_loopback, split_address
 from gateway.console.auditor import AuditorPages
+from gateway.console.deadlines import DeadlinePages
 from gateway.console.officer import OfficerPages
 from gateway.console.pages import Pages, Services
 from gateway.console.releases import ReleasePages
@@ -37,6 +38,7 @@ def routes(pages: Pages, gate: Gate) -> list[BaseRoute]:
     reviewer = ReviewerPages(pages)
     auditor = AuditorPages(pages)
     releases = ReleasePages(pages)
+    deadlines = DeadlinePages(pages)
 
     def page(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
         return Route(path, endpoint(gate, pages.error, handler), methods=list(methods))
@@ -56,6 +58,7 @@ def routes(pages: Pages, gate: Gate) -> list[BaseRoute]:
         page("/warrants/{id}/revoke", officer.revoke, ("POST",)),
         page("/warrants/{id}/{action}", reviewer.decide, ("POST",)),
         page("/review", reviewer.queue),
+        page("/due", deadlines.due),
         page("/audit", auditor.log),
         page("/audit/checkpoint", auditor.checkpoint),
         page("/audit/proofs.json", auditor.proofs),

@@ -67,6 +67,7 @@ class Pages:
             ("/warrants", "Requests", "List", None),
             ("/warrants/new", "New request", "Submit", None),
             ("/review", "Review queue", "Approve", ""),
+            ("/due", "Deadlines", "ListDue", None),
             ("/audit", "Audit log", "ListEntries", None),
             ("/audit/checkpoint", "Checkpoint", "GetCheckpoint", None),
         ]
@@ -118,12 +119,26 @@ def state_label(warrant: Warrant, now: dt.datetime) -> str:
 
 
 def deadline(warrant: Warrant, now: dt.datetime) -> str:
-    """How long the warrant has left, for people ("expires in 3 days")."""
+    """How long the warrant has left, for people ("expires in 3 days"); a request that was
+    never decided says it expired and can no longer be approved."""
     state = warrant.live_state(now)
     if state in (WarrantState.REJECTED, WarrantState.REVOKED, WarrantState.EXPIRED):
         return ""
-    left = warrant.spec.expires_at - now
-    if left.days >= 2:
-        return f"expires in {left.days} days"
-    hours = int(left.total_seconds() // 3600)
-    return f"expires in {hours} hours" if hours >= 1 else "expires within the hour"
+    when = relative(warrant.spec.expires_at, now)
+    if warrant.spec.expires_at <= now:
+        return f"expired {when}: it can no longer be approved"
+    return f"expires {when}"
+
+
+def relative(at: dt.datetime, now: dt.datetime) -> str:
+    """'in 3 days', '5 hours ago': how far `at` is from now, in the largest whole unit."""
+    seconds = (at - now).total_seconds()
+    span = abs(seconds)
+    if span >= 2 * 86400:
+        amount = f"{int(span // 86400)} days"
+    elif span >= 3600:
+        hours = int(span // 3600)
+        amount = f"{hours} hour{'' if hours == 1 else 's'}"
+    else:
+        return "within the hour" if seconds > 0 else "less than an hour ago"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"

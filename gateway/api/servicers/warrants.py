@@ -22,9 +22,19 @@ from gateway.errors import InvalidArgument
 from gateway.model import Tier, Warrant
 from gateway.policy.api import ApiGuard
 from gateway.warrants.book import WarrantBook
+from gateway.warrants.clocks import Deadline
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+
+
+def due_for(book: WarrantBook, guard: ApiGuard, principal: str) -> list[Deadline]:
+    """ListDue's answer, for gRPC and the console alike: once the API policy allows the call,
+    every deadline clock of the warrants `principal` may see, soonest first."""
+    guard.require(principal, "ListDue")
+    found = book.due(principal)
+    seen = {w.id for w in guard.visible(principal, book.list(limit=None))}
+    return [d for d in found if d.warrant in seen]
 
 
 class WarrantServicer(pb_grpc.WarrantServiceServicer):
@@ -102,10 +112,8 @@ class WarrantServicer(pb_grpc.WarrantServiceServicer):
         self, request: pb.ListDueRequest, context: grpc.ServicerContext
     ) -> pb.ListDueResponse:
         principal = self._auth.authenticate(context)
-        self._guard.require(principal, "ListDue")
-        found = self._book.due(principal)
-        seen = {w.id for w in self._guard.visible(principal, self._book.list(limit=None))}
-        return pb.ListDueResponse(deadlines=[deadline_to_pb(d) for d in found if d.warrant in seen])
+        found = due_for(self._book, self._guard, principal)
+        return pb.ListDueResponse(deadlines=[deadline_to_pb(d) for d in found])
 
     @unary
     def ExtendPreservation(

@@ -1,0 +1,148 @@
+"""The console's deadlines page and the dry-run figures reviewers decide on: the same answers
+as ListDue and Get, through the same API policy and audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from console_http import ConsoleHttp
+from fixtures_small import FEB1, JAN1, ROWS
+
+from gateway.api.convert import spec_from_pb
+from gateway.console.pages import relative
+from gateway.identity.roles import bind_roles, roles_file
+from gateway.model import Warrant
+from gateway.testing import Clock, GatewayFactory, Running, make_spec
+
+PEOPLE = {"off": "officer", "off2": "officer", "rev": "reviewer", "adm": "policy_admin"}
+
+
+@pytest.fixture
+def site(tmp_path: Any, clock: Clock) -> Iterator[Running]:
+    data = tmp_path / "wsg-data"
+    data.mkdir(mode=0o700)
+    bind_roles(roles_file(data), list(PEOPLE.items()))
+    factory = GatewayFactory(tmp_path, clock)
+    yield factory(ROWS, data=data, console="127.0.0.1:0")
+    problems = factory.stop_all()
+    assert not problems, problems
+
+
+def person(site: Running, name: str) -> ConsoleHttp:
+    http = ConsoleHttp(site.console_url)
+    http.sign_in(name)
+    return http
+
+
+def submit(site: Running, clock: Clock, officer: str, days: int, case: str) -> Warrant:
+    spec = make_spec(
+        ["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=days)
+    )
+    spec.case_number = case
+    return site.gateway.book.submit(spec_from_pb(spec), officer)
+
+
+def rows(page: str) -> dict[str, str]:
+    """The deadlines table's rows, by warrant id: the row's text, tags stripped."""
+    found = {}
+    for row in re.findall(r'<tr class="due-row[^"]*">(.*?)</tr>', page, re.S):
+        warrant = re.search(r"/warrants/(w-[0-9a-f]{16})", row)
+        assert warrant is not None, row
+        found[warrant.group(1)] = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", row)).split())
+    return found
+
+
+def passed(site: Running, warrant: str) -> list[dict[str, Any]]:
+    return [e for e in site.entries() if e["event"] == "clock.passed" and e["warrant"] == warrant]
+
+
+def test_each_person_sees_the_clocks_of_what_they_may_see(site: Running, clock: Clock) -> None:
+    mine = submit(site, clock, "off", 3, "2026-DUE-MINE")
+    theirs = submit(site, clock, "off2", 30, "2026-DUE-THEIRS")
+    page = person(site, "off").get("/due")
+    assert page.status == 200, page.error
+    shown = rows(page.text)
+    assert set(shown) == {mine.id}  # not another officer's request
+    assert "due" in shown[mine.id].split() and "2026-DUE-MINE" in shown[mine.id]
+    assert "expiry" in shown[mine.id] and "in 3 days" in shown[mine.id]
+    assert "0 overdue · 1 due · 0 pending" in html.unescape(re.sub(r"<[^>]+>", "", page.text))
+    assert set(rows(person(site, "rev").get("/due").text)) == {mine.id, theirs.id}
+    pending = rows(person(site, "rev").get("/due?status=pending").text)
+    assert set(pending) == {theirs.id}
+    everything = rows(person(site, "rev").get("/due?status=nonsense").text)
+    assert set(everything) == {mine.id, theirs.id}  # an unknown filter filters nothing
+
+
+def test_a_passed_clock_is_overdue_and_audited_once_whoever_looks(
+    site: Running, clock: Clock
+) -> None:
+    w = submit(site, clock, "off", 3, "2026-DUE-LATE")
+    clock.advance(days=4)
+    officer = person(site, "off")
+    shown = rows(officer.get("/due").text)
+    assert "overdue" in shown[w.id].split() and "1 day" not in shown[w.id]
+    assert "ago" in shown[w.id]
+    assert len(passed(site, w.id)) == 1 and passed(site, w.id)[0]["principal"] == "off"
+    person(site, "rev").get("/due")
+    assert len(passed(site, w.id)) == 1  # written once, by whoever looked first
+    assert set(rows(officer.get("/due?status=overdue").text)) == {w.id}
+
+
+def test_a_role_without_list_due_is_denied_and_audited(site: Running) -> None:
+    before = site.gateway.audit.size
+    reply = person(site, "adm").get("/due")
+    assert reply.status == 403
+    denied = [e for e in site.entries()[before:] if e["event"] == "api.denied"]
+    assert [(e["principal"], e["rpc"]) for e in denied] == [("adm", "ListDue")]
+    assert "/due" not in person(site, "adm").get("/").text  # and no link to it
+
+
+def test_reviewers_see_the_dry_run_figures_before_they_decide(site: Running, clock: Clock) -> None:
+    w = submit(site, clock, "off", 3, "2026-DUE-FIGURES")
+    review = w.review
+    assert review is not None and sum(review.in_scope.values()) > 0
+    for path in ("/review", f"/warrants/{w.id}"):
+        page = person(site, "rev").get(path)
+        assert page.status == 200, page.error
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
+        assert "Dry run at submission" in text, path
+        assert f"Records in scope {sum(review.in_scope.values())}" in text, path
+        assert f"Would be withheld {sum(review.withheld.values())}" in text, path
+        assert f"Other people named {review.third_parties}, of whom" in text, path
+        assert f"{review.pseudonymized_parties} would appear under a pseudonym" in text, path
+        assert "no dry run" not in text
+
+
+@pytest.mark.parametrize(
+    ("offset", "said"),
+    [
+        (dt.timedelta(days=3, hours=5), "in 3 days"),
+        (dt.timedelta(days=1, hours=23), "in 47 hours"),
+        (dt.timedelta(hours=1, minutes=5), "in 1 hour"),
+        (dt.timedelta(minutes=59), "within the hour"),
+        (dt.timedelta(minutes=-1), "less than an hour ago"),
+        (dt.timedelta(hours=-2), "2 hours ago"),
+        (dt.timedelta(days=-9), "9 days ago"),
+    ],
+)
+def test_times_are_told_from_now_in_the_largest_whole_unit(offset: dt.timedelta, said: str) -> None:
+    now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    assert relative(now + offset, now) == said
+
+
+def test_a_request_that_expired_undecided_says_so_in_the_queue(site: Running, clock: Clock) -> None:
+    w = submit(site, clock, "off", 2, "2026-DUE-UNDECIDED")
+    clock.advance(days=3)
+    text = " ".join(
+        html.unescape(re.sub(r"<[^>]+>", " ", person(site, "rev").get("/review").text)).split()
+    )
+    assert "expired 24 hours ago: it can no longer be approved" in text
+    assert "expires within the hour" not in text
+    assert w.id in text
+    page = person(site, "rev").get("/review").text
+    assert f'id="reject-{w.id}"' in page and f'id="approve-{w.id}"' not in page
