@@ -53,6 +53,7 @@ CONSOLE_RPCS = {  # the console offers no policy administration (PolicyService s
     "GetConsistencyProof",
     "ListEntries",
     "ListDue",
+    "ExtendPreservation",
 }
 
 
@@ -538,6 +539,7 @@ def _console_call(http: ConsoleHttp, rpc: str, warrant_id: str, clock: Clock) ->
         "GetConsistencyProof": lambda: http.get("/audit/consistency.json?old=1"),
         "ListEntries": lambda: http.get("/audit"),
         "ListDue": lambda: http.get("/due"),
+        "ExtendPreservation": lambda: http.post(f"/warrants/{warrant_id}/extend-hold"),
     }
     return calls[rpc]()
 

@@ -18,8 +18,9 @@ from gateway.console.download import first_step, zip_stream
 from gateway.console.forms import WarrantForm, check_all, check_field, field_of
 from gateway.console.pages import Pages, deadline
 from gateway.console.web import Visit, posted
-from gateway.errors import InvalidArgument, NotFound
+from gateway.errors import FailedPrecondition, InvalidArgument, NotFound
 from gateway.model import Warrant, WarrantState
+from gateway.warrants.preservation import Hold
 
 
 class OfficerPages:
@@ -93,6 +94,9 @@ class OfficerPages:
         return self.pages.render(
             visit,
             "warrants/detail.html",
+            hold=self._hold(warrant),
+            hold_days=self.book.catalogue.preservation.days,
+            may_extend=self.pages.may(visit, "ExtendPreservation", warrant.submitted_by),
             warrant=warrant,
             state=warrant.live_state(now).value,
             deadline=deadline(warrant, now),
@@ -104,6 +108,21 @@ class OfficerPages:
             may_decide=self.pages.may(visit, "Approve", warrant.submitted_by),
             own=warrant.submitted_by == principal,
         )
+
+    def _hold(self, warrant: Warrant) -> Hold | None:
+        """An approved preservation request's frozen copy as the gateway keeps it; None for
+        any other request."""
+        try:
+            return self.book.holds.hold(warrant.id)
+        except FailedPrecondition:
+            return None
+
+    def extend_hold(self, request: Request, visit: Visit, form: FormData | None) -> Response:
+        """ExtendPreservation: once, by as long again (the book refuses and audits the rest)."""
+        principal = visit.require_principal()
+        warrant = self._allowed(principal, "ExtendPreservation", request.path_params["id"])
+        self.book.holds.extend(warrant, principal, str(posted(form).get("reason") or ""))
+        return RedirectResponse(f"/warrants/{warrant.id}#preservation", status_code=303)
 
     def _allowed(self, principal: str, rpc: str, warrant_id: str) -> Warrant:
         warrant = self.book.get(warrant_id)

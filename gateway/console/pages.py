@@ -47,6 +47,7 @@ class Pages:
         self.env = env
         env.globals.update(
             format_time=_format_time,
+            relative=relative,
             spec_fields=SPEC_FIELDS,  # the warrant form and summary draw every field from these
             shown=shown,
             state_label=state_label,

@@ -1,5 +1,6 @@
-"""The console's deadlines page and the dry-run figures reviewers decide on: the same answers
-as ListDue and Get, through the same API policy and audit log."""
+"""The console's pages for legal process as it arrives: the deadlines page, the dry-run figures
+reviewers decide on, and a preservation's hold with its one extension; the same answers as
+ListDue, Get and ExtendPreservation, through the same API policy and audit log."""
 
 from __future__ import annotations
 
@@ -39,12 +40,20 @@ def person(site: Running, name: str) -> ConsoleHttp:
     return http
 
 
-def submit(site: Running, clock: Clock, officer: str, days: int, case: str) -> Warrant:
+def submit(
+    site: Running, clock: Clock, officer: str, days: int, case: str, instrument: str = ""
+) -> Warrant:
     spec = make_spec(
         ["account:u1"], ["message_content"], JAN1, FEB1, clock.now + dt.timedelta(days=days)
     )
     spec.case_number = case
+    spec.instrument = instrument
     return site.gateway.book.submit(spec_from_pb(spec), officer)
+
+
+def words(page: str) -> str:
+    """A page's text as a person reads it: tags gone, entities decoded, spaces folded."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 def rows(page: str) -> dict[str, str]:
@@ -146,3 +155,48 @@ def test_a_request_that_expired_undecided_says_so_in_the_queue(site: Running, cl
     assert w.id in text
     page = person(site, "rev").get("/review").text
     assert f'id="reject-{w.id}"' in page and f'id="approve-{w.id}"' not in page
+
+
+def test_a_preservation_shows_its_hold_and_is_extended_once_from_its_page(
+    site: Running, clock: Clock
+) -> None:
+    w = submit(site, clock, "off", 400, "2026-HOLD-1", instrument="preservation")
+    site.gateway.book.approve(w.id, "rev", "")
+    hold = site.gateway.book.holds.hold(w.id)
+    officer = person(site, "off")
+    page = officer.get(f"/warrants/{w.id}")
+    text = words(page.text)
+    assert f"{hold.records} record" in text and hold.content_sha256 in text
+    assert "Extended not yet" in text and "in 90 days" in text
+    assert 'id="extend-hold"' in page.text
+    assert 'id="download-release"' not in page.text  # a preservation releases nothing itself
+    reply = officer.post(f"/warrants/{w.id}/extend-hold", {"reason": "the case goes on"})
+    assert reply.status == 303, reply.error
+    (extended,) = [e for e in site.entries() if e["event"] == "preservation.extended"]
+    assert (extended["principal"], extended["reason"]) == ("off", "the case goes on")
+    page = officer.get(f"/warrants/{w.id}")
+    assert "Extended by off" in words(page.text) and "in 180 days" in words(page.text)
+    assert 'id="extend-hold"' not in page.text  # once
+    again = officer.post(f"/warrants/{w.id}/extend-hold", {"reason": "again"})
+    assert again.status == 409 and "extended once" in again.error
+    assert [e["why"] for e in site.entries() if e["event"] == "preservation.extended_refused"]
+
+
+def test_only_those_the_api_policy_lets_extend_see_the_form(site: Running, clock: Clock) -> None:
+    w = submit(site, clock, "off", 400, "2026-HOLD-2", instrument="preservation")
+    site.gateway.book.approve(w.id, "rev", "")
+    other = person(site, "off2")  # another officer: not their request
+    assert other.get(f"/warrants/{w.id}").status == 403
+    before = site.gateway.audit.size
+    reply = other.post(f"/warrants/{w.id}/extend-hold", {"reason": "mine now"})
+    assert reply.status == 403
+    denied = [e for e in site.entries()[before:] if e["event"] == "api.denied"]
+    assert [(e["principal"], e["rpc"]) for e in denied] == [("off2", "ExtendPreservation")]
+    assert site.gateway.book.holds.hold(w.id).extended_at is None
+
+
+def test_a_request_that_is_not_a_preservation_shows_no_hold(site: Running, clock: Clock) -> None:
+    w = submit(site, clock, "off", 30, "2026-HOLD-3")
+    site.gateway.book.approve(w.id, "rev", "")
+    page = person(site, "off").get(f"/warrants/{w.id}").text
+    assert 'id="hold"' not in page and 'id="extend-hold"' not in page
