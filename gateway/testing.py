@@ -208,9 +208,14 @@ class StopChecks:
         # A log the test broke on purpose is not checked.
         with contextlib.suppress(Exception):
             self.problems += check_entries(Running(self._gateway).entries())
-        # A store the test broke on purpose cannot be read: nothing to scan against.
-        with contextlib.suppress(GatewayError):
+        # A store the test broke on purpose cannot be read: nothing to scan against. Any other
+        # error is a problem to report, not one to raise: the gateway must still stop.
+        try:
             self.everyone = list(self._gateway.store.everyone())
+        except GatewayError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - a bug to report, yet the gateway must stop
+            self.problems.append(f"the store could not be read to scan the releases: {exc!r}")
         self.problems += self.leftovers()
 
     def leftovers(self) -> list[str]:
