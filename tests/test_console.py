@@ -54,6 +54,7 @@ CONSOLE_RPCS = {  # the console offers no policy administration (PolicyService s
     "ListEntries",
     "ListDue",
     "ExtendPreservation",
+    "DeferNotice",
 }
 
 
@@ -540,6 +541,7 @@ def _console_call(http: ConsoleHttp, rpc: str, warrant_id: str, clock: Clock) ->
         "ListEntries": lambda: http.get("/audit"),
         "ListDue": lambda: http.get("/due"),
         "ExtendPreservation": lambda: http.post(f"/warrants/{warrant_id}/extend-hold"),
+        "DeferNotice": lambda: http.post(f"/warrants/{warrant_id}/defer-notices"),
     }
     return calls[rpc]()
 

@@ -200,3 +200,68 @@ def test_a_request_that_is_not_a_preservation_shows_no_hold(site: Running, clock
     site.gateway.book.approve(w.id, "rev", "")
     page = person(site, "off").get(f"/warrants/{w.id}").text
     assert 'id="hold"' not in page and 'id="extend-hold"' not in page
+
+
+def released_and_queued(site: Running, clock: Clock, case: str) -> Warrant:
+    w = submit(site, clock, "off", 30, case)
+    site.gateway.book.approve(w.id, "rev", "")
+    with site.client("off") as officer:
+        items = list(officer.release(w.id, 0))
+    assert items[-1].WhichOneof("item") == "summary" and items[-1].summary.released > 0
+    site.gateway.book.notices.sweep()
+    return w
+
+
+def test_a_requests_notices_are_shown_queued_then_sent(site: Running, clock: Clock) -> None:
+    w = released_and_queued(site, clock, "2026-NOTICE-1")
+    (notice,) = site.gateway.book.notices.of_warrant(w.id)[0]
+    page = person(site, "off").get(f"/warrants/{w.id}").text
+    table = words(page[page.index('id="notice-list"') :])
+    assert f"u1 {notice.id}" in table and "not yet" in table
+    site.gateway.book.notices.mark_sent(notice.id, "delivery")
+    page = person(site, "off").get(f"/warrants/{w.id}").text
+    assert "by delivery" in words(page[page.index('id="notice-list"') :])
+    assert 'id="defer-notices"' not in page  # an officer may not defer; and all are sent
+
+
+def test_a_reviewer_defers_the_notices_under_a_court_order(site: Running, clock: Clock) -> None:
+    w = released_and_queued(site, clock, "2026-NOTICE-2")
+    reviewer = person(site, "rev")
+    page = reviewer.get(f"/warrants/{w.id}").text
+    assert 'id="defer-notices"' in page
+    order = "ab" * 32
+    until = (clock.now + dt.timedelta(days=200)).strftime("%Y-%m-%dT%H:%M")
+    for fields, said in (
+        ({"until": until, "order_sha256": "not-a-hash"}, "order_sha256:"),
+        ({"until": "soon", "order_sha256": order}, "until:"),
+        ({"until": "2020-01-01T00:00", "order_sha256": order}, "is not in the future"),
+    ):
+        reply = reviewer.post(f"/warrants/{w.id}/defer-notices", fields)
+        assert reply.status == 400 and said in reply.error, (fields, reply.error)
+    assert not [e for e in site.entries() if e["event"] == "notice.deferred"]
+    reply = reviewer.post(
+        f"/warrants/{w.id}/defer-notices", {"until": until, "order_sha256": order}
+    )
+    assert reply.status == 303, reply.error
+    (deferred,) = [e for e in site.entries() if e["event"] == "notice.deferred"]
+    assert (deferred["principal"], deferred["order_sha256"], deferred["notices"]) == (
+        "rev",
+        order,
+        1,
+    )
+    text = words(reviewer.get(f"/warrants/{w.id}").text)
+    shown = text[text.index("User notices") :]
+    day = until.replace("T", " ")
+    assert f"Deferred until {day} UTC by a court order (sha256 {order} )" in shown, shown[:600]
+    assert f"u1 {site.gateway.book.notices.of_warrant(w.id)[0][0].id} {day} UTC" in shown  # moved
+
+
+def test_an_officer_may_not_defer_notices(site: Running, clock: Clock) -> None:
+    w = released_and_queued(site, clock, "2026-NOTICE-3")
+    before = site.gateway.audit.size
+    reply = person(site, "off").post(
+        f"/warrants/{w.id}/defer-notices", {"until": "2027-01-01T00:00", "order_sha256": "ab" * 32}
+    )
+    assert reply.status == 403
+    denied = [e for e in site.entries()[before:] if e["event"] == "api.denied"]
+    assert [(e["principal"], e["rpc"]) for e in denied] == [("off", "DeferNotice")]

@@ -57,6 +57,7 @@ def routes(pages: Pages, gate: Gate) -> list[BaseRoute]:
         page("/warrants/{id}/release", officer.release, ("POST",)),
         page("/warrants/{id}/revoke", officer.revoke, ("POST",)),
         page("/warrants/{id}/extend-hold", officer.extend_hold, ("POST",)),
+        page("/warrants/{id}/defer-notices", officer.defer_notices, ("POST",)),
         page("/warrants/{id}/{action}", reviewer.decide, ("POST",)),
         page("/review", reviewer.queue),
         page("/due", deadlines.due),

@@ -110,19 +110,19 @@ def _time(values: Mapping[str, str], name: str) -> Timestamp | None:
     text = values.get(name, "").strip()
     if not text:
         return None
+    ts = Timestamp()
+    ts.FromDatetime(utc_input(text, _path(name)))
+    return ts
+
+
+def utc_input(text: str, path: str) -> dt.datetime:
+    """A datetime-local input's value, read as UTC; InvalidArgument naming `path` otherwise."""
     for fmt in TIME_FORMATS:
         try:
-            parsed = dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC)
-            break
+            return dt.datetime.strptime(text.strip(), fmt).replace(tzinfo=dt.UTC)
         except ValueError:
             continue
-    else:
-        raise InvalidArgument(
-            f"{_path(name)}: {text[:40]!r} is not a time (YYYY-MM-DDTHH:MM, in UTC)"
-        )
-    ts = Timestamp()
-    ts.FromDatetime(parsed)
-    return ts
+    raise InvalidArgument(f"{path}: {text[:40]!r} is not a time (YYYY-MM-DDTHH:MM, in UTC)")
 
 
 def _path(name: str) -> str:

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from gateway.audit.reader import EntryFilter
 from gateway.console.download import first_step, zip_stream
-from gateway.console.forms import WarrantForm, check_all, check_field, field_of
+from gateway.console.forms import WarrantForm, check_all, check_field, field_of, utc_input
 from gateway.console.pages import Pages, deadline
 from gateway.console.web import Visit, posted
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -83,9 +83,13 @@ class OfficerPages:
         warrant = self._allowed(principal, "Get", request.path_params["id"])
         reader = self.pages.services.reader
         history = []
-        if self.pages.may(visit, "ListEntries"):
+        # A request's notices (no RPC lists them) are shown on its page (Get) to those who may
+        # read the log (its owner reads their entries; auditors, everything) or defer them.
+        history_allowed = self.pages.may(visit, "ListEntries")
+        if history_allowed:
             history = list(reader.entries(principal, EntryFilter(warrant=warrant.id)))
         releases = [h for h in history if h[2].get("event") == "release.completed"]
+        may_defer = self.pages.may(visit, "DeferNotice", warrant.submitted_by)
         participation = None  # shown where the instrument requires it or steps exist
         if self.pages.may(visit, "ListParticipation", warrant.submitted_by):
             status = self.book.participation.status(warrant)
@@ -95,6 +99,10 @@ class OfficerPages:
             visit,
             "warrants/detail.html",
             hold=self._hold(warrant),
+            notices=self.book.notices.of_warrant(warrant.id)
+            if history_allowed or may_defer
+            else None,
+            may_defer=may_defer,
             hold_days=self.book.catalogue.preservation.days,
             may_extend=self.pages.may(visit, "ExtendPreservation", warrant.submitted_by),
             warrant=warrant,
@@ -123,6 +131,17 @@ class OfficerPages:
         warrant = self._allowed(principal, "ExtendPreservation", request.path_params["id"])
         self.book.holds.extend(warrant, principal, str(posted(form).get("reason") or ""))
         return RedirectResponse(f"/warrants/{warrant.id}#preservation", status_code=303)
+
+    def defer_notices(self, request: Request, visit: Visit, form: FormData | None) -> Response:
+        """DeferNotice: a court order extending non-disclosure holds the notices back until
+        its end (the book checks and audits it, with the order's sha256)."""
+        principal = visit.require_principal()
+        warrant = self._allowed(principal, "DeferNotice", request.path_params["id"])
+        values = posted(form)
+        until = utc_input(str(values.get("until") or ""), "until")
+        order = str(values.get("order_sha256") or "").strip().lower()
+        self.book.notices.defer(warrant, until, order, principal)
+        return RedirectResponse(f"/warrants/{warrant.id}#notices", status_code=303)
 
     def _allowed(self, principal: str, rpc: str, warrant_id: str) -> Warrant:
         warrant = self.book.get(warrant_id)

@@ -203,6 +203,12 @@ class Notices:
         with self._table.reading() as rows:
             return [n for n in rows.notices() if n.sent_at is None and n.due_at <= now]
 
+    def of_warrant(self, warrant_id: str) -> tuple[list[Notice], Deferral | None]:
+        """A warrant's notices (queued, sent), by due time, and the court order deferring them."""
+        with self._table.reading() as rows:
+            mine = [n for n in rows.notices() if n.warrant == warrant_id]
+            return mine, rows.deferral(warrant_id)
+
     def notice(self, notice_id: str) -> Notice:
         with self._table.reading() as rows:
             return self._notice_on(rows, notice_id)
