@@ -18,9 +18,9 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.api.auth import is_loopback, split_address
 from gateway.console.auditor import AuditorPages
-from gateway.console.deadlines import DeadlinePages
 from gateway.console.officer import OfficerPages
 from gateway.console.pages import Pages, Services
+from gateway.console.process import ProcessPages
 from gateway.console.releases import ReleasePages
 from gateway.console.reviewer import ReviewerPages
 from gateway.console.server import ConsoleServer
@@ -38,7 +38,7 @@ def routes(pages: Pages, gate: Gate) -> list[BaseRoute]:
     reviewer = ReviewerPages(pages)
     auditor = AuditorPages(pages)
     releases = ReleasePages(pages)
-    deadlines = DeadlinePages(pages)
+    process = ProcessPages(pages)
 
     def page(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
         return Route(path, endpoint(gate, pages.error, handler), methods=list(methods))
@@ -56,11 +56,11 @@ def routes(pages: Pages, gate: Gate) -> list[BaseRoute]:
         page("/warrants/{id}", officer.detail),
         page("/warrants/{id}/release", officer.release, ("POST",)),
         page("/warrants/{id}/revoke", officer.revoke, ("POST",)),
-        page("/warrants/{id}/extend-hold", officer.extend_hold, ("POST",)),
-        page("/warrants/{id}/defer-notices", officer.defer_notices, ("POST",)),
+        page("/warrants/{id}/extend-hold", process.extend_hold, ("POST",)),
+        page("/warrants/{id}/defer-notices", process.defer_notices, ("POST",)),
         page("/warrants/{id}/{action}", reviewer.decide, ("POST",)),
         page("/review", reviewer.queue),
-        page("/due", deadlines.due),
+        page("/due", process.due),
         page("/audit", auditor.log),
         page("/audit/checkpoint", auditor.checkpoint),
         page("/audit/proofs.json", auditor.proofs),

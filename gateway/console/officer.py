@@ -15,12 +15,12 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from gateway.audit.reader import EntryFilter
 from gateway.console.download import first_step, zip_stream
-from gateway.console.forms import WarrantForm, check_all, check_field, field_of, utc_input
+from gateway.console.forms import WarrantForm, check_all, check_field, field_of
 from gateway.console.pages import Pages, deadline
+from gateway.console.process import hold_of
 from gateway.console.web import Visit, posted
-from gateway.errors import FailedPrecondition, InvalidArgument, NotFound
-from gateway.model import Warrant, WarrantState
-from gateway.warrants.preservation import Hold
+from gateway.errors import InvalidArgument, NotFound
+from gateway.model import WarrantState
 
 
 class OfficerPages:
@@ -80,7 +80,7 @@ class OfficerPages:
 
     def detail(self, request: Request, visit: Visit, form: FormData | None) -> Response:
         principal = visit.require_principal()
-        warrant = self._allowed(principal, "Get", request.path_params["id"])
+        warrant = self.pages.warrant_for(principal, "Get", request.path_params["id"])
         reader = self.pages.services.reader
         history = []
         # A request's notices (no RPC lists them) are shown on its page (Get) to those who may
@@ -98,7 +98,7 @@ class OfficerPages:
         return self.pages.render(
             visit,
             "warrants/detail.html",
-            hold=self._hold(warrant),
+            hold=hold_of(self.book, warrant),
             notices=self.book.notices.of_warrant(warrant.id)
             if history_allowed or may_defer
             else None,
@@ -116,37 +116,6 @@ class OfficerPages:
             may_decide=self.pages.may(visit, "Approve", warrant.submitted_by),
             own=warrant.submitted_by == principal,
         )
-
-    def _hold(self, warrant: Warrant) -> Hold | None:
-        """An approved preservation request's frozen copy as the gateway keeps it; None for
-        any other request."""
-        try:
-            return self.book.holds.hold(warrant.id)
-        except FailedPrecondition:
-            return None
-
-    def extend_hold(self, request: Request, visit: Visit, form: FormData | None) -> Response:
-        """ExtendPreservation: once, by as long again (the book refuses and audits the rest)."""
-        principal = visit.require_principal()
-        warrant = self._allowed(principal, "ExtendPreservation", request.path_params["id"])
-        self.book.holds.extend(warrant, principal, str(posted(form).get("reason") or ""))
-        return RedirectResponse(f"/warrants/{warrant.id}#preservation", status_code=303)
-
-    def defer_notices(self, request: Request, visit: Visit, form: FormData | None) -> Response:
-        """DeferNotice: a court order extending non-disclosure holds the notices back until
-        its end (the book checks and audits it, with the order's sha256)."""
-        principal = visit.require_principal()
-        warrant = self._allowed(principal, "DeferNotice", request.path_params["id"])
-        values = posted(form)
-        until = utc_input(str(values.get("until") or ""), "until")
-        order = str(values.get("order_sha256") or "").strip().lower()
-        self.book.notices.defer(warrant, until, order, principal)
-        return RedirectResponse(f"/warrants/{warrant.id}#notices", status_code=303)
-
-    def _allowed(self, principal: str, rpc: str, warrant_id: str) -> Warrant:
-        warrant = self.book.get(warrant_id)
-        self.guard.require(principal, rpc, warrant.id, warrant.submitted_by)
-        return warrant
 
     # -- the form ---------------------------------------------------------------------------
 
@@ -206,7 +175,7 @@ class OfficerPages:
 
     def release(self, request: Request, visit: Visit, form: FormData | None) -> Response:
         principal = visit.require_principal()
-        warrant = self._allowed(principal, "Release", request.path_params["id"])
+        warrant = self.pages.warrant_for(principal, "Release", request.path_params["id"])
         run = self.pages.services.release_run(warrant, principal, 0)
         candidates = first_step(run)
         stamp = self.book.now().strftime("%Y%m%dT%H%M%SZ")
@@ -221,7 +190,7 @@ class OfficerPages:
 
     def revoke(self, request: Request, visit: Visit, form: FormData | None) -> Response:
         principal = visit.require_principal()
-        warrant = self._allowed(principal, "Revoke", request.path_params["id"])
+        warrant = self.pages.warrant_for(principal, "Revoke", request.path_params["id"])
         reason = str(posted(form).get("reason") or "")
         if not reason.strip():
             raise InvalidArgument("reason: say why the warrant is revoked")

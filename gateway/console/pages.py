@@ -62,6 +62,12 @@ class Pages:
             visit.principal, rpc, submitted_by
         )
 
+    def warrant_for(self, principal: str, rpc: str, warrant_id: str) -> Warrant:
+        """The warrant, once the API policy lets `principal` make `rpc` on it (as gRPC asks)."""
+        warrant = self.services.book.get(warrant_id)
+        self.services.guard.require(principal, rpc, warrant.id, warrant.submitted_by)
+        return warrant
+
     def nav(self, visit: Visit) -> list[tuple[str, str]]:
         """The links this person's roles can use (the API policy decides, as for every call)."""
         links = [

@@ -46,8 +46,7 @@ class ReviewerPages:
         rpc = {"approve": "Approve", "reject": "Reject"}.get(action)
         if rpc is None:
             raise InvalidArgument(f"action: {action[:20]!r} is neither approve nor reject")
-        warrant = self.book.get(request.path_params["id"])
-        self.guard.require(principal, rpc, warrant.id, warrant.submitted_by)
+        warrant = self.pages.warrant_for(principal, rpc, request.path_params["id"])
         reason = str(posted(form).get("reason") or "")
         if rpc == "Reject" and not reason.strip():
             raise InvalidArgument("reason: say why the warrant is rejected")
