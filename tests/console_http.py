@@ -105,6 +105,13 @@ class ConsoleHttp:
         sent = {"Content-Type": "application/x-www-form-urlencoded", "Origin": self.base}
         return self.request("POST", path, body, sent)
 
+    @classmethod
+    def signed_in(cls, base: str, principal: str) -> ConsoleHttp:
+        """A new session, signed in as `principal` (development mode's sign-in page)."""
+        http = cls(base)
+        http.sign_in(principal)
+        return http
+
     def sign_in(self, principal: str) -> Reply:
         self.get("/signin")
         reply = self.post("/signin", {"principal": principal})

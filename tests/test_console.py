@@ -96,9 +96,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, clock: Clock) -> Iterator[
 
 
 def person(console: Running, name: str) -> ConsoleHttp:
-    http = ConsoleHttp(console.console_url)
-    http.sign_in(name)
-    return http
+    return ConsoleHttp.signed_in(console.console_url, name)
 
 
 def last_entry(console: Running) -> dict[str, Any]:

@@ -35,9 +35,7 @@ def site(tmp_path: Any, clock: Clock) -> Iterator[Running]:
 
 
 def person(site: Running, name: str) -> ConsoleHttp:
-    http = ConsoleHttp(site.console_url)
-    http.sign_in(name)
-    return http
+    return ConsoleHttp.signed_in(site.console_url, name)
 
 
 def submit(
