@@ -18,6 +18,23 @@ from gateway.errors import Unavailable
 from gateway.warrants.table import Action
 
 
+class PgRows(warrant_rows.Rows):
+    """The rows on a psycopg connection: a frozen copy goes in with one COPY, not a statement a
+    line (it is written inside the approval's audited transaction, which every replica's log
+    writes wait for: 200,000 lines took 3.3 s with executemany)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        super().__init__(conn, warrant_rows.POSTGRES)
+
+    def _insert_records(self, rows: list[tuple[str, int, str]]) -> None:
+        with self._conn.cursor() as cur, cur.copy(_COPY_RECORDS) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+_COPY_RECORDS = "COPY preserved_records (warrant, seq, record) FROM STDIN"
+
+
 class PgGroupCommit(GroupCommit):
     """A savepoint per action in one transaction that also writes every entry (run_audited):
     state and entries commit together, under the log lock every replica shares."""
@@ -59,21 +76,21 @@ class PgWarrantTable:
         self._writes = PgGroupCommit(audit)
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[warrant_rows.Rows]:
+    def reading(self) -> Iterator[PgRows]:
         held = audited_connection()
         if held is not None:  # inside the log's transaction: read in its order, on its connection
-            yield warrant_rows.Rows(held, warrant_rows.POSTGRES)
+            yield PgRows(held)
             return
         with self._db.connection() as conn:
             try:
-                yield warrant_rows.Rows(conn, warrant_rows.POSTGRES)
+                yield PgRows(conn)
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
                 raise Unavailable(f"warrant state: {one_line(exc)}") from None
 
     def write(self, action: Action) -> None:
-        self._writes.run(lambda conn: action(warrant_rows.Rows(conn, warrant_rows.POSTGRES)))
+        self._writes.run(lambda conn: action(PgRows(conn)))
 
     def close(self) -> None:
         """The pool belongs to the gateway."""
