@@ -21,6 +21,7 @@ from gateway.api.v1 import wsg_pb2 as pb
 from gateway.datadir import DataDir
 from gateway.model import Category, Scope, Window
 from gateway.testing import make_spec
+from gateway.warrants.holds import hold_scope
 from gateway.warrants.preservation import (
     FrozenCopy,
     directory_from_text,
@@ -198,6 +199,67 @@ class TestFrozenCopy:
         assert again.content_sha256 == copy.content_sha256
         edited = FrozenCopy((*copy.lines[:-1], copy.lines[-1].replace("u1", "u9")), copy.directory)
         assert edited.content_sha256 != copy.content_sha256
+
+    def test_the_kept_copy_is_the_frozen_one_line_for_line(
+        self, start_gateway: Any, clock: Any
+    ) -> None:
+        """What the state keeps (PostgreSQL: one COPY; SQLite: executemany) reads back as the
+        same lines in the same order, so it hashes to the approval's content_sha256."""
+        run = start_gateway(many_rows(300))
+        held = preservation(run, clock)
+        with run.gateway.backend.warrant_table().reading() as rows:
+            kept = rows.frozen_copy(held.id)
+        (entry,) = [e for e in entries(run, "warrant.approved") if e["warrant"] == held.id]
+        assert kept is not None and len(kept.lines) == entry["frozen"]["records"] > 300
+        assert kept.content_sha256 == entry["frozen"]["content_sha256"]
+        ids = [record_from_line(line).id for line in kept.lines]
+        assert ids == [r.id for r in run.gateway.store.records(hold_scope_of(run, held.id))]
+
+    def test_a_copy_changed_where_it_is_kept_releases_nothing(
+        self, start_gateway: Any, clock: Any
+    ) -> None:
+        run = start_gateway(ROWS)
+        held = preservation(run, clock)
+        later = approved(run, clock, preserved_by=held.id)
+        edit_state(run, "UPDATE preserved_records SET record = replace(record, 'u1', 'u1 ')")
+        with run.client(OFFICER) as officer, pytest.raises(ClientError) as err:
+            list(officer.release(later.id, 0))
+        assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
+        assert "no longer matches what was frozen" in err.value.message
+        assert not [e for e in entries(run, "release.batch") if e["warrant"] == later.id]
+
+
+def many_rows(count: int) -> list[dict[str, Any]]:
+    """The small data set and `count` more of the target's messages inside the window."""
+    extra = [
+        {
+            "kind": "message",
+            "id": f"m-many-{i}",
+            "room": "r-group",
+            "sender": "u1",
+            "sent_at": f"2026-01-10T12:{i // 60:02d}:{i % 60:02d}Z",
+            "body": f"note {i}",
+        }
+        for i in range(count)
+    ]
+    return [*ROWS, *extra]
+
+
+def hold_scope_of(run: Any, warrant_id: str) -> Scope:
+    return hold_scope(run.gateway.book.get(warrant_id))
+
+
+def edit_state(run: Any, statement: str) -> None:
+    """Change the gateway's own state behind its back (its SQLite file or its schema)."""
+    url = run.gateway.config.database
+    if url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(statement)
+        return
+    db = sqlite3.connect(DataDir(run.gateway.config.data).state_db)
+    with db:
+        db.execute(statement)
+    db.close()
 
 
 class TestIntake:

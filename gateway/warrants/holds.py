@@ -223,8 +223,8 @@ class Holds:
 
     def source(self, warrant: Warrant, store: Store) -> tuple[Store, dict[str, str] | None]:
         """Where a release of `warrant` reads: `store`, or the frozen copy it names (then its
-        name for the audit entries). FailedPrecondition when that hold has ended (fail closed:
-        never the store instead)."""
+        name for the audit entries). FailedPrecondition when that hold has ended, or its copy no
+        longer hashes to what was frozen (fail closed: never the store instead)."""
         name = warrant.spec.preserved_by
         if name is None:
             return store, None
@@ -235,6 +235,14 @@ class Holds:
             copy = rows.frozen_copy(name)
         if held is None or copy is None:
             raise FailedPrecondition(f"preservation {name}: its copy is gone", reason="HOLD_ENDED")
+        if copy.content_sha256 != hold.content_sha256:
+            # The entries would name a hash the records released from do not have: fail closed.
+            raise FailedPrecondition(
+                f"preservation {name}: its copy no longer matches what was frozen (content "
+                f"sha256 {copy.content_sha256[:12]}... kept, {hold.content_sha256[:12]}... in "
+                "the approval's audit entry); nothing is released from it",
+                reason="HOLD_CORRUPT",
+            )
         frozen = FrozenStore(copy, hold_scope(held), store.shapes())
         return frozen, {"warrant": name, "content_sha256": hold.content_sha256}
 
