@@ -3,6 +3,7 @@
 python -m bench release [--messages N] [--json] [--profile]   release throughput vs raw and naive
 python -m bench unary [--clients 8] [--rate R] [--json]   p50/p99 of Get and Submit
 python -m bench postgres [--database URL] [--json]   the gateway on PostgreSQL vs on SQLite
+python -m bench hold [--records N] [--database URL] [--json]   a frozen copy: COPY vs INSERTs
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import pathlib
 import sys
 
-from bench import postgres, release, unary
+from bench import hold, postgres, release, unary
 
 DEFAULT_WORKDIR = pathlib.Path(__file__).resolve().parent.parent / ".bench-cache"
 
@@ -102,6 +103,22 @@ def main(argv: list[str] | None = None) -> int:
         help="then release once more on PostgreSQL with py-spy sampling the gateway "
         "(WORKDIR/profile/gateway-postgres.txt)",
     )
+    hol = sub.add_parser(
+        "hold",
+        help="how long a preservation's approval holds the PostgreSQL log lock: COPY vs INSERTs",
+    )
+    hol.add_argument(
+        "--records",
+        type=int,
+        default=200_000,
+        help="lines in the frozen copy (default %(default)s)",
+    )
+    hol.add_argument(
+        "--database",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="a PostgreSQL database to make a scratch schema in (default %(default)s)",
+    )
+    hol.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     log = _log(args.json)
 
@@ -160,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         print(_table(rows))
+    elif args.command == "hold":
+        results = hold.run(args.records, args.database, log)
+        if args.json:
+            print(json.dumps(results, indent=2))
+            return 0
+        print(_table([(k, str(v)) for k, v in results.items()]))
     elif args.command == "postgres":
         results = postgres.run(args.messages, args.database, args.workdir, log, args.profile)
         if args.json:

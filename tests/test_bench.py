@@ -22,10 +22,14 @@ def bench(*args: str, workdir: pathlib.Path) -> dict:
     return json.loads(proc.stdout)
 
 
-def assert_ratio_of_rounded(ratio: float, top: int, bottom: int, *, digits: int) -> None:
-    """`ratio` is round(t / b, digits) for some t, b that round to the integers `top`, `bottom`."""
-    low = (top - 0.5) / (bottom + 0.5) - 0.5 * 10**-digits
-    high = (top + 0.5) / (bottom - 0.5) + 0.5 * 10**-digits
+def assert_ratio_of_rounded(
+    ratio: float, top: float, bottom: float, *, digits: int, inputs: int = 0
+) -> None:
+    """`ratio` is round(t / b, digits) for some t, b that round (to `inputs` decimals) to
+    `top` and `bottom`: rounding the inputs can move their ratio further than rounding it."""
+    half = 0.5 * 10**-inputs
+    low = (top - half) / (bottom + half) - 0.5 * 10**-digits
+    high = (top + half) / max(bottom - half, 1e-12) + 0.5 * 10**-digits
     assert low <= ratio <= high, (ratio, top, bottom)
 
 
@@ -65,3 +69,19 @@ def test_postgres_benchmark_compares_against_sqlite_in_the_same_run(tmp_path: pa
     r = bench("postgres", "--messages", "3000", "--database", SERVER, workdir=tmp_path)
     assert r["target_records"] == 300 and r["sqlite_rps"] > 0 and r["postgres_rps"] > 0
     assert_ratio_of_rounded(r["postgres_over_sqlite"], r["postgres_rps"], r["sqlite_rps"], digits=3)
+
+
+def test_hold_benchmark_writes_the_copy_both_ways(tmp_path: pathlib.Path) -> None:
+    from pg import SERVER, require
+
+    require()
+    r = bench("hold", "--records", "500", "--database", SERVER, workdir=tmp_path)
+    assert r["records"] == 500 and r["megabytes"] > 0
+    assert r["insert_each_seconds"] > 0 and r["copy_seconds"] > 0
+    assert_ratio_of_rounded(
+        r["copy_over_insert_each"],
+        r["copy_seconds"],
+        r["insert_each_seconds"],
+        digits=3,
+        inputs=3,
+    )
