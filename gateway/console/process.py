@@ -45,7 +45,7 @@ class ProcessPages:
         now = self.book.now()
         return self.pages.render(
             visit,
-            "deadlines/due.html",
+            "process/due.html",
             rows=[(d, CLOCKS.get(d.clock, d.clock), relative(d.due_at, now)) for d in shown],
             counts={s: sum(d.status == s for d in found) for s in STATUSES},
             chosen=status if status in STATUSES else "",
