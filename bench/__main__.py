@@ -16,6 +16,7 @@ import sys
 from bench import hold, postgres, release, unary
 
 DEFAULT_WORKDIR = pathlib.Path(__file__).resolve().parent.parent / ".bench-cache"
+DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test"  # the CI machine's server
 
 
 def _log(quiet: bool):  # type: ignore[no-untyped-def]
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     pg.add_argument(
         "--database",
-        default="postgresql://postgres@127.0.0.1:5432/test",
+        default=DEFAULT_DATABASE,
         help="a PostgreSQL database to make a scratch schema in (default %(default)s)",
     )
     pg.add_argument(
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     hol.add_argument(
         "--database",
-        default="postgresql://postgres@127.0.0.1:5432/test",
+        default=DEFAULT_DATABASE,
         help="a PostgreSQL database to make a scratch schema in (default %(default)s)",
     )
     hol.add_argument("--json", action="store_true", help="print one JSON object")
