@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import io
 import json
 import pathlib
@@ -55,6 +56,7 @@ CONSOLE_RPCS = {  # the console offers no policy administration (PolicyService s
     "ListDue",
     "ExtendPreservation",
     "DeferNotice",
+    "GetTransparencyReport",
 }
 
 
@@ -128,7 +130,7 @@ class TestHeaders:
 
     def test_pages_hold_no_inline_script_or_style(self, console: Running) -> None:
         http = person(console, "aud")
-        for path in ("/", "/audit", "/audit/checkpoint", "/audit/0"):
+        for path in ("/", "/audit", "/audit/checkpoint", "/audit/0", "/audit/report"):
             text = http.get(path).text
             assert not re.search(r"<script(?![^>]*\bsrc=)", text), path
             assert " style=" not in text and "<style" not in text, path
@@ -540,6 +542,7 @@ def _console_call(http: ConsoleHttp, rpc: str, warrant_id: str, clock: Clock) ->
         "ListDue": lambda: http.get("/due"),
         "ExtendPreservation": lambda: http.post(f"/warrants/{warrant_id}/extend-hold"),
         "DeferNotice": lambda: http.post(f"/warrants/{warrant_id}/defer-notices"),
+        "GetTransparencyReport": lambda: http.get("/audit/report?from=2026-01-01&to=2026-07-01"),
     }
     return calls[rpc]()
 
@@ -637,3 +640,75 @@ class TestServing:
         factory = GatewayFactory(tmp_path, clock)
         with pytest.raises(InvalidArgument, match=f"console: cannot listen on 127.0.0.1:{taken}"):
             factory(ROWS, console=f"127.0.0.1:{taken}")
+
+
+class TestTransparencyReport:
+    def test_the_report_is_the_apis_and_its_download_verifies_as_wsg_report_does(
+        self, console: Running, clock: Clock, tmp_path: pathlib.Path
+    ) -> None:
+        from gateway.reports import transparency
+
+        submitted(console, person(console, "off"), clock)  # at least one request in the period
+        http = person(console, "aud")
+        asked = "?from=2026-01-01&to=2027-01-01&band=0"
+        page = http.get("/audit/report" + asked)
+        assert page.status == 200, page.error
+        download = http.get("/audit/report.json" + asked)
+        assert download.status == 200, download.error
+        assert "attachment" in download.headers["content-disposition"]
+        report = json.loads(download.text)
+        with console.client("aud") as auditor:
+            from_grpc = json.loads(
+                auditor.transparency_report(
+                    dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+                )
+            )
+        assert report == from_grpc
+        total = report["total"]
+        assert total["requests_received"] > 0
+        row = re.search(r"<tr><th scope=\"row\">requests_received</th>(.*?)</tr>", page.text)
+        assert row is not None
+        shown = re.findall(r"<td>(.*?)</td>", row.group(1))
+        head = re.search(r'<table id="report-figures">.*?<thead>(.*?)</thead>', page.text, re.S)
+        assert head is not None
+        columns = re.findall(r'<th scope="col">(.*?)</th>', head.group(1))[1:]
+        sections = {**report["tiers"], "total": total}
+        assert columns[-1] == "total" and set(columns) == set(sections)
+        assert shown == [str(sections[c]["requests_received"]) for c in columns]
+        # Recomputed from the log alone, as `wsg report verify` does.
+        signed = console.gateway.reader.checkpoint()
+        again = transparency.build(
+            console.gateway.reader.leaves(signed.checkpoint.size),
+            signed.note,
+            signed.checkpoint,
+            transparency.Period(
+                dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+            ),
+        )
+        assert again == report
+
+    @pytest.mark.parametrize(
+        ("query", "says"),
+        [
+            ("?from=2026-01-01", "from and to: both are required"),
+            ("?from=yesterday&to=2026-02-01", "from: 'yesterday' is not a time"),
+            ("?from=2026-02-01&to=2026-01-01", "period_end:"),
+            ("?from=2026-01-01&to=2026-02-01&band=-5", "band: '-5' is not a whole number"),
+            ("?from=2026-01-01&to=2026-02-01&band=99999999", "band: at most"),
+        ],
+    )
+    def test_a_bad_period_or_band_is_one_clear_error(
+        self, console: Running, query: str, says: str
+    ) -> None:
+        reply = person(console, "aud").get("/audit/report" + query)
+        problem = re.search(r'id="report-problem">(.*?)</p>', reply.text, re.S)
+        assert reply.status == 400 and problem is not None, (reply.status, reply.text[-500:])
+        assert says in html.unescape(problem.group(1)), problem.group(1)
+        assert 'id="report-from"' in reply.text  # the form stays, to correct
+        download = person(console, "aud").get("/audit/report.json" + query)
+        assert download.status == 400 and says in download.error
+
+    def test_an_officer_may_not_and_is_not_offered_it(self, console: Running) -> None:
+        http = person(console, "off")
+        assert "/audit/report" not in http.get("/").text
+        assert http.get("/audit/report.json?from=2026-01-01&to=2026-02-01").status == 403

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import pathlib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,13 @@ from gateway.identity.roles import bind_roles, roles_file
 from gateway.model import Warrant
 from gateway.testing import Clock, GatewayFactory, Running, make_spec
 
-PEOPLE = {"off": "officer", "off2": "officer", "rev": "reviewer", "adm": "policy_admin"}
+PEOPLE = {
+    "off": "officer",
+    "off2": "officer",
+    "rev": "reviewer",
+    "adm": "policy_admin",
+    "aud": "auditor",
+}
 
 
 @pytest.fixture
@@ -263,3 +270,31 @@ def test_an_officer_may_not_defer_notices(site: Running, clock: Clock) -> None:
     assert reply.status == 403
     denied = [e for e in site.entries()[before:] if e["event"] == "api.denied"]
     assert [(e["principal"], e["rpc"]) for e in denied] == [("off", "DeferNotice")]
+
+
+def test_a_log_changed_behind_the_gateways_back_gives_no_report(
+    site: Running, clock: Clock
+) -> None:
+    """The report is computed only over entries that give the signed checkpoint's root: a
+    changed entry stops it on both edges (FAILED_PRECONDITION), with no figures."""
+    import grpc
+
+    from gateway.api.client import ClientError
+
+    submit(site, clock, "off", 30, "2026-REPORT-1")
+    site.gateway.reader.checkpoint()  # signed over the submission
+    log = pathlib.Path(site.gateway.audit.location)
+    lines = log.read_bytes().split(b"\n")
+    lines[0] = lines[0].replace(b'"principal":"off"', b'"principal":"ofg"')
+    log.write_bytes(b"\n".join(lines))
+    reply = person(site, "aud").get("/audit/report?from=2026-01-01&to=2027-01-01")
+    assert reply.status == 409
+    shown = words(reply.text)
+    assert "no transparency report: the log's first" in shown and "(the log was changed)" in shown
+    assert 'id="report-figures"' not in reply.text
+    with site.client("aud") as auditor, pytest.raises(ClientError) as err:
+        auditor.transparency_report(
+            dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+        )
+    assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert "the log was changed" in err.value.message

@@ -63,6 +63,8 @@ def routes(pages: Pages, gate: Gate) -> list[BaseRoute]:
         page("/due", process.due),
         page("/audit", auditor.log),
         page("/audit/checkpoint", auditor.checkpoint),
+        page("/audit/report", auditor.report),
+        page("/audit/report.json", auditor.report_json),
         page("/audit/proofs.json", auditor.proofs),
         page("/audit/consistency.json", auditor.consistency),
         page("/audit/{index:int}", auditor.entry),

@@ -1,5 +1,6 @@
 """Pages for auditors: the log as a searchable, paged table, an entry with its inclusion proof,
-the signed checkpoint, and the proofs the browser checks on its own (static/verify-v1.mjs).
+the signed checkpoint, the proofs the browser checks on its own (static/verify-v1.mjs), and the
+transparency report of a period (GetTransparencyReport, as `wsg report transparency`).
 
 The server's word is not needed: the page hands the browser each shown entry's exact bytes,
 its RFC 6962 inclusion proof and the signed checkpoint; the script checks the checkpoint's
@@ -11,20 +12,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.api.servicers.audit import transparency_report
 from gateway.audit.entries import parse
 from gateway.audit.proofs import consistency_json
 from gateway.audit.reader import EntryFilter
 from gateway.console.pages import Pages
-from gateway.console.web import Visit
-from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.console.web import HTTP_STATUS, Visit
+from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.reports.formats import to_json
+from gateway.reports.transparency import BREAKDOWNS, COUNTS
 
 PAGE = 50
+MAX_BAND = 1_000_000  # a band wider than this publishes nothing worth reading
 MAX_PROOFS = 100
 SHOWN_FIELDS = ("event", "warrant", "principal", "ts")
 
@@ -138,6 +144,73 @@ class AuditorPages:
         new = _int(request.query_params.get("new", ""), "new")
         new_size, hashes = self.reader.consistency(old, new)
         return JSONResponse({"consistency": consistency_json(old, new_size, hashes)})
+
+    # -- the transparency report -------------------------------------------------------------
+
+    def _asked(self, visit: Visit, request: Request) -> dict[str, str]:
+        """The report form's values, once the API policy lets this person make reports."""
+        principal = visit.require_principal()
+        self.guard.require(principal, "GetTransparencyReport")
+        return {k: request.query_params.get(k, "").strip()[:40] for k in ("from", "to", "band")}
+
+    def _build(self, asked: dict[str, str]) -> dict[str, Any]:
+        """The report the form asks for; InvalidArgument for a bad period or band,
+        FailedPrecondition for a log that does not give its checkpoint."""
+        start, end = _time(asked["from"], "from"), _time(asked["to"], "to")
+        if start is None or end is None:
+            raise InvalidArgument("from and to: both are required (YYYY-MM-DD, in UTC)")
+        band = _int(asked["band"], "band")
+        if band > MAX_BAND:
+            raise InvalidArgument(f"band: at most {MAX_BAND:,} (0 publishes exact counts)")
+        return transparency_report(self.reader, start, end, band)
+
+    def report(self, request: Request, visit: Visit, form: FormData | None) -> Response:
+        """The form, and the report once a period is asked for; what stops one is said on the
+        page, beside the values to correct."""
+        asked = self._asked(visit, request)
+        report, problem, status = None, "", 200
+        if asked["from"] or asked["to"]:
+            try:
+                report = self._build(asked)
+            except (InvalidArgument, FailedPrecondition) as exc:
+                problem, status = exc.message, HTTP_STATUS[exc.code.name]
+        columns, figures = _matrix(report) if report else ([], [])
+        return self.pages.render(
+            visit,
+            "audit/report.html",
+            status=status,
+            asked=asked,
+            report=report,
+            problem=problem,
+            columns=columns,
+            figures=figures,
+            json_query=_query(asked),
+        )
+
+    def report_json(self, request: Request, visit: Visit, form: FormData | None) -> Response:
+        """The report document itself (what `wsg report verify` checks), as a download."""
+        asked = self._asked(visit, request)
+        report = self._build(asked)
+        name = f"transparency-{asked['from']}-{asked['to']}.json".replace(":", "")
+        return Response(
+            to_json(report),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+
+def _matrix(report: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, list[Any]]]]:
+    """The report for people: a column per tier and the total, a row per count and per key of
+    each breakdown (measure, key, values); a key a tier lacks is shown as 0."""
+    columns = [*report["tiers"], "total"]
+    sections = [*report["tiers"].values(), report["total"]]
+    figures: list[tuple[str, str, list[Any]]] = [
+        (measure, "", [numbers[measure] for numbers in sections]) for measure in COUNTS
+    ]
+    for measure in BREAKDOWNS:
+        keys = sorted({key for numbers in sections for key in numbers[measure]})
+        figures += [(measure, k, [n[measure].get(k, 0) for n in sections]) for k in keys]
+    return columns, figures
 
 
 def _query(values: dict[str, str]) -> str:

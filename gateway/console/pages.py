@@ -77,6 +77,7 @@ class Pages:
             ("/due", "Deadlines", "ListDue", None),
             ("/audit", "Audit log", "ListEntries", None),
             ("/audit/checkpoint", "Checkpoint", "GetCheckpoint", None),
+            ("/audit/report", "Transparency report", "GetTransparencyReport", None),
         ]
         return [(href, label) for href, label, rpc, rel in links if self.may(visit, rpc, rel)]
 

@@ -6,7 +6,9 @@ console); this servicer authenticates, asks the API policy, and converts.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 
@@ -17,7 +19,7 @@ from gateway.api.convert import proof_to_pb, time_field
 from gateway.api.v1 import wsg_pb2 as pb
 from gateway.api.v1 import wsg_pb2_grpc as pb_grpc
 from gateway.audit.reader import AuditReader, EntryFilter
-from gateway.errors import InvalidArgument
+from gateway.errors import FailedPrecondition, InvalidArgument
 from gateway.policy.api import ApiGuard
 from gateway.reports import transparency
 from gateway.reports.formats import to_json
@@ -98,19 +100,33 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         end = time_field(request, "period_end", "period_end")
         if start is None or end is None:  # required: time_field refused it already
             raise InvalidArgument("period_start and period_end: required")
-        try:
-            period = transparency.Period(start, end)
-        except transparency.ReportError as exc:
-            raise InvalidArgument(f"period_end: {exc}") from None
-        signed = self._reader.checkpoint()
-        report = transparency.build(
-            self._reader.leaves(signed.checkpoint.size),
+        report = transparency_report(self._reader, start, end, request.band_width)
+        return pb.GetTransparencyReportResponse(report=to_json(report))
+
+
+def transparency_report(
+    reader: AuditReader, start: dt.datetime, end: dt.datetime, band_width: int
+) -> dict[str, Any]:
+    """GetTransparencyReport's document, for gRPC and the console alike: the period's report
+    over the latest signed checkpoint's entries, exactly as `wsg report verify` redoes it; a
+    log that no longer gives that checkpoint's root yields FailedPrecondition, no figures."""
+    try:
+        period = transparency.Period(start, end)
+    except transparency.ReportError as exc:
+        raise InvalidArgument(f"period_end: {exc}") from None
+    signed = reader.checkpoint()
+    try:
+        return transparency.build(
+            reader.leaves(signed.checkpoint.size),
             signed.note,
             signed.checkpoint,
             period,
-            request.band_width,
+            band_width,
         )
-        return pb.GetTransparencyReportResponse(report=to_json(report))
+    except transparency.ReportError as exc:  # the log does not give its checkpoint: fail closed
+        raise FailedPrecondition(
+            f"no transparency report: {exc}", reason="LOG_DOES_NOT_VERIFY"
+        ) from None
 
 
 def _index(position: object) -> int:
