@@ -181,6 +181,9 @@ def main(out: pathlib.Path) -> None:
         driver.find_element("id", "verify-button").click()
         time.sleep(1.0)
         shot("audit-entry")
+        year = dt.datetime.now(dt.UTC).year
+        driver.get(f"{base}/audit/report?from={year}-01-01&to={year + 1}-01-01&band=0")
+        shot("transparency-report", full=True)
         # 200 % zoom: half the CSS pixels across, each drawn twice as large.
         driver.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",

@@ -666,12 +666,13 @@ class TestTransparencyReport:
         assert report == from_grpc
         total = report["total"]
         assert total["requests_received"] > 0
-        row = re.search(r"<tr><th scope=\"row\">requests_received</th>(.*?)</tr>", page.text)
+        row = re.search(r"<tr><th scope=\"row\">requests received</th>(.*?)</tr>", page.text)
         assert row is not None
         shown = re.findall(r"<td>(.*?)</td>", row.group(1))
         head = re.search(r'<table id="report-figures">.*?<thead>(.*?)</thead>', page.text, re.S)
         assert head is not None
-        columns = re.findall(r'<th scope="col">(.*?)</th>', head.group(1))[1:]
+        shown_columns = re.findall(r'<th scope="col">(.*?)</th>', head.group(1))[1:]
+        columns = [c.replace(" ", "_") for c in shown_columns]
         sections = {**report["tiers"], "total": total}
         assert columns[-1] == "total" and set(columns) == set(sections)
         assert shown == [str(sections[c]["requests_received"]) for c in columns]
