@@ -239,8 +239,22 @@ class TestContract:
         assert seeded["imported"]["account"] == 30  # the bad import left no account behind
 
     def test_demo_runs(self, tmp_path: pathlib.Path) -> None:
-        """`wsg demo` tells the story and finds the audit chain intact."""
-        proc = wsg("demo", "--data", str(tmp_path / "demo"), "--accounts", "80")
+        """`wsg demo` as `make demo` runs it (its default store: the request crosses a review
+        threshold, so a second reviewer approves) tells the whole story: the release happens
+        and the audit chain is intact."""
+        proc = wsg("demo", "--data", str(tmp_path / "demo"))
+        assert proc.returncode == 0, proc.stderr
         assert "two-person rule" in proc.stdout
+        assert "another reviewer must approve too" in proc.stdout
+        assert "reviewer.choi approved it too: APPROVED" in proc.stdout
+        assert "left the gateway:" in proc.stdout
         assert "withheld: group_peer" in proc.stdout
         assert "verified: ok" in proc.stdout
+
+    def test_demo_runs_on_a_store_below_the_review_thresholds(self, tmp_path: pathlib.Path) -> None:
+        """A smaller store: one reviewer's approval is enough, and the story is the same."""
+        proc = wsg("demo", "--data", str(tmp_path / "demo"), "--accounts", "80")
+        assert proc.returncode == 0, proc.stderr
+        assert "reviewer.lee approved it: APPROVED" in proc.stdout
+        assert "approved it too" not in proc.stdout
+        assert "left the gateway:" in proc.stdout and "verified: ok" in proc.stdout

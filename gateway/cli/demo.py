@@ -24,6 +24,7 @@ from gateway.stores.reference.sqlite import ReferenceStore
 
 OFFICER = "officer.kim"
 REVIEWER = "reviewer.lee"
+SECOND_REVIEWER = "reviewer.choi"  # for a request whose dry run crosses a review threshold
 
 
 def _ts(value: dt.datetime) -> Timestamp:
@@ -64,7 +65,13 @@ def demo(data: pathlib.Path | None, accounts: int, seed_value: int) -> None:
     # The officer may also review (a small team), so the refusal below is the two-person rule
     # itself, not a missing role.
     bind_roles(
-        roles_file(root), [(OFFICER, "officer"), (OFFICER, "reviewer"), (REVIEWER, "reviewer")]
+        roles_file(root),
+        [
+            (OFFICER, "officer"),
+            (OFFICER, "reviewer"),
+            (REVIEWER, "reviewer"),
+            (SECOND_REVIEWER, "reviewer"),
+        ],
     )
     gateway = Gateway(ServerConfig(data=root, listen="127.0.0.1:0", insecure=True)).start()
     try:
@@ -93,6 +100,16 @@ def demo(data: pathlib.Path | None, accounts: int, seed_value: int) -> None:
         with Client(gateway.address, REVIEWER, insecure=True) as reviewer:
             w = reviewer.approve(w.id, "scope checked")
             console.print(f"{REVIEWER} approved it: {state_name(w)}")
+        if w.state == pb.WARRANT_STATE_SUBMITTED and w.review.second_review:
+            # The dry run at submission crossed a review threshold (policies/instruments.yaml).
+            console.print(
+                "its dry run crosses a review threshold ("
+                + "; ".join(w.review.second_review)
+                + "): another reviewer must approve too"
+            )
+            with Client(gateway.address, SECOND_REVIEWER, insecure=True) as second:
+                w = second.approve(w.id, "second review: scope checked")
+                console.print(f"{SECOND_REVIEWER} approved it too: {state_name(w)}")
         out = root / "evidence" / w.id
         with Client(gateway.address, OFFICER, insecure=True) as officer:
             console.rule("[bold]3. the release")
@@ -119,5 +136,5 @@ def demo(data: pathlib.Path | None, accounts: int, seed_value: int) -> None:
     console.print(f"look around: wsg audit tail --data {root}; wsg audit verify --data {root}")
     console.print(
         f"or in a browser: wsg serve --insecure --data {root} --console 127.0.0.1:8080, "
-        f"then http://127.0.0.1:8080/ (sign in as {OFFICER} or {REVIEWER})"
+        f"then http://127.0.0.1:8080/ (sign in as {OFFICER}, {REVIEWER} or {SECOND_REVIEWER})"
     )
