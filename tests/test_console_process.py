@@ -219,7 +219,7 @@ def released_and_queued(site: Running, clock: Clock, case: str) -> Warrant:
 
 def test_a_requests_notices_are_shown_queued_then_sent(site: Running, clock: Clock) -> None:
     w = released_and_queued(site, clock, "2026-NOTICE-1")
-    (notice,) = site.gateway.book.notices.of_warrant(w.id)[0]
+    (notice,) = site.gateway.book.notices.of_warrant(w)[0]
     page = person(site, "off").get(f"/warrants/{w.id}").text
     table = words(page[page.index('id="notice-list"') :])
     assert f"u1 {notice.id}" in table and "not yet" in table
@@ -258,7 +258,7 @@ def test_a_reviewer_defers_the_notices_under_a_court_order(site: Running, clock:
     shown = text[text.index("User notices") :]
     day = until.replace("T", " ")
     assert f"Deferred until {day} UTC by a court order (sha256 {order} )" in shown, shown[:600]
-    assert f"u1 {site.gateway.book.notices.of_warrant(w.id)[0][0].id} {day} UTC" in shown  # moved
+    assert f"u1 {site.gateway.book.notices.of_warrant(w)[0][0].id} {day} UTC" in shown  # moved
 
 
 def test_an_officer_may_not_defer_notices(site: Running, clock: Clock) -> None:

@@ -85,8 +85,8 @@ class OfficerPages:
         history = []
         # A request's notices (no RPC lists them) are shown on its page (Get) to those who may
         # read the log (its owner reads their entries; auditors, everything) or defer them.
-        history_allowed = self.pages.may(visit, "ListEntries")
-        if history_allowed:
+        may_read_log = self.pages.may(visit, "ListEntries")
+        if may_read_log:
             history = list(reader.entries(principal, EntryFilter(warrant=warrant.id)))
         releases = [h for h in history if h[2].get("event") == "release.completed"]
         may_defer = self.pages.may(visit, "DeferNotice", warrant.submitted_by)
@@ -99,9 +99,7 @@ class OfficerPages:
             visit,
             "warrants/detail.html",
             hold=hold_of(self.book, warrant),
-            notices=self.book.notices.of_warrant(warrant.id)
-            if history_allowed or may_defer
-            else None,
+            notices=self.book.notices.of_warrant(warrant) if may_read_log or may_defer else None,
             may_defer=may_defer,
             hold_days=self.book.catalogue.preservation.days,
             may_extend=self.pages.may(visit, "ExtendPreservation", warrant.submitted_by),

@@ -203,11 +203,12 @@ class Notices:
         with self._table.reading() as rows:
             return [n for n in rows.notices() if n.sent_at is None and n.due_at <= now]
 
-    def of_warrant(self, warrant_id: str) -> tuple[list[Notice], Deferral | None]:
-        """A warrant's notices (queued, sent), by due time, and the court order deferring them."""
+    def of_warrant(self, warrant: Warrant) -> tuple[list[Notice], Deferral | None]:
+        """A warrant's notices (queued, sent), one per target account it has queued, and the
+        court order deferring them: read by their ids, not by scanning the outbox."""
         with self._table.reading() as rows:
-            mine = [n for n in rows.notices() if n.warrant == warrant_id]
-            return mine, rows.deferral(warrant_id)
+            found = (rows.notice(notice_id(warrant.id, a)) for a in warrant.target_accounts)
+            return [n for n in found if n is not None], rows.deferral(warrant.id)
 
     def notice(self, notice_id: str) -> Notice:
         with self._table.reading() as rows:
