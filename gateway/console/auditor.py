@@ -23,6 +23,7 @@ from gateway.api.servicers.audit import transparency_report
 from gateway.audit.entries import parse
 from gateway.audit.proofs import consistency_json
 from gateway.audit.reader import EntryFilter
+from gateway.console.forms import utc_input
 from gateway.console.pages import Pages
 from gateway.console.web import HTTP_STATUS, Visit
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -33,17 +34,12 @@ PAGE = 50
 MAX_BAND = 1_000_000  # a band wider than this publishes nothing worth reading
 MAX_PROOFS = 100
 SHOWN_FIELDS = ("event", "warrant", "principal", "ts")
+DAY_OR_MINUTE = ("%Y-%m-%dT%H:%M", "%Y-%m-%d")
 
 
 def _time(value: str, name: str) -> dt.datetime | None:
-    if not value:
-        return None
-    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
-        except ValueError:
-            continue
-    raise InvalidArgument(f"{name}: {value[:40]!r} is not a time (YYYY-MM-DDTHH:MM, in UTC)")
+    """A search or report bound: a day or a minute, in UTC (None: not given)."""
+    return utc_input(value, name, DAY_OR_MINUTE) if value else None
 
 
 def _int(value: str, name: str, default: int = 0) -> int:

@@ -115,9 +115,10 @@ def _time(values: Mapping[str, str], name: str) -> Timestamp | None:
     return ts
 
 
-def utc_input(text: str, path: str) -> dt.datetime:
-    """A datetime-local input's value, read as UTC; InvalidArgument naming `path` otherwise."""
-    for fmt in TIME_FORMATS:
+def utc_input(text: str, path: str, formats: tuple[str, ...] = TIME_FORMATS) -> dt.datetime:
+    """A datetime-local input's value (or one of `formats`), read as UTC; InvalidArgument
+    naming `path` otherwise."""
+    for fmt in formats:
         try:
             return dt.datetime.strptime(text.strip(), fmt).replace(tzinfo=dt.UTC)
         except ValueError:
