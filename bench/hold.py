@@ -54,7 +54,7 @@ def _write(url: str, rows_of: Callable[[Any], warrant_rows.Rows], lines: list[st
     with psycopg.connect(url) as conn:
         started = time.perf_counter()
         with conn.transaction():
-            rows_of(conn)._insert_records([(warrant, i, line) for i, line in enumerate(lines)])
+            rows_of(conn).insert_records([(warrant, i, line) for i, line in enumerate(lines)])
         return time.perf_counter() - started
 
 

@@ -283,9 +283,9 @@ class Rows:
                 copy.directory,
             ),
         )
-        self._insert_records([(hold.warrant, i, ln) for i, ln in enumerate(copy.lines)])
+        self.insert_records([(hold.warrant, i, ln) for i, ln in enumerate(copy.lines)])
 
-    def _insert_records(self, rows: list[tuple[str, int, str]]) -> None:
+    def insert_records(self, rows: list[tuple[str, int, str]]) -> None:
         """A frozen copy's lines, (warrant, seq, record) each: inside the approval's audited
         transaction, so the faster the better (PgRows sends them with COPY)."""
         cur = self._conn.cursor()  # both drivers: executemany is the cursor's

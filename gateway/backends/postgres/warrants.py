@@ -26,7 +26,7 @@ class PgRows(warrant_rows.Rows):
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         super().__init__(conn, warrant_rows.POSTGRES)
 
-    def _insert_records(self, rows: list[tuple[str, int, str]]) -> None:
+    def insert_records(self, rows: list[tuple[str, int, str]]) -> None:
         with self._conn.cursor() as cur, cur.copy(_COPY_RECORDS) as copy:
             for row in rows:
                 copy.write_row(row)
