@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pathlib
 import sqlite3
 from typing import Any
 
@@ -98,17 +99,7 @@ def forget(run: Any) -> None:
         "DELETE FROM logins WHERE account = 'u2'",
         "DELETE FROM accounts WHERE id = 'u2'",
     ]
-    url = run.gateway.config.database
-    if url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            for statement in statements:
-                conn.execute(statement)
-        return
-    db = sqlite3.connect(DataDir(run.gateway.config.data).store_db)
-    with db:
-        for statement in statements:
-            db.execute(statement)
-    db.close()
+    behind_its_back(run, DataDir(run.gateway.config.data).store_db, statements)
 
 
 def entries(run: Any, kind: str) -> list[dict[str, Any]]:
@@ -221,7 +212,11 @@ class TestFrozenCopy:
         run = start_gateway(ROWS)
         held = preservation(run, clock)
         later = approved(run, clock, preserved_by=held.id)
-        edit_state(run, "UPDATE preserved_records SET record = replace(record, 'u1', 'u1 ')")
+        behind_its_back(
+            run,
+            DataDir(run.gateway.config.data).state_db,
+            ["UPDATE preserved_records SET record = replace(record, 'u1', 'u1 ')"],
+        )
         with run.client(OFFICER) as officer, pytest.raises(ClientError) as err:
             list(officer.release(later.id, 0))
         assert err.value.code is grpc.StatusCode.FAILED_PRECONDITION
@@ -249,16 +244,19 @@ def hold_scope_of(run: Any, warrant_id: str) -> Scope:
     return hold_scope(run.gateway.book.get(warrant_id))
 
 
-def edit_state(run: Any, statement: str) -> None:
-    """Change the gateway's own state behind its back (its SQLite file or its schema)."""
+def behind_its_back(run: Any, sqlite_file: pathlib.Path, statements: list[str]) -> None:
+    """Run `statements` on the gateway's database behind its back: its schema on PostgreSQL
+    (store and state share it), else `sqlite_file`."""
     url = run.gateway.config.database
     if url:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(statement)
+            for statement in statements:
+                conn.execute(statement)
         return
-    db = sqlite3.connect(DataDir(run.gateway.config.data).state_db)
+    db = sqlite3.connect(sqlite_file)
     with db:
-        db.execute(statement)
+        for statement in statements:
+            db.execute(statement)
     db.close()
 
 
