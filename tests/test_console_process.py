@@ -227,6 +227,9 @@ def test_a_requests_notices_are_shown_queued_then_sent(site: Running, clock: Clo
     page = person(site, "off").get(f"/warrants/{w.id}").text
     assert "by delivery" in words(page[page.index('id="notice-list"') :])
     assert 'id="defer-notices"' not in page  # an officer may not defer; and all are sent
+    assert 'id="defer-notices"' not in person(site, "rev").get(f"/warrants/{w.id}").text
+    waiting = submit(site, clock, "off", 30, "2026-NOTICE-WAITING")  # could not have released
+    assert 'id="notices"' not in person(site, "rev").get(f"/warrants/{waiting.id}").text
 
 
 def test_a_reviewer_defers_the_notices_under_a_court_order(site: Running, clock: Clock) -> None:

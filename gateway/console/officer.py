@@ -17,7 +17,7 @@ from gateway.audit.reader import EntryFilter
 from gateway.console.download import first_step, zip_stream
 from gateway.console.forms import WarrantForm, check_all, check_field, field_of
 from gateway.console.pages import Pages, deadline
-from gateway.console.process import hold_of
+from gateway.console.process import hold_of, notices_of
 from gateway.console.web import Visit, posted
 from gateway.errors import InvalidArgument, NotFound
 from gateway.model import WarrantState
@@ -95,16 +95,17 @@ class OfficerPages:
             status = self.book.participation.status(warrant)
             participation = status if status.required or status.steps else None
         now = self.book.now()
+        state = warrant.live_state(now)
         return self.pages.render(
             visit,
             "warrants/detail.html",
             hold=hold_of(self.book, warrant),
-            notices=self.book.notices.of_warrant(warrant) if may_read_log or may_defer else None,
+            notices=notices_of(self.book, warrant, state) if may_read_log or may_defer else None,
             may_defer=may_defer,
             hold_days=self.book.catalogue.preservation.days,
             may_extend=self.pages.may(visit, "ExtendPreservation", warrant.submitted_by),
             warrant=warrant,
-            state=warrant.live_state(now).value,
+            state=state.value,
             deadline=deadline(warrant, now),
             history=history,
             releases=releases,

@@ -8,6 +8,8 @@ clock found passed for the first time gets its `clock.passed` entry, whoever loo
 
 from __future__ import annotations
 
+import dataclasses
+
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,8 +19,9 @@ from gateway.console.forms import utc_input
 from gateway.console.pages import Pages, relative
 from gateway.console.web import Visit, posted
 from gateway.errors import FailedPrecondition
-from gateway.model import Warrant
+from gateway.model import Warrant, WarrantState
 from gateway.warrants.book import WarrantBook
+from gateway.warrants.outbox import Deferral, Notice
 from gateway.warrants.preservation import Hold
 
 STATUSES = ("overdue", "due", "pending")  # as gateway.warrants.clocks names them
@@ -69,6 +72,31 @@ class ProcessPages:
         order = str(values.get("order_sha256") or "").strip().lower()
         self.book.notices.defer(warrant, until, order, principal)
         return RedirectResponse(f"/warrants/{warrant.id}#notices", status_code=303)
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestNotices:
+    """A request's user notices as its page shows them."""
+
+    queued: list[Notice]
+    deferral: Deferral | None
+
+    @property
+    def all_sent(self) -> bool:
+        """Every notice queued was sent: nothing is left to defer."""
+        return bool(self.queued) and all(n.sent_at is not None for n in self.queued)
+
+
+RELEASING = (WarrantState.APPROVED, WarrantState.EXPIRED, WarrantState.REVOKED)
+
+
+def notices_of(book: WarrantBook, warrant: Warrant, state: WarrantState) -> RequestNotices | None:
+    """A request's notices and their deferral; None where there is nothing to say (a request
+    that could not have released, with no notice and no deferral)."""
+    queued, deferral = book.notices.of_warrant(warrant)
+    if state not in RELEASING and not queued and deferral is None:
+        return None
+    return RequestNotices(queued, deferral)
 
 
 def hold_of(book: WarrantBook, warrant: Warrant) -> Hold | None:
